@@ -10,15 +10,25 @@ import ipaddress
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from airflow_dbx_async.client._auth import (
+    Auth,
+    AzureServicePrincipalAuth,
+    BasicAuth,
+    OAuthM2MAuth,
+    TokenAuth,
+)
 from airflow_dbx_async.client.errors import ConfigurationError
 
 __all__ = (
     "DEFAULT_API_VERSION",
+    "DEFAULT_MAX_REQUESTS_PER_SECOND",
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT_SECONDS",
     "Auth",
+    "AzureServicePrincipalAuth",
     "BasicAuth",
     "ClientConfig",
+    "OAuthM2MAuth",
     "RetryPolicy",
     "TokenAuth",
     "normalise_base_url",
@@ -26,31 +36,8 @@ __all__ = (
 
 DEFAULT_API_VERSION = "2.2"
 DEFAULT_TIMEOUT_SECONDS = 60.0
-_MASK = "***"
-
-
-@dataclass(frozen=True, kw_only=True)
-class TokenAuth:
-    """A bearer token: a personal access token or an already-issued OAuth token."""
-
-    token: str = field(repr=False)
-
-    def __repr__(self) -> str:
-        return f"TokenAuth(token={_MASK!r})"
-
-
-@dataclass(frozen=True, kw_only=True)
-class BasicAuth:
-    """HTTP Basic auth from a connection's login and password (deprecated by Databricks)."""
-
-    login: str
-    password: str = field(repr=False)
-
-    def __repr__(self) -> str:
-        return f"BasicAuth(login={self.login!r}, password={_MASK!r})"
-
-
-Auth = TokenAuth | BasicAuth
+# Databricks documents about 100 runs/get requests per second per workspace; stay at that.
+DEFAULT_MAX_REQUESTS_PER_SECOND = 100.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -135,6 +122,8 @@ class ClientConfig:
     :param verify_tls: verify the server certificate (on by default).
     :param ca_file: extra CA bundle to trust, e.g. the local emulator's self-signed certificate.
     :param user_agent: sent with every request.
+    :param max_requests_per_second: ceiling on the request rate of everything that shares this
+        workspace on one event loop (all triggers of a triggerer); ``None`` for no ceiling.
     """
 
     base_url: str
@@ -145,12 +134,15 @@ class ClientConfig:
     verify_tls: bool = True
     ca_file: str | None = None
     user_agent: str = "airflow-dbx-async"
+    max_requests_per_second: float | None = DEFAULT_MAX_REQUESTS_PER_SECOND
 
     def __post_init__(self) -> None:
         if self.api_version not in ("2.1", "2.2"):
             raise ConfigurationError("api_version", f"must be '2.1' or '2.2', got {self.api_version!r}")
         if self.timeout_seconds <= 0:
             raise ConfigurationError("timeout_seconds", "must be positive")
+        if self.max_requests_per_second is not None and self.max_requests_per_second <= 0:
+            raise ConfigurationError("max_requests_per_second", "must be positive (or unset for no ceiling)")
 
     def __repr__(self) -> str:
         return (

@@ -65,13 +65,16 @@ class TransportError(DatabricksError):
     :param method: HTTP method.
     :param path: API path (never the full URL with credentials).
     :param reason: a short description of the low-level failure.
+    :param request_sent: ``False`` only when the failure certainly happened before the request left
+        (connection refused, DNS failure, connect timeout), so repeating it cannot create a duplicate.
     """
 
-    def __init__(self, method: str, path: str, reason: str) -> None:
-        super().__init__(method, path, reason)
+    def __init__(self, method: str, path: str, reason: str, request_sent: bool = True) -> None:
+        super().__init__(method, path, reason, request_sent)
         self.method = method
         self.path = path
         self.reason = reason
+        self.request_sent = request_sent
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} failed: {self.reason}"

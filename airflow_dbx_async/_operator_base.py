@@ -1,0 +1,289 @@
+"""What the submit-run and run-now operators share: submit once, defer, resume, report, cancel.
+
+``execute`` checks the payload before any request, then submits and reads the first state inside
+one client context (one HTTP implementation, run with ``async_to_sync``). A run that already ended
+completes at once through the same judge and failure report as ``execute_complete``; otherwise the
+task defers to :class:`~airflow_dbx_async.triggers.DatabricksRunTrigger`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_dbx_async._events import EventStatus, FailedTask, RunEvent
+from airflow_dbx_async._failure_report import report_lines, short_message
+from airflow_dbx_async._idempotency import SubmitResult, TaskIdentity, submit_idempotent
+from airflow_dbx_async._payload import check_knobs
+from airflow_dbx_async.client import ConfigurationError, JobsClient, Outcome, judge
+from airflow_dbx_async.hooks import DEFAULT_CONN_ID, DatabricksAsyncHook
+from airflow_dbx_async.links import XCOM_RUN_ID_KEY, XCOM_RUN_PAGE_URL_KEY, DatabricksJobRunLink
+from airflow_dbx_async.triggers import DatabricksRunTrigger
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+    from airflow.sdk import Context
+
+    from airflow_dbx_async._idempotency import Submit
+
+__all__ = (
+    "DEFERRAL_GRACE_SECONDS",
+    "DatabricksConfigError",
+    "DatabricksDeferrableOperatorBase",
+    "DatabricksRunFailedError",
+)
+
+DEFERRAL_GRACE_SECONDS = 120.0
+_CANCEL_JOIN_SECONDS = 60.0
+
+
+class DatabricksRunFailedError(AirflowException):
+    """The Databricks run failed, or could not be watched; the message is one line."""
+
+
+class DatabricksConfigError(ConfigurationError, AirflowException):
+    """Bad operator input, found before any request; ``field`` names what to fix."""
+
+
+def _config_error(exc: ConfigurationError) -> DatabricksConfigError:
+    return DatabricksConfigError(exc.field, exc.message)
+
+
+def _identity(ti: Any) -> TaskIdentity:
+    map_index = getattr(ti, "map_index", None)
+    return TaskIdentity(
+        dag_id=str(ti.dag_id),
+        task_id=str(ti.task_id),
+        run_id=str(ti.run_id),
+        map_index=-1 if map_index is None else int(map_index),
+    )
+
+
+def _try_started(ti: Any) -> float:
+    start = getattr(ti, "start_date", None)
+    return start.timestamp() if start is not None else time.time()
+
+
+class DatabricksDeferrableOperatorBase(BaseOperator):
+    """Shared behaviour; use one of the two concrete operators.
+
+    :param databricks_conn_id: the Airflow connection id (templated).
+    :param polling_period_seconds: the longest pause between two polls of the run.
+    :param databricks_retry_limit: attempts per request, the first included (>= 1).
+    :param databricks_retry_delay: first backoff delay in seconds.
+    :param databricks_retry_args: accepted for compatibility; the client's own backoff is used.
+    :param do_xcom_push: push ``run_id`` and ``run_page_url`` to XCom.
+    :param wait_for_termination: wait for the run to end; ``False`` returns right after submitting.
+    :param deferrable: accepted for compatibility; these operators always defer while waiting.
+    :param cancel_on_kill: cancel the Databricks run when the task is killed or times out.
+    """
+
+    template_ext: Sequence[str] = (".json-tpl",)
+    ui_color = "#1CB1C2"
+    ui_fgcolor = "#fff"
+    operator_extra_links = (DatabricksJobRunLink(),)
+    _submit: ClassVar[Submit] = JobsClient.submit_run
+
+    def __init__(
+        self,
+        *,
+        json: Any | None = None,
+        databricks_conn_id: str = DEFAULT_CONN_ID,
+        polling_period_seconds: float = 30,
+        databricks_retry_limit: int = 3,
+        databricks_retry_delay: float = 1,
+        databricks_retry_args: dict[Any, Any] | None = None,
+        do_xcom_push: bool = True,
+        wait_for_termination: bool = True,
+        deferrable: bool = True,
+        cancel_on_kill: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        try:
+            check_knobs(
+                polling_period_seconds=polling_period_seconds,
+                databricks_retry_limit=databricks_retry_limit,
+                databricks_retry_delay=databricks_retry_delay,
+            )
+        except ConfigurationError as exc:
+            raise _config_error(exc) from None
+        self.json = json
+        self.databricks_conn_id = databricks_conn_id
+        self.polling_period_seconds = polling_period_seconds
+        self.databricks_retry_limit = databricks_retry_limit
+        self.databricks_retry_delay = databricks_retry_delay
+        self.databricks_retry_args = databricks_retry_args
+        self.do_xcom_push = do_xcom_push
+        self.wait_for_termination = wait_for_termination
+        self.deferrable = deferrable
+        self.cancel_on_kill = cancel_on_kill
+        self.run_id: int | None = None
+        self._run_active = False
+
+    # -- overridden by the concrete operators ------------------------------------------------------
+
+    def build_payload(self) -> dict[str, Any]:
+        """The checked request body; raises :class:`ConfigurationError` naming the field at fault."""
+        raise NotImplementedError
+
+    async def prepare(self, client: JobsClient, payload: dict[str, Any]) -> dict[str, Any]:
+        """Last steps that need the API (e.g. resolving a job name); default: none."""
+        return payload
+
+    # -- execution ----------------------------------------------------------------------------------
+
+    def _hook(self) -> DatabricksAsyncHook:
+        return DatabricksAsyncHook(
+            self.databricks_conn_id,
+            retry_limit=self.databricks_retry_limit,
+            retry_delay=self.databricks_retry_delay,
+        )
+
+    def _checked_payload(self) -> dict[str, Any]:
+        if not self.databricks_conn_id or not isinstance(self.databricks_conn_id, str):
+            raise DatabricksConfigError("databricks_conn_id", "must name an Airflow connection")
+        try:
+            return self.build_payload()
+        except DatabricksConfigError:
+            raise
+        except ConfigurationError as exc:
+            raise _config_error(exc) from None
+
+    def _submitted(self, run_id: int) -> None:
+        self.run_id = run_id
+        self._run_active = True
+
+    async def _begin(
+        self, client: JobsClient, payload: dict[str, Any], identity: TaskIdentity, started: float
+    ) -> tuple[SubmitResult, tuple[FailedTask, ...]]:
+        """Submit (or re-attach) and read the first state; fetch failure details if it already failed."""
+        body = await self.prepare(client, payload)
+        submit = type(self)._submit
+        result = await submit_idempotent(
+            client,
+            submit,
+            body,
+            identity=identity,
+            try_started_ms=int(started * 1000),
+            on_submitted=self._submitted,
+        )
+        failed: tuple[FailedTask, ...] = ()
+        if self.wait_for_termination and judge(result.run.state).outcome is Outcome.FAILED:
+            failed = await DatabricksRunTrigger.fetch_failed_tasks(client, result.run)
+        return result, failed
+
+    def execute(self, context: Context) -> None:
+        """Submit the run, then finish at once, return (no waiting) or defer to the trigger."""
+        payload = self._checked_payload()
+        ti = context["ti"]
+        started = _try_started(ti)
+        result, failed = self._hook().run_sync(
+            partial(self._begin, payload=payload, identity=_identity(ti), started=started)
+        )
+        run = result.run
+        self.run_id = run.run_id
+        self._push_xcoms(ti, run.run_id, run.run_page_url)
+        verb = "Re-attached to" if result.reattached else "Submitted"
+        self.log.info("%s Databricks run %s; view it at %s", verb, run.run_id, run.run_page_url)
+        if not self.wait_for_termination:
+            self._run_active = False
+            return
+        verdict = judge(run.state)
+        if verdict.is_final:
+            self._run_active = False
+            status: EventStatus = "success" if verdict.outcome is Outcome.SUCCEEDED else "failed"
+            self._finish(RunEvent.from_run(status, run, verdict.reason, failed))
+            return
+        self._defer_to_trigger(run.run_id, run.run_page_url, started)
+
+    def _push_xcoms(self, ti: Any, run_id: int, run_page_url: str) -> None:
+        if self.do_xcom_push:
+            ti.xcom_push(key=XCOM_RUN_ID_KEY, value=run_id)
+            ti.xcom_push(key=XCOM_RUN_PAGE_URL_KEY, value=run_page_url)
+
+    def _defer_to_trigger(self, run_id: int, run_page_url: str, started: float) -> NoReturn:
+        deadline: float | None = None
+        timeout: timedelta | None = None
+        if self.execution_timeout is not None:
+            deadline = started + self.execution_timeout.total_seconds()
+            remaining = max(deadline - time.time(), 0.0)
+            timeout = timedelta(seconds=remaining + DEFERRAL_GRACE_SECONDS)
+        trigger = DatabricksRunTrigger(
+            run_id=run_id,
+            databricks_conn_id=self.databricks_conn_id,
+            polling_period_seconds=self.polling_period_seconds,
+            retry_limit=self.databricks_retry_limit,
+            retry_delay=self.databricks_retry_delay,
+            run_page_url=run_page_url,
+            deadline=deadline,
+            cancel_on_kill=self.cancel_on_kill,
+        )
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
+
+    def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> None:
+        """Resume after the trigger fired: succeed, or log the failure report and raise one line."""
+        try:
+            decoded = RunEvent.from_payload(event)
+        except ValueError as exc:
+            raise DatabricksRunFailedError(f"Malformed event from the Databricks trigger: {exc}") from None
+        self.run_id = decoded.run_id
+        self._finish(decoded)
+
+    def _finish(self, event: RunEvent) -> None:
+        if event.status == "success":
+            self.log.info(
+                "Databricks run %s succeeded (%s); run page: %s",
+                event.run_id,
+                event.reason,
+                event.run_page_url,
+            )
+            return
+        lines = report_lines(event) if event.status == "failed" else [short_message(event)]
+        for line in lines:
+            self.log.error("%s", line)
+        raise DatabricksRunFailedError(short_message(event))
+
+    # -- cancellation -------------------------------------------------------------------------------
+
+    def on_kill(self) -> None:
+        """Cancel the run submitted by this process, if it may still be going and cancel_on_kill is set."""
+        if self.run_id is None or not self._run_active:
+            self.log.info("Task killed before a Databricks run was being watched; nothing to cancel")
+            return
+        if not self.cancel_on_kill:
+            self.log.info(
+                "Task killed; leaving Databricks run %s running (cancel_on_kill=False)", self.run_id
+            )
+            return
+        self._cancel(self.run_id)
+
+    def _cancel(self, run_id: int) -> None:
+        # A separate thread: on_kill may run in a signal handler while the main thread is already
+        # inside async_to_sync, which must not be re-entered.
+        errors: list[BaseException] = []
+        hook = self._hook()
+        cancel: Callable[[JobsClient], Any] = lambda client: client.cancel_run(run_id)  # noqa: E731
+
+        def target() -> None:
+            try:
+                hook.run_sync(cancel)
+            except Exception as exc:
+                errors.append(exc)
+
+        worker = threading.Thread(target=target, name=f"cancel-databricks-run-{run_id}", daemon=True)
+        worker.start()
+        worker.join(_CANCEL_JOIN_SECONDS)
+        if errors or worker.is_alive():
+            reason = errors[0] if errors else "timed out"
+            self.log.error("Could not cancel Databricks run %s: %s", run_id, reason)
+        else:
+            self._run_active = False
+            self.log.info("Cancelled Databricks run %s", run_id)

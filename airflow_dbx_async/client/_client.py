@@ -1,0 +1,340 @@
+"""``JobsClient``: the async Databricks Jobs (and cluster) API, one method per endpoint.
+
+The client owns its aiohttp session unless one is injected (a pooled one, see
+:mod:`~airflow_dbx_async.client._pool`); it never closes an injected session. It moves through
+``UNOPENED -> OPENED -> CLOSED`` once: ``aclose()`` is idempotent and a closed client cannot be reopened.
+Answers are parsed into the frozen models at this boundary; every call is retried per the config's
+:class:`~airflow_dbx_async.client.config.RetryPolicy`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow_dbx_async.client._pool import new_session
+from airflow_dbx_async.client._retry import call_with_retry
+from airflow_dbx_async.client._transport import Transport
+from airflow_dbx_async.client.errors import ApiError, ConfigurationError
+from airflow_dbx_async.client.models import Run, RunOutput, RunsPage
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    import aiohttp
+
+    from airflow_dbx_async.client._ratelimit import RateLimiter
+    from airflow_dbx_async.client.config import ClientConfig
+
+__all__ = ("JobsClient",)
+
+_CLUSTERS = "2.1"
+_LIBRARIES = "2.0"
+# 2.2 returns at most 100 entries of these arrays per page and repeats every other field on each page.
+_PAGED_ARRAYS = ("tasks", "job_clusters", "job_parameters", "parameters", "environments", "repair_history")
+_MAX_PAGES = 10_000
+
+
+class _State(enum.Enum):
+    UNOPENED = 1
+    OPENED = 2
+    CLOSED = 3
+
+
+class JobsClient:
+    """Async client for one Databricks workspace.
+
+    Use it as ``async with JobsClient(config) as client: ...``.
+
+    :param config: where and how to connect.
+    :param session: a session to borrow (e.g. from ``SESSION_POOL.lease``); the client never closes it.
+    :param limiter: a request-rate ceiling shared with other clients of the same workspace.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self._config = config
+        self._limiter = limiter
+        self._session = session
+        self._owns_session = session is None
+        self._state = _State.UNOPENED
+        self._transport: Transport | None = None
+        self._requests_before_close = 0
+
+    def __repr__(self) -> str:
+        return f"JobsClient(base_url={self._config.base_url!r}, state={self._state.name})"
+
+    @property
+    def config(self) -> ClientConfig:
+        """The configuration this client was built with."""
+        return self._config
+
+    @property
+    def request_count(self) -> int:
+        """API requests sent so far, our retries included.
+
+        Token requests are not counted, nor aiohttp's own single resend of an idempotent (GET) request
+        whose connection dropped.
+        """
+        return self._transport.request_count if self._transport else self._requests_before_close
+
+    async def __aenter__(self) -> JobsClient:
+        if self._state is _State.OPENED:
+            raise RuntimeError("JobsClient is already open")
+        if self._state is _State.CLOSED:
+            raise RuntimeError("a closed JobsClient cannot be reopened; create a new one")
+        if self._session is None:
+            self._session = new_session(self._config)
+        self._transport = Transport(self._session, self._config, self._limiter)
+        self._state = _State.OPENED
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the owned session; safe to call more than once."""
+        if self._state is _State.CLOSED:
+            return
+        self._state = _State.CLOSED
+        if self._transport is not None:
+            self._requests_before_close = self._transport.request_count
+            self._transport = None
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, object] | None = None,
+        body: Mapping[str, Any] | None = None,
+        version: str | None = None,
+        idempotent: bool = True,
+    ) -> dict[str, Any]:
+        transport = self._transport
+        if transport is None:
+            state = "closed" if self._state is _State.CLOSED else "not open"
+            raise RuntimeError(f"JobsClient is {state}; use 'async with JobsClient(config) as client:'")
+        shown = f"{method} /api/{version or self._config.api_version}/{path}"
+        return await call_with_retry(
+            lambda: transport.request(method, path, version=version, params=params, json_body=body),
+            self._config.retry,
+            idempotent=idempotent,
+            description=shown,
+        )
+
+    # -- runs -------------------------------------------------------------------------------------
+
+    async def submit_run(self, payload: Mapping[str, Any]) -> int:
+        """``runs/submit``: start a one-time run; returns its ``run_id``."""
+        body = await self._call("POST", "jobs/runs/submit", body=payload, idempotent=_has_token(payload))
+        return _required_id(body, "run_id", "POST", "jobs/runs/submit")
+
+    async def run_now(self, payload: Mapping[str, Any]) -> int:
+        """``run-now``: run an existing job; returns the new ``run_id``."""
+        body = await self._call("POST", "jobs/run-now", body=payload, idempotent=_has_token(payload))
+        return _required_id(body, "run_id", "POST", "jobs/run-now")
+
+    async def get_run_json(self, run_id: int) -> dict[str, Any]:
+        """``runs/get`` as JSON, with the 2.2 paginated arrays (tasks, ...) merged from every page."""
+        return await self._get_paged("jobs/runs/get", {"run_id": run_id})
+
+    async def get_run(self, run_id: int) -> Run:
+        """``runs/get`` parsed into a :class:`Run` (all task pages merged)."""
+        return Run.from_api(await self.get_run_json(run_id))
+
+    async def get_run_output(self, run_id: int) -> RunOutput:
+        """``runs/get-output`` of a task run (or a legacy single-task run)."""
+        body = await self._call("GET", "jobs/runs/get-output", params={"run_id": run_id})
+        return RunOutput.from_api(run_id, body)
+
+    async def cancel_run(self, run_id: int) -> None:
+        """``runs/cancel``: ask Databricks to cancel a run (it stops asynchronously)."""
+        await self._call("POST", "jobs/runs/cancel", body={"run_id": run_id})
+
+    async def repair_run(self, payload: Mapping[str, Any]) -> int:
+        """``runs/repair``: re-run tasks of a finished run; returns the ``repair_id``."""
+        body = await self._call("POST", "jobs/runs/repair", body=payload, idempotent=False)
+        return _required_id(body, "repair_id", "POST", "jobs/runs/repair")
+
+    async def list_runs(
+        self,
+        *,
+        job_id: int | None = None,
+        active_only: bool = False,
+        completed_only: bool = False,
+        limit: int = 25,
+        page_token: str | None = None,
+        expand_tasks: bool = False,
+    ) -> RunsPage:
+        """One page of ``runs/list``, newest first."""
+        params: dict[str, object] = {
+            "job_id": job_id,
+            "active_only": active_only,
+            "completed_only": completed_only,
+            "limit": limit,
+            "expand_tasks": expand_tasks,
+            "page_token": page_token or None,
+        }
+        body = await self._call("GET", "jobs/runs/list", params=params)
+        raw_runs = body.get("runs")
+        runs = tuple(Run.from_api(r) for r in raw_runs) if isinstance(raw_runs, list) else ()
+        token = body.get("next_page_token")
+        return RunsPage(runs=runs, next_page_token=token if isinstance(token, str) else "")
+
+    async def iter_runs(
+        self,
+        *,
+        job_id: int | None = None,
+        active_only: bool = False,
+        completed_only: bool = False,
+        limit: int = 25,
+        expand_tasks: bool = False,
+    ) -> AsyncIterator[Run]:
+        """Every run matching the filters, following ``next_page_token`` through all pages."""
+        token: str | None = None
+        seen: set[str] = set()
+        while True:
+            page = await self.list_runs(
+                job_id=job_id,
+                active_only=active_only,
+                completed_only=completed_only,
+                limit=limit,
+                page_token=token,
+                expand_tasks=expand_tasks,
+            )
+            for run in page.runs:
+                yield run
+            if not page.next_page_token or page.next_page_token in seen:
+                return
+            seen.add(page.next_page_token)
+            token = page.next_page_token
+
+    # -- jobs -------------------------------------------------------------------------------------
+
+    async def get_job(self, job_id: int) -> dict[str, Any]:
+        """``jobs/get`` as JSON, with the 2.2 paginated arrays merged."""
+        return await self._get_paged("jobs/get", {"job_id": job_id})
+
+    async def list_jobs(self, name: str | None = None) -> list[dict[str, Any]]:
+        """Every job from ``jobs/list`` (all pages), optionally filtered by ``name`` on the server."""
+        jobs: list[dict[str, Any]] = []
+        token: str | None = None
+        seen: set[str] = set()
+        while True:
+            params = {"limit": 100, "name": name, "page_token": token}
+            body = await self._call("GET", "jobs/list", params=params)
+            page = body.get("jobs")
+            if isinstance(page, list):
+                jobs.extend(j for j in page if isinstance(j, dict))
+            next_token = body.get("next_page_token")
+            if not isinstance(next_token, str) or not next_token or next_token in seen:
+                return jobs
+            seen.add(next_token)
+            token = next_token
+
+    async def find_job_id_by_name(self, name: str) -> int:
+        """The id of the one job whose name is exactly ``name`` (case-sensitive).
+
+        :raises ConfigurationError: naming ``job_name``, when no job or several jobs match.
+        """
+        matches = [
+            j for j in await self.list_jobs(name=name) if _mapping(j.get("settings")).get("name") == name
+        ]
+        if not matches:
+            raise ConfigurationError(
+                "job_name", f"no Databricks job is named {name!r}; check the name or use job_id"
+            )
+        if len(matches) > 1:
+            ids = ", ".join(str(j.get("job_id")) for j in matches)
+            raise ConfigurationError(
+                "job_name", f"{len(matches)} Databricks jobs are named {name!r} (job ids {ids}); use job_id"
+            )
+        return _required_id(matches[0], "job_id", "GET", "jobs/list")
+
+    # -- clusters and libraries -------------------------------------------------------------------
+
+    async def get_cluster(self, cluster_id: str) -> dict[str, Any]:
+        """``clusters/get``."""
+        return await self._call("GET", "clusters/get", params={"cluster_id": cluster_id}, version=_CLUSTERS)
+
+    async def start_cluster(self, cluster_id: str) -> None:
+        """``clusters/start``."""
+        await self._call("POST", "clusters/start", body={"cluster_id": cluster_id}, version=_CLUSTERS)
+
+    async def restart_cluster(self, cluster_id: str) -> None:
+        """``clusters/restart``."""
+        await self._call("POST", "clusters/restart", body={"cluster_id": cluster_id}, version=_CLUSTERS)
+
+    async def terminate_cluster(self, cluster_id: str) -> None:
+        """``clusters/delete``: terminate (not permanently delete) a cluster."""
+        await self._call("POST", "clusters/delete", body={"cluster_id": cluster_id}, version=_CLUSTERS)
+
+    async def install_libraries(self, cluster_id: str, libraries: list[dict[str, Any]]) -> None:
+        """``libraries/install`` on a cluster."""
+        body = {"cluster_id": cluster_id, "libraries": libraries}
+        await self._call("POST", "libraries/install", body=body, version=_LIBRARIES)
+
+    async def uninstall_libraries(self, cluster_id: str, libraries: list[dict[str, Any]]) -> None:
+        """``libraries/uninstall`` from a cluster."""
+        body = {"cluster_id": cluster_id, "libraries": libraries}
+        await self._call("POST", "libraries/uninstall", body=body, version=_LIBRARIES)
+
+    async def cluster_library_status(self, cluster_id: str) -> dict[str, Any]:
+        """``libraries/cluster-status``."""
+        return await self._call(
+            "GET", "libraries/cluster-status", params={"cluster_id": cluster_id}, version=_LIBRARIES
+        )
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    async def _get_paged(self, path: str, params: Mapping[str, object]) -> dict[str, Any]:
+        """GET ``path`` and, on 2.2, follow ``next_page_token`` appending the paginated arrays."""
+        merged = await self._call("GET", path, params=params)
+        seen: set[str] = set()
+        for _ in range(_MAX_PAGES):
+            token = merged.pop("next_page_token", None)
+            if self._config.api_version != "2.2" or not isinstance(token, str) or not token or token in seen:
+                break
+            seen.add(token)
+            page = await self._call("GET", path, params={**params, "page_token": token})
+            for name in _PAGED_ARRAYS:
+                entries = page.get(name)
+                if isinstance(entries, list) and entries:
+                    existing = merged.get(name)
+                    merged[name] = [*(existing if isinstance(existing, list) else []), *entries]
+            if "next_page_token" in page:
+                merged["next_page_token"] = page["next_page_token"]
+        merged.pop("has_more", None)
+        return merged
+
+
+def _has_token(payload: Mapping[str, Any]) -> bool:
+    token = payload.get("idempotency_token")
+    return isinstance(token, str) and bool(token)
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _required_id(body: Mapping[str, Any], key: str, method: str, path: str) -> int:
+    value = body.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    raise ApiError(200, "INVALID_RESPONSE", f"the answer has no valid {key!r}", method, path)

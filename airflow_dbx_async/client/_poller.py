@@ -1,0 +1,208 @@
+"""Batched run polling: one ``runs/list`` sweep answers many triggers at once.
+
+A triggerer may hold thousands of deferred Databricks tasks against one workspace. Polling each run
+with its own ``runs/get`` costs one request per run per poll. Instead, every trigger of a workspace
+registers a :class:`RunWatch` with the workspace's :class:`RunPoller`; when any watch wants news, the
+poller pages through ``runs/list`` (newest first, 25 runs per page) until it has seen every watched
+run, and hands each watch the run it saw. Finished runs show their final state in the same list, so
+a successful run costs no extra request at all.
+
+The poller is only an accelerator. A watch whose run was not covered by a sweep (paging limit,
+a run hidden from the list, a failed sweep) is told so at once, and the caller falls back to its own
+``runs/get``. A trigger alone in a fresh triggerer therefore behaves exactly as with many.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from airflow_dbx_async.client.models import Run, RunsPage
+
+__all__ = ("ListPage", "RunPoller", "RunWatch")
+
+log = logging.getLogger(__name__)
+
+ListPage = Callable[[str | None], Awaitable[RunsPage]]
+"""Fetch one ``runs/list`` page (newest first) given the previous page's token."""
+
+_MISSED = object()
+
+
+class RunWatch:
+    """One trigger's interest in one run; created by :meth:`RunPoller.watch`."""
+
+    def __init__(self, poller: RunPoller, run_id: int) -> None:
+        self.run_id = run_id
+        self.start_time = 0
+        self._poller = poller
+        self._due: float | None = None
+        self._result: object = None
+        self._event = asyncio.Event()
+        self.closed = False
+
+    async def observe(self, delay: float, grace: float) -> Run | None:
+        """Ask for a sweep within ``delay`` seconds and return the run it saw.
+
+        Returns ``None`` when the sweep did not cover this run, failed, or did not finish within
+        ``delay + grace`` seconds: the caller should then ask ``runs/get`` itself.
+        """
+        self._event.clear()
+        self._result = None
+        self._poller._schedule(self, self._poller.clock() + max(0.0, delay))
+        try:
+            await asyncio.wait_for(self._event.wait(), max(0.0, delay) + grace)
+        except TimeoutError:
+            self._due = None
+            return None
+        result = self._result
+        return result if isinstance(result, Run) else None
+
+    def _deliver(self, result: object) -> None:
+        if isinstance(result, Run) and result.start_time:
+            self.start_time = result.start_time
+        if self._due is not None:
+            self._due = None
+            self._result = result
+            self._event.set()
+
+    def close(self) -> None:
+        """Stop watching; idempotent."""
+        if not self.closed:
+            self.closed = True
+            self._poller._unwatch(self)
+
+
+class RunPoller:
+    """Sweeps ``runs/list`` for the watched runs of one workspace on one event loop.
+
+    :param list_page: fetches one page of ``runs/list``.
+    :param min_sweep_gap: seconds between the starts of two sweeps, at least.
+    :param max_pages: pages per sweep at most; runs beyond are reported as not covered.
+    :param clock: monotonic clock, injectable for tests.
+    """
+
+    def __init__(
+        self,
+        list_page: ListPage,
+        *,
+        min_sweep_gap: float = 1.0,
+        max_pages: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._list_page = list_page
+        self.min_sweep_gap = min_sweep_gap
+        self.max_pages = max_pages
+        self.clock = clock
+        self._watches: dict[int, list[RunWatch]] = {}
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_sweep = float("-inf")
+        self.sweeps = 0
+        self.pages = 0
+
+    @property
+    def watch_count(self) -> int:
+        """How many watches are registered."""
+        return sum(len(ws) for ws in self._watches.values())
+
+    def watch(self, run_id: int) -> RunWatch:
+        """Register interest in ``run_id``; close the returned watch when done."""
+        watch = RunWatch(self, run_id)
+        self._watches.setdefault(run_id, []).append(watch)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._loop(), name="databricks-run-poller")
+        return watch
+
+    def _unwatch(self, watch: RunWatch) -> None:
+        watches = self._watches.get(watch.run_id, [])
+        if watch in watches:
+            watches.remove(watch)
+        if not watches:
+            self._watches.pop(watch.run_id, None)
+        self._wakeup.set()
+
+    def _schedule(self, watch: RunWatch, due: float) -> None:
+        watch._due = due
+        self._wakeup.set()
+
+    async def aclose(self) -> None:
+        """Stop the sweep task; open watches are told their runs are not covered."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self._release_waiting(_MISSED)
+
+    def _next_due(self) -> float | None:
+        dues = [w._due for ws in self._watches.values() for w in ws if w._due is not None]
+        return min(dues) if dues else None
+
+    async def _loop(self) -> None:
+        while self._watches:
+            due = self._next_due()
+            self._wakeup.clear()
+            if due is None:
+                await self._wakeup.wait()
+                continue
+            start_at = max(due, self._last_sweep + self.min_sweep_gap)
+            delay = start_at - self.clock()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), delay)
+                except TimeoutError:
+                    pass
+                else:
+                    continue  # the set of watches or their due times changed: recompute
+            self._last_sweep = self.clock()
+            await self._sweep()
+
+    async def _sweep(self) -> None:
+        self.sweeps += 1
+        wanted = set(self._watches)
+        try:
+            seen = await self._collect(wanted)
+        except Exception as exc:  # the callers fall back to runs/get; never kill the loop
+            log.warning("Run list sweep failed, falling back to per-run polling: %s", exc)
+            seen = {}
+        for run_id, watches in list(self._watches.items()):
+            if run_id not in wanted:
+                continue  # registered during the sweep: served by the next one
+            result = seen.get(run_id, _MISSED)
+            for watch in list(watches):
+                watch._deliver(result)
+
+    async def _collect(self, wanted: set[int]) -> dict[int, Run]:
+        """Page through runs/list until every wanted run was seen, or the list ends."""
+        seen: dict[int, Run] = {}
+        token: str | None = None
+        for _ in range(self.max_pages):
+            page = await self._list_page(token)
+            self.pages += 1
+            for run in page.runs:
+                if run.run_id in wanted:
+                    seen[run.run_id] = run
+            if len(seen) >= len(wanted) or not page.next_page_token or self._past_oldest(page, wanted, seen):
+                break
+            token = page.next_page_token
+        return seen
+
+    def _past_oldest(self, page: RunsPage, wanted: set[int], seen: dict[int, Any]) -> bool:
+        """True once the list has gone back past the start of every unseen run we know of."""
+        if not page.runs:
+            return False
+        oldest_on_page = min(run.start_time for run in page.runs)
+        unseen_starts = [
+            ws[0].start_time for rid, ws in self._watches.items() if rid in wanted and rid not in seen and ws
+        ]
+        if not unseen_starts or any(start == 0 for start in unseen_starts):
+            return False
+        return oldest_on_page < min(unseen_starts)
+
+    def _release_waiting(self, result: object) -> None:
+        for watches in self._watches.values():
+            for watch in watches:
+                watch._deliver(result)

@@ -1,0 +1,96 @@
+"""What all triggers of one workspace share on one event loop: session, rate ceiling and poller.
+
+The triggerer runs thousands of triggers on a single event loop. Each borrows a
+:class:`SharedWorkspace` for its configuration: a client over the pooled keep-alive session, the
+workspace's request-rate ceiling and its batched :class:`RunPoller`. The registry counts borrowers
+and tears everything down when the last one returns it; a new event loop gets new objects, since
+aiohttp sessions and asyncio primitives belong to the loop that made them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from airflow_dbx_async.client._client import JobsClient
+from airflow_dbx_async.client._poller import RunPoller
+from airflow_dbx_async.client._pool import SESSION_POOL, SessionPool
+from airflow_dbx_async.client._ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from airflow_dbx_async.client.config import ClientConfig
+    from airflow_dbx_async.client.models import RunsPage
+
+__all__ = ("WORKSPACES", "SharedWorkspace", "WorkspaceRegistry")
+
+_PAGE_SIZE = 25  # the documented maximum of runs/list
+
+
+@dataclass
+class SharedWorkspace:
+    """One workspace's shared client and poller on one event loop."""
+
+    client: JobsClient
+    poller: RunPoller
+    limiter: RateLimiter | None
+    borrowers: int = 0
+
+
+class WorkspaceRegistry:
+    """Hands out one :class:`SharedWorkspace` per (configuration, event loop), reference-counted.
+
+    :param pool: where the keep-alive sessions come from.
+    :param min_sweep_gap: seconds between two ``runs/list`` sweeps of one workspace, at least.
+    """
+
+    def __init__(self, *, pool: SessionPool = SESSION_POOL, min_sweep_gap: float = 1.0) -> None:
+        self._pool = pool
+        self.min_sweep_gap = min_sweep_gap
+        self._entries: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[ClientConfig, tuple[SharedWorkspace, AsyncExitStack]]
+        ] = weakref.WeakKeyDictionary()
+
+    def active(self) -> list[SharedWorkspace]:
+        """The shared workspaces of the running loop (for tests and metrics)."""
+        loop = asyncio.get_running_loop()
+        return [ws for ws, _ in self._entries.get(loop, {}).values()]
+
+    @asynccontextmanager
+    async def borrow(self, config: ClientConfig) -> AsyncIterator[SharedWorkspace]:
+        """Borrow the shared workspace for ``config``; never close what it holds."""
+        per_loop = self._entries.setdefault(asyncio.get_running_loop(), {})
+        entry = per_loop.get(config)
+        if entry is None:
+            entry = await self._open(config)
+            per_loop[config] = entry
+        shared, stack = entry
+        shared.borrowers += 1
+        try:
+            yield shared
+        finally:
+            shared.borrowers -= 1
+            if shared.borrowers == 0 and per_loop.get(config) is entry:
+                del per_loop[config]
+                await shared.poller.aclose()
+                await stack.aclose()
+
+    async def _open(self, config: ClientConfig) -> tuple[SharedWorkspace, AsyncExitStack]:
+        stack = AsyncExitStack()
+        session = await stack.enter_async_context(self._pool.lease(config))
+        rate = config.max_requests_per_second
+        limiter = RateLimiter(rate, burst=max(1, int(rate))) if rate else None
+        client = await stack.enter_async_context(JobsClient(config, session=session, limiter=limiter))
+
+        async def list_page(token: str | None) -> RunsPage:
+            return await client.list_runs(limit=_PAGE_SIZE, page_token=token)
+
+        poller = RunPoller(list_page, min_sweep_gap=self.min_sweep_gap)
+        return SharedWorkspace(client=client, poller=poller, limiter=limiter), stack
+
+
+WORKSPACES = WorkspaceRegistry()

@@ -1,0 +1,247 @@
+"""Handlers of the Jobs API endpoints, served under both ``/api/2.1/`` and ``/api/2.2/``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from airflow_dbx_async.emulator._jobs import job_object
+from airflow_dbx_async.emulator._keys import STATE
+from airflow_dbx_async.emulator._model import TERMINAL, run_phase
+from airflow_dbx_async.emulator._params import (
+    get_bool,
+    get_int,
+    get_str,
+    invalid,
+    json_response,
+    read_params,
+)
+from airflow_dbx_async.emulator._render import Renderer
+from airflow_dbx_async.emulator.state import EmulatorState, decode_token, encode_token
+
+__all__ = ("jobs_routes",)
+
+_PAGE = 100
+_MULTI_TASK_OUTPUT = (
+    "Retrieving the output of runs with multiple tasks is not supported. "
+    "Please retrieve the output of each individual task run instead."
+)
+
+
+def _state(request: web.Request) -> EmulatorState:
+    state: EmulatorState = request.app[STATE]
+    return state
+
+
+def _v22(request: web.Request) -> bool:
+    return request.match_info.get("version") == "2.2"
+
+
+def renderer(request: web.Request) -> Renderer:
+    """A renderer for this request (``run_page_url`` uses the address the client used)."""
+    state = _state(request)
+    return Renderer(f"{request.scheme}://{request.host}", state.config.workspace_id, state.now_ms())
+
+
+async def _create(request: web.Request) -> web.Response:
+    body = await read_params(request)
+    return json_response({"job_id": _state(request).create_job(body)})
+
+
+async def _get_job(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    state = _state(request)
+    job = state.job(get_int(params, "job_id", required=True))
+    body = job_object(job["job_id"], job["created_time"], job["settings"])
+    tasks = body["settings"].get("tasks", [])
+    if _v22(request) and len(tasks) > _PAGE:
+        offset = decode_token(get_str(params, "page_token"))
+        body["settings"]["tasks"] = tasks[offset : offset + _PAGE]
+        if offset + _PAGE < len(tasks):
+            body["next_page_token"] = encode_token(offset + _PAGE)
+    return json_response(body)
+
+
+def _page(params: dict[str, Any], default: int, maximum: int, offset_cap: int) -> tuple[int, int]:
+    limit = get_int(params, "limit", default=default) or maximum
+    if limit < 0 or limit > maximum:
+        raise invalid(f"Invalid limit {limit} - it has to be no more than {maximum}.")
+    offset = get_int(params, "offset")
+    if offset > offset_cap:
+        raise invalid(
+            f"The supplied offset {offset} has exceeded the value of {offset_cap} allowed for this parameter."
+            "Please use the page_token parameter to paginate"
+        )
+    token = get_str(params, "page_token")
+    return limit, decode_token(token) if token else offset
+
+
+def _paged(request: web.Request, key: str, items: list[Any], limit: int, offset: int) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    page = items[offset : offset + limit]
+    if page:
+        body[key] = page
+    more = offset + limit < len(items)
+    if more:
+        body["next_page_token"] = encode_token(offset + limit)
+    if offset > 0:
+        body["prev_page_token"] = encode_token(max(0, offset - limit))
+    if not _v22(request):
+        body["has_more"] = more
+    return body
+
+
+async def _list_jobs(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    state = _state(request)
+    limit, offset = _page(params, 20, 100, 1000)
+    name = get_str(params, "name").lower()
+    expand = get_bool(params, "expand_tasks")
+    jobs = sorted(state.jobs.values(), key=lambda j: (j["created_time"], j["job_id"]), reverse=True)
+    if name:
+        jobs = [j for j in jobs if str(j["settings"].get("name", "")).lower() == name]
+    shown = [job_object(j["job_id"], j["created_time"], j["settings"], expand=expand) for j in jobs]
+    return json_response(_paged(request, "jobs", shown, limit, offset))
+
+
+async def _delete_job(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    state = _state(request)
+    job_id = get_int(params, "job_id", required=True)
+    state.job(job_id)
+    del state.jobs[job_id]
+    return json_response({})
+
+
+async def _reset_job(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    new_settings = params.get("new_settings")
+    if not isinstance(new_settings, dict):
+        raise invalid("new_settings is required.")
+    _state(request).reset_job(get_int(params, "job_id", required=True), new_settings)
+    return json_response({})
+
+
+async def _update_job(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    remove = [str(f) for f in params.get("fields_to_remove") or ()]
+    new_settings = params.get("new_settings") or {}
+    _state(request).update_job(get_int(params, "job_id", required=True), new_settings, remove)
+    return json_response({})
+
+
+async def _run_now(request: web.Request) -> web.Response:
+    run_id = _state(request).run_now(await read_params(request))
+    return json_response({"run_id": run_id, "number_in_job": run_id})
+
+
+async def _submit(request: web.Request) -> web.Response:
+    return json_response({"run_id": _state(request).submit(await read_params(request))})
+
+
+async def _get_run(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    run, task = _state(request).lookup(get_int(params, "run_id", required=True))
+    render = renderer(request)
+    if task is not None:
+        return json_response(render.task_run(run, task))
+    history = get_bool(params, "include_history")
+    if not (_v22(request) and len(run.tasks) > _PAGE):
+        return json_response(render.run(run, run.tasks, include_history=history))
+    offset = decode_token(get_str(params, "page_token"))
+    body = render.run(run, run.tasks[offset : offset + _PAGE], include_history=history)
+    if offset + _PAGE < len(run.tasks):
+        body["next_page_token"] = encode_token(offset + _PAGE)
+    if offset and history:
+        body["repair_history"] = []
+    return json_response(body)
+
+
+async def _get_output(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    run, task = _state(request).lookup(get_int(params, "run_id", required=True))
+    if task is None:
+        raise invalid(_MULTI_TASK_OUTPUT)
+    return json_response(renderer(request).output(run, task))
+
+
+async def _cancel(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    _state(request).cancel(get_int(params, "run_id", required=True))
+    return json_response({})
+
+
+async def _cancel_all(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    job_id = get_int(params, "job_id", default=-1)
+    _state(request).cancel_all(None if job_id == -1 else job_id)
+    return json_response({})
+
+
+async def _delete_run(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    _state(request).delete_run(get_int(params, "run_id", required=True))
+    return json_response({})
+
+
+async def _repair(request: web.Request) -> web.Response:
+    return json_response({"repair_id": _state(request).repair(await read_params(request))})
+
+
+async def _list_runs(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    state = _state(request)
+    active_only, completed_only = get_bool(params, "active_only"), get_bool(params, "completed_only")
+    if active_only and completed_only:
+        raise invalid("active_only and completed_only cannot both be true.")
+    limit, offset = _page(params, 20, 26, 10000)
+    job_id = get_int(params, "job_id", default=-1)
+    run_type = get_str(params, "run_type")
+    start_from, start_to = get_int(params, "start_time_from"), get_int(params, "start_time_to")
+    render = renderer(request)
+    runs = []
+    for run in sorted(state.runs.values(), key=lambda r: r.run_id, reverse=True):
+        if (job_id != -1 and run.job_id != job_id) or (run_type and run.run_type != run_type):
+            continue
+        if (start_from and run.created_ms < start_from) or (start_to and run.created_ms > start_to):
+            continue
+        if active_only or completed_only:
+            terminal = run_phase(run, render.now).life_cycle in TERMINAL
+            if terminal == active_only:
+                continue
+        runs.append(run)
+    expand = get_bool(params, "expand_tasks")
+    body = _paged(request, "runs", runs, limit, offset)
+    if "runs" in body:
+        body["runs"] = [_listed(render, run, expand) for run in body["runs"]]
+    return json_response(body)
+
+
+def _listed(render: Renderer, run: Any, expand: bool) -> dict[str, Any]:
+    shown = render.run(run, run.tasks if expand else [])
+    if not expand:
+        shown.pop("tasks", None)
+    return shown
+
+
+def jobs_routes() -> list[web.RouteDef]:
+    """Routes of the Jobs API for both API versions."""
+    prefix = "/api/{version:2\\.[12]}/jobs"
+    return [
+        web.post(f"{prefix}/create", _create),
+        web.get(f"{prefix}/get", _get_job),
+        web.get(f"{prefix}/list", _list_jobs),
+        web.post(f"{prefix}/delete", _delete_job),
+        web.post(f"{prefix}/reset", _reset_job),
+        web.post(f"{prefix}/update", _update_job),
+        web.post(f"{prefix}/run-now", _run_now),
+        web.post(f"{prefix}/runs/submit", _submit),
+        web.get(f"{prefix}/runs/get", _get_run),
+        web.get(f"{prefix}/runs/get-output", _get_output),
+        web.post(f"{prefix}/runs/cancel", _cancel),
+        web.post(f"{prefix}/runs/cancel-all", _cancel_all),
+        web.post(f"{prefix}/runs/delete", _delete_run),
+        web.post(f"{prefix}/runs/repair", _repair),
+        web.get(f"{prefix}/runs/list", _list_runs),
+    ]

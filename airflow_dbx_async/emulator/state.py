@@ -1,0 +1,363 @@
+"""In-memory state of the emulator: jobs, runs, idempotency tokens, clusters and counters.
+
+Runs are created here and either scheduled in full at once (simulated mode) or handed to the
+:class:`~airflow_dbx_async.emulator._runner.Runner` (real mode). Every "does not exist" answer goes through
+:meth:`EmulatorState.not_found` so the 400-vs-404 switch lives in one place.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from airflow_dbx_async.emulator._jobs import (
+    apply_run_parameters,
+    check_parameter_slots,
+    job_settings,
+    normalise_tasks,
+    strip_nulls,
+)
+from airflow_dbx_async.emulator._model import TERMINAL, Run, TaskRun, latest_tasks, run_phase
+from airflow_dbx_async.emulator._params import ApiFailure, get_int, get_str, invalid
+from airflow_dbx_async.emulator._runner import Runner
+from airflow_dbx_async.emulator._sim import schedule_simulated
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from airflow_dbx_async.emulator.config import EmulatorConfig
+
+__all__ = ("EmulatorState", "Stats", "decode_token", "encode_token")
+
+_RUN_ID_BASE = 912_000_000_000_001
+_JOB_ID_BASE = 580_000_000_000_001
+
+
+@dataclass
+class Stats:
+    """Counters served by ``/_emulator/stats``."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    connections: int = 0
+    submits: int = 0
+    submits_by_token: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+
+
+def encode_token(offset: int) -> str:
+    """An opaque page token for ``offset``."""
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
+
+
+def decode_token(token: str) -> int:
+    """The offset of a page token (an empty token is the first page)."""
+    if not token:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(token.encode()).decode()
+        if text.startswith("offset:"):
+            return max(0, int(text[7:]))
+    except ValueError:
+        pass
+    raise invalid(f"Invalid page_token: {token[:40]!r}")
+
+
+class EmulatorState:
+    """All mutable state of one emulator instance."""
+
+    def __init__(self, config: EmulatorConfig, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self.stats = Stats()
+        self.jobs: dict[int, dict[str, Any]] = {}
+        self.runs: dict[int, Run] = {}
+        self.task_runs: dict[int, tuple[Run, TaskRun]] = {}
+        self.idempotency: dict[str, tuple[int, float]] = {}
+        self.deleted_runs: set[int] = set()
+        self.clusters: dict[str, dict[str, Any]] = {}
+        self.libraries: dict[str, list[dict[str, Any]]] = {}
+        self.oauth_tokens: dict[str, float] = {}
+        self._ids = itertools.count(_RUN_ID_BASE)
+        self._job_ids = itertools.count(_JOB_ID_BASE)
+        defaults = (config.sim_duration_seconds, config.sim_result)
+        self.runner = (
+            None if config.simulate else Runner(config.workspace_path, config.max_concurrency, defaults)
+        )
+        self.load_workspace_jobs()
+
+    # ----------------------------------------------------------------- basics
+    def now_ms(self) -> int:
+        """The emulator clock in epoch milliseconds."""
+        return int(self.clock() * 1000)
+
+    def not_found(self, message: str) -> ApiFailure:
+        """A "does not exist" failure with the configured status."""
+        if self.config.not_found_status == 404:
+            return ApiFailure(404, "RESOURCE_DOES_NOT_EXIST", message)
+        return invalid(message)
+
+    def reset(self) -> None:
+        """Forget runs, jobs, tokens and counters; reload ``jobs.json``."""
+        self.stats = Stats()
+        for container in (
+            self.jobs,
+            self.runs,
+            self.task_runs,
+            self.idempotency,
+            self.clusters,
+            self.libraries,
+        ):
+            container.clear()
+        self.deleted_runs.clear()
+        self.load_workspace_jobs()
+
+    def load_workspace_jobs(self) -> None:
+        """Preload jobs from ``<workspace>/jobs.json`` (a list of JobSettings with explicit ``job_id``)."""
+        root = self.config.workspace_path
+        path = None if root is None else root / "jobs.json"
+        if path is None or not path.is_file():
+            return
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for job in data.get("jobs", []) if isinstance(data, dict) else data:
+            self.create_job(job.get("settings", job), job_id=int(job["job_id"]))
+
+    # ------------------------------------------------------------------- jobs
+    def create_job(self, body: Mapping[str, Any], *, job_id: int | None = None) -> int:
+        """Store a job; returns its id."""
+        new_id = next(self._job_ids) if job_id is None else job_id
+        self.jobs[new_id] = {"job_id": new_id, "created_time": self.now_ms(), "settings": job_settings(body)}
+        return new_id
+
+    def job(self, job_id: int) -> dict[str, Any]:
+        """A stored job or the "does not exist" failure."""
+        try:
+            return self.jobs[job_id]
+        except KeyError:
+            raise self.not_found(f"Job {job_id} does not exist.") from None
+
+    def reset_job(self, job_id: int, new_settings: Mapping[str, Any]) -> None:
+        """jobs/reset: replace the settings."""
+        self.job(job_id)["settings"] = job_settings(new_settings)
+
+    def update_job(self, job_id: int, new_settings: Mapping[str, Any], remove: list[str]) -> None:
+        """jobs/update: merge top-level settings (tasks merged by ``task_key``)."""
+        settings = self.job(job_id)["settings"]
+        for name in remove:
+            settings.pop(name, None)
+        for name, value in strip_nulls(dict(new_settings)).items():
+            if name == "tasks":
+                merged = {t["task_key"]: t for t in settings.get("tasks", [])}
+                merged.update({t["task_key"]: t for t in value})
+                settings["tasks"] = list(merged.values())
+            else:
+                settings[name] = value
+
+    # ------------------------------------------------------------------- runs
+    def _reuse_token(self, token: str | None) -> int | None:
+        if token is None:
+            return None
+        if len(token) > 64:
+            raise invalid("idempotency_token must be at most 64 characters.")
+        self.stats.submits_by_token[token] += 1
+        found = self.idempotency.get(token)
+        if found is None:
+            return None
+        run_id, created = found
+        if self.clock() - created > self.config.idempotency_retention_seconds:
+            del self.idempotency[token]
+            return None
+        if run_id in self.deleted_runs:
+            raise invalid(f"The run {run_id} that used this idempotency token has been deleted.")
+        return run_id
+
+    def submit(self, body: Mapping[str, Any]) -> int:
+        """runs/submit: a one-time run (same idempotency token, same run)."""
+        self.stats.submits += 1
+        token = get_str(body, "idempotency_token") or None
+        existing = self._reuse_token(token)
+        if existing is not None:
+            return existing
+        run_name = get_str(body, "run_name", "Untitled") or "Untitled"
+        specs = normalise_tasks(body, run_name)
+        extra = {k: strip_nulls(body[k]) for k in ("git_source", "description") if body.get(k) is not None}
+        run = self._new_run(next(self._job_ids), run_name, "SUBMIT_RUN", body, extra)
+        return self._start(run, specs, token)
+
+    def run_now(self, body: Mapping[str, Any]) -> int:
+        """run-now: a run of a saved job."""
+        self.stats.submits += 1
+        job_id = get_int(body, "job_id", required=True)
+        token = get_str(body, "idempotency_token") or None
+        job = self.job(job_id)
+        check_parameter_slots(body)
+        existing = self._reuse_token(token)
+        if existing is not None:
+            return existing
+        settings = job["settings"]
+        defined = {str(p["name"]): str(p.get("default", "")) for p in settings.get("parameters", [])}
+        given = {str(k): str(v) for k, v in (body.get("job_parameters") or {}).items()}
+        params = dict(body)
+        if defined or given:
+            params["job_parameters"] = {**defined, **given}
+        specs = apply_run_parameters(settings.get("tasks", []), params)
+        only = {str(k).strip("+") for k in body.get("only") or ()}
+        specs = [t for t in specs if not only or t["task_key"] in only]
+        if not specs:
+            raise invalid(f"Job {job_id} has no tasks to run.")
+        run = self._new_run(job_id, str(settings.get("name", "Untitled")), "JOB_RUN", settings, {})
+        run.job_parameters = [
+            {"name": k, "default": defined.get(k, ""), "value": v}
+            for k, v in sorted({**defined, **given}.items())
+        ]
+        run.overriding_parameters = {
+            k: body[k] for k in ("notebook_params", "python_params", "jar_params") if body.get(k) is not None
+        }
+        return self._start(run, specs, token)
+
+    def _new_run(
+        self, job_id: int, name: str, run_type: str, body: Mapping[str, Any], extra: dict[str, Any]
+    ) -> Run:
+        return Run(
+            run_id=next(self._ids),
+            job_id=job_id,
+            run_name=name,
+            run_type=run_type,
+            created_ms=self.now_ms(),
+            timeout_seconds=get_int(body, "timeout_seconds"),
+            extra=extra,
+            simulated=self.config.simulate,
+        )
+
+    def _start(self, run: Run, specs: list[dict[str, Any]], token: str | None) -> int:
+        tasks = [self._new_task(run, spec) for spec in specs]
+        self.runs[run.run_id] = run
+        run.idempotency_token = token
+        if token is not None:
+            self.idempotency[token] = (run.run_id, self.clock())
+        self._launch(run, tasks, {})
+        return run.run_id
+
+    def _new_task(self, run: Run, spec: dict[str, Any], repair_id: int | None = None) -> TaskRun:
+        task = TaskRun(next(self._ids), str(spec["task_key"]), spec, self.now_ms(), repair_id=repair_id)
+        run.tasks.append(task)
+        self.task_runs[task.run_id] = (run, task)
+        return task
+
+    def _launch(self, run: Run, tasks: list[TaskRun], prior: Mapping[str, tuple[str, int]]) -> None:
+        if self.runner is None:
+            defaults = (self.config.sim_duration_seconds, self.config.sim_result)
+            schedule_simulated(run, tasks, self.now_ms(), defaults, prior)
+        else:
+            self.runner.start(run, tasks)
+
+    def lookup(self, run_id: int) -> tuple[Run, TaskRun | None]:
+        """A run or task run by id, or the "does not exist" failure."""
+        run = self.runs.get(run_id)
+        if run is not None:
+            return run, None
+        found = self.task_runs.get(run_id)
+        if found is None:
+            raise self.not_found(f"Run {run_id} does not exist.")
+        return found
+
+    def is_active(self, run: Run) -> bool:
+        """Whether the run has not reached a terminal state."""
+        return run_phase(run, self.now_ms()).life_cycle not in TERMINAL
+
+    def cancel(self, run_id: int) -> None:
+        """runs/cancel (a task run id cancels its whole run); a terminal run is left unchanged."""
+        run, _ = self.lookup(run_id)
+        if not self.is_active(run):
+            return
+        run.cancel_requested = True
+        now = self.now_ms()
+        for task in latest_tasks(run):
+            if task.end_ms is None or task.end_ms > now:
+                if self.runner is None:
+                    task.finish(now, "CANCELED")
+                    task.error = task.error_trace = None
+                    task.result = None
+                elif task.running_ms is not None:
+                    task.terminating_ms = now
+        if self.runner is not None:
+            self.runner.cancel(run)
+
+    def cancel_all(self, job_id: int | None) -> None:
+        """runs/cancel-all: cancel every active run (of one job)."""
+        for run in list(self.runs.values()):
+            if job_id is None or run.job_id == job_id:
+                self.cancel(run.run_id)
+
+    def delete_run(self, run_id: int) -> None:
+        """runs/delete: only non-active runs can be deleted."""
+        run, task = self.lookup(run_id)
+        if task is not None or self.is_active(run):
+            raise invalid(f"Run {run_id} is active or is a task run and cannot be deleted.")
+        del self.runs[run_id]
+        for t in run.tasks:
+            self.task_runs.pop(t.run_id, None)
+        self.deleted_runs.add(run_id)
+
+    def repair(self, body: Mapping[str, Any]) -> int:
+        """runs/repair: re-run tasks inside the same run; returns the repair id."""
+        run_id = get_int(body, "run_id", required=True)
+        run, task = self.lookup(run_id)
+        if task is not None:
+            raise invalid(f"Run {run_id} is a task run; repair the job run instead.")
+        if self.is_active(run):
+            raise invalid(f"Run {run_id} is still active and cannot be repaired.")
+        latest_repair = run.repair_history[-1]["id"] if run.repair_history else None
+        if latest_repair is not None and get_int(body, "latest_repair_id") != latest_repair:
+            raise invalid(
+                f"latest_repair_id must be {latest_repair}, the id of the latest repair of run {run_id}."
+            )
+        check_parameter_slots(body)
+        keys = self._rerun_keys(run, body)
+        latest = {t.task_key: t for t in latest_tasks(run)}
+        specs = apply_run_parameters([latest[k].spec for k in keys], body)
+        repair_id = next(self._ids)
+        run.cancel_requested = False
+        new = [self._new_task(run, spec, repair_id) for spec in specs]
+        prior = {k: (t.outcome, t.end_ms or 0) for k, t in latest.items() if k not in keys}
+        run.repair_history.append(
+            {
+                "type": "REPAIR",
+                "id": repair_id,
+                "start_time": self.now_ms(),
+                "task_run_ids": [t.run_id for t in new],
+            }
+        )
+        self._launch(run, new, prior)
+        return repair_id
+
+    @staticmethod
+    def _rerun_keys(run: Run, body: Mapping[str, Any]) -> list[str]:
+        latest = latest_tasks(run)
+        rerun = [str(k) for k in body.get("rerun_tasks") or ()]
+        if rerun and body.get("rerun_all_failed_tasks") is True:
+            raise invalid("Only one of rerun_tasks and rerun_all_failed_tasks can be set.")
+        if body.get("rerun_all_failed_tasks") is True:
+            rerun = [t.task_key for t in latest if t.outcome != "SUCCESS"]
+        unknown = set(rerun) - {t.task_key for t in latest}
+        if unknown:
+            raise invalid(f"Tasks {sorted(unknown)} do not exist in run {run.run_id}.")
+        if not rerun:
+            raise invalid("Either rerun_tasks or rerun_all_failed_tasks must be set.")
+        if body.get("rerun_dependent_tasks") is True:
+            changed = True
+            while changed:
+                extra = [
+                    t.task_key for t in latest if t.task_key not in rerun and set(t.depends_on) & set(rerun)
+                ]
+                rerun.extend(extra)
+                changed = bool(extra)
+        return [t.task_key for t in latest if t.task_key in rerun]
+
+    def active_runs(self) -> int:
+        """Number of runs not yet terminal."""
+        return sum(1 for run in self.runs.values() if self.is_active(run))

@@ -1,0 +1,240 @@
+"""Airflow hook: turns a Databricks connection into a client configuration and a ``JobsClient``.
+
+The hook holds no HTTP code and no session. :func:`connection_to_config` reads a connection the way
+the official Databricks provider does, so existing connections work unchanged. The worker runs the
+async client through :meth:`DatabricksAsyncHook.run_sync`; the triggerer borrows a pooled session per
+workspace and event loop through :meth:`DatabricksAsyncHook.pooled_client`.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from airflow.sdk import BaseHook
+from asgiref.sync import async_to_sync
+
+from airflow_dbx_async.client import (
+    SESSION_POOL,
+    AzureServicePrincipalAuth,
+    BasicAuth,
+    ClientConfig,
+    ConfigurationError,
+    JobsClient,
+    OAuthM2MAuth,
+    RetryPolicy,
+    TokenAuth,
+    normalise_base_url,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+
+    from airflow.sdk import Connection
+
+    from airflow_dbx_async.client.config import Auth
+
+__all__ = ("DEFAULT_CONN_ID", "DatabricksAsyncHook", "connection_to_config")
+
+DEFAULT_CONN_ID = "databricks_default"
+_T = TypeVar("_T")
+_TRUE = ("true", "1", "yes", "on")
+
+
+def _flag(extra: Mapping[str, Any], key: str, default: bool = False) -> bool:
+    """Read a boolean extra that may arrive as a JSON bool or as text."""
+    value = extra.get(key, default)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value.strip().lower() in _TRUE
+    return bool(value)
+
+
+def _extra(conn: Connection) -> dict[str, Any]:
+    raw = conn.extra
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError as exc:
+        raise ConfigurationError("extra", "the connection's extra is not valid JSON") from exc
+    if not isinstance(parsed, dict):
+        raise ConfigurationError("extra", "the connection's extra must be a JSON object")
+    return parsed
+
+
+def _require(value: str | None, field: str, why: str) -> str:
+    if not value:
+        raise ConfigurationError(field, why)
+    return value
+
+
+def _auth_from(conn: Connection, extra: Mapping[str, Any]) -> Auth:
+    """Pick the credential in the same order as the official provider."""
+    login, password = conn.login or "", conn.password or ""
+    token = extra.get("token")
+    if token:
+        return TokenAuth(token=str(token))
+    if not login and password:
+        return TokenAuth(token=password)
+    if "azure_tenant_id" in extra:
+        return AzureServicePrincipalAuth(
+            tenant_id=_require(str(extra["azure_tenant_id"] or ""), "azure_tenant_id", "must not be empty"),
+            client_id=_require(login, "login", "Azure service principal needs the client id in login"),
+            client_secret=_require(password, "password", "Azure service principal needs the secret"),
+            resource_id=str(extra["azure_resource_id"]) if extra.get("azure_resource_id") else None,
+        )
+    if _flag(extra, "service_principal_oauth"):
+        return OAuthM2MAuth(
+            client_id=_require(login, "login", "service principal OAuth needs the client id in login"),
+            client_secret=_require(password, "password", "service principal OAuth needs the secret"),
+        )
+    if login and password:
+        return BasicAuth(login=login, password=password)
+    raise ConfigurationError(
+        "password",
+        "no credential in the connection: put a personal access token in password "
+        "(or extra 'token'), or login/password for a service principal",
+    )
+
+
+def _scheme(conn: Connection) -> str | None:
+    schema = (conn.schema or "").strip().lower()
+    if not schema:
+        return None
+    if schema not in ("http", "https"):
+        raise ConfigurationError("schema", f"must be 'https' or 'http' (or empty), got {conn.schema!r}")
+    return schema
+
+
+def connection_to_config(
+    conn: Connection,
+    *,
+    retry_limit: int = 3,
+    retry_delay: float = 1.0,
+    api_version: str = "2.2",
+) -> ClientConfig:
+    """Build a :class:`ClientConfig` from an Airflow connection, as the official provider reads it.
+
+    :param conn: the Airflow connection (``conn_type`` ``databricks``).
+    :param retry_limit: attempts per request, the first included (``databricks_retry_limit``).
+    :param retry_delay: first backoff delay in seconds (``databricks_retry_delay``).
+    :param api_version: Jobs API version, ``2.1`` or ``2.2``.
+    :raises ConfigurationError: naming the connection field at fault.
+    """
+    extra = _extra(conn)
+    host = str(extra.get("host") or conn.host or "")
+    base_url = normalise_base_url(
+        host,
+        port=conn.port or None,
+        scheme=_scheme(conn),
+        allow_insecure_http=_flag(extra, "allow_insecure_http"),
+    )
+    ca_file = extra.get("ca_file")
+    return ClientConfig(
+        base_url=base_url,
+        auth=_auth_from(conn, extra),
+        api_version=api_version,
+        retry=RetryPolicy(
+            max_attempts=retry_limit,
+            base_delay=float(retry_delay),
+            max_delay=max(float(retry_delay), 30.0),
+        ),
+        verify_tls=_flag(extra, "verify_tls", default=True),
+        ca_file=str(ca_file) if ca_file else None,
+    )
+
+
+class DatabricksAsyncHook(BaseHook):
+    """Connection handling for the deferrable Databricks operators and trigger.
+
+    :param databricks_conn_id: the Airflow connection id.
+    :param retry_limit: attempts per request, the first included.
+    :param retry_delay: first backoff delay in seconds.
+    :param api_version: Jobs API version, ``2.1`` or ``2.2``.
+    """
+
+    conn_name_attr: ClassVar[str] = "databricks_conn_id"
+    default_conn_name: ClassVar[str] = DEFAULT_CONN_ID
+    conn_type: ClassVar[str] = "databricks"
+    hook_name: ClassVar[str] = "Databricks (async)"
+
+    def __init__(
+        self,
+        databricks_conn_id: str = DEFAULT_CONN_ID,
+        *,
+        retry_limit: int = 3,
+        retry_delay: float = 1.0,
+        api_version: str = "2.2",
+    ) -> None:
+        super().__init__()
+        self.databricks_conn_id = databricks_conn_id
+        self.retry_limit = retry_limit
+        self.retry_delay = retry_delay
+        self.api_version = api_version
+        self._config: ClientConfig | None = None
+
+    def __repr__(self) -> str:
+        return f"DatabricksAsyncHook(databricks_conn_id={self.databricks_conn_id!r})"
+
+    def _missing(self, exc: Exception) -> ConfigurationError:
+        return ConfigurationError(
+            "databricks_conn_id",
+            f"connection {self.databricks_conn_id!r} is not defined ({type(exc).__name__}); create it "
+            f"or set the environment variable AIRFLOW_CONN_{self.databricks_conn_id.upper()}",
+        )
+
+    def _build(self, conn: Connection) -> ClientConfig:
+        self._config = connection_to_config(
+            conn, retry_limit=self.retry_limit, retry_delay=self.retry_delay, api_version=self.api_version
+        )
+        return self._config
+
+    def get_config(self) -> ClientConfig:
+        """Read the connection (synchronously, in a worker) and return the client configuration."""
+        if self._config is None:
+            try:
+                conn = self.get_connection(self.databricks_conn_id)
+            except Exception as exc:  # AirflowNotFoundException and secrets-backend failures alike
+                raise self._missing(exc) from exc
+            self._build(conn)
+        assert self._config is not None
+        return self._config
+
+    async def aget_config(self) -> ClientConfig:
+        """Read the connection without blocking the event loop (in the triggerer)."""
+        if self._config is None:
+            try:
+                conn = await self.aget_connection(self.databricks_conn_id)
+            except Exception as exc:
+                raise self._missing(exc) from exc
+            self._build(conn)
+        assert self._config is not None
+        return self._config
+
+    def get_conn(self) -> ClientConfig:
+        """Return the client configuration (Airflow's generic hook entry point)."""
+        return self.get_config()
+
+    def run_sync(self, fn: Callable[[JobsClient], Awaitable[_T]]) -> _T:
+        """Run ``fn`` with one short-lived client from synchronous code and return its result.
+
+        Uses :func:`asgiref.sync.async_to_sync`, which refuses to run inside a running event loop
+        instead of nesting one.
+        """
+        config = self.get_config()
+
+        async def _call() -> _T:
+            async with JobsClient(config) as client:
+                return await fn(client)
+
+        return async_to_sync(_call)()
+
+    @asynccontextmanager
+    async def pooled_client(self) -> AsyncIterator[JobsClient]:
+        """A client over a session leased from the shared pool of this workspace and event loop."""
+        config = await self.aget_config()
+        async with SESSION_POOL.lease(config) as session, JobsClient(config, session=session) as client:
+            yield client

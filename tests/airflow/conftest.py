@@ -1,0 +1,54 @@
+"""Fixtures for the Airflow-layer tests: a fake Databricks workspace, a connection, captured logs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import structlog
+from aiohttp.test_utils import TestServer
+
+from tests.airflow.fake_databricks import TOKEN, FakeDatabricks, ThreadedServer
+
+CONN_ID = "dbx_test"
+
+
+def set_connection(monkeypatch: pytest.MonkeyPatch, url: str, **fields: Any) -> None:
+    body = {"conn_type": "databricks", "host": url, "password": TOKEN, **fields}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(body))
+
+
+@pytest.fixture
+def fake() -> FakeDatabricks:
+    return FakeDatabricks()
+
+
+@pytest_asyncio.fixture
+async def async_server(fake: FakeDatabricks, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    """The fake served on the test's own loop (for trigger tests); the connection points at it."""
+    async with TestServer(fake.app(), host="127.0.0.1") as server:
+        url = str(server.make_url("")).rstrip("/")
+        set_connection(monkeypatch, url)
+        yield url
+
+
+@pytest.fixture
+def thread_server(fake: FakeDatabricks, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The fake served from a background thread (for synchronous operator tests)."""
+    with ThreadedServer(fake.app()) as server:
+        set_connection(monkeypatch, server.url)
+        yield server.url
+
+
+@pytest.fixture
+def logs() -> Iterator[list[dict[str, Any]]]:
+    """Structured log events emitted by operators, hooks and triggers during the test."""
+    with structlog.testing.capture_logs() as captured:
+        yield captured
+
+
+def messages(captured: list[dict[str, Any]], level: str | None = None) -> list[str]:
+    return [str(e["event"]) for e in captured if level is None or e.get("log_level") == level]

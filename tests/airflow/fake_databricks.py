@@ -1,0 +1,177 @@
+"""A tiny scripted Databricks Jobs API for the Airflow-layer tests.
+
+Each run follows a scripted list of states (one step per runs/get); faults can be queued per
+endpoint. ``ThreadedServer`` serves the app from its own thread and loop, for synchronous tests
+(the operator runs the client through ``async_to_sync``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+TOKEN = "dapi-test-secret-0123456789"
+
+
+def state(lcs: str, result: str | None = None, message: str = "") -> dict[str, Any]:
+    body: dict[str, Any] = {"life_cycle_state": lcs, "state_message": message}
+    if result is not None:
+        body["result_state"] = result
+    return body
+
+
+SUCCESS_SCRIPT = [state("PENDING", message="Waiting for cluster"), state("RUNNING"), state("TERMINATED", "SUCCESS")]
+
+
+@dataclass
+class FakeRun:
+    run_id: int
+    states: list[dict[str, Any]]
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    job_id: int = 777
+    token: str | None = None
+    start_time: int = field(default_factory=lambda: int(time.time() * 1000))
+    step: int = 0
+
+    def current(self) -> dict[str, Any]:
+        return self.states[min(self.step, len(self.states) - 1)]
+
+
+@dataclass
+class FakeDatabricks:
+    """State of the fake workspace; tests script it and read what happened."""
+
+    next_scripts: list[list[dict[str, Any]]] = field(default_factory=list)
+    next_tasks: list[list[dict[str, Any]]] = field(default_factory=list)
+    runs: dict[int, FakeRun] = field(default_factory=dict)
+    outputs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    faults: dict[str, list[int]] = field(default_factory=dict)
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1_000_000_000_001))
+
+    def add_run(self, states: list[dict[str, Any]], **kwargs: Any) -> FakeRun:
+        run = FakeRun(run_id=next(self.ids), states=list(states), **kwargs)
+        self.runs[run.run_id] = run
+        return run
+
+    def calls(self, path: str) -> list[Any]:
+        return [body for _, p, body in self.requests if p.endswith(path)]
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        app.router.add_post("/api/{v}/jobs/runs/submit", self._submit)
+        app.router.add_post("/api/{v}/jobs/run-now", self._submit)
+        app.router.add_get("/api/{v}/jobs/runs/get", self._get)
+        app.router.add_get("/api/{v}/jobs/runs/get-output", self._output)
+        app.router.add_post("/api/{v}/jobs/runs/cancel", self._cancel)
+        app.router.add_get("/api/{v}/jobs/runs/list", self._list_runs)
+        app.router.add_get("/api/{v}/jobs/list", self._list_jobs)
+        return app
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        body = await request.json() if request.can_read_body else dict(request.query)
+        self.requests.append((request.method, request.path, body))
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return web.json_response({"error_code": "401", "message": "bad token"}, status=401)
+        queued = self.faults.get(request.path.rsplit("/", 1)[-1])
+        if queued:
+            status = queued.pop(0)
+            return web.json_response({"error_code": "TEMPORARILY_UNAVAILABLE", "message": "busy"}, status=status)
+        result: web.StreamResponse = await handler(request)
+        return result
+
+    def _run_json(self, request: web.Request, run: FakeRun) -> dict[str, Any]:
+        base = f"{request.scheme}://{request.host}"
+        return {
+            "run_id": run.run_id,
+            "job_id": run.job_id,
+            "run_name": "fake",
+            "start_time": run.start_time,
+            "state": run.current(),
+            "run_page_url": f"{base}/?o=1#job/{run.job_id}/run/{run.run_id}",
+            "tasks": run.tasks,
+        }
+
+    async def _submit(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        token = body.get("idempotency_token")
+        for run in self.runs.values():
+            if token and run.token == token:
+                return web.json_response({"run_id": run.run_id})
+        script = self.next_scripts.pop(0) if self.next_scripts else SUCCESS_SCRIPT
+        tasks = self.next_tasks.pop(0) if self.next_tasks else []
+        run = self.add_run(script, tasks=tasks, token=token)
+        return web.json_response({"run_id": run.run_id})
+
+    async def _get(self, request: web.Request) -> web.Response:
+        run = self.runs.get(int(request.query["run_id"]))
+        if run is None:
+            return web.json_response(
+                {"error_code": "INVALID_PARAMETER_VALUE", "message": "Run 1 does not exist."}, status=400
+            )
+        body = self._run_json(request, run)
+        run.step += 1
+        return web.json_response(body)
+
+    async def _output(self, request: web.Request) -> web.Response:
+        return web.json_response(self.outputs.get(int(request.query["run_id"]), {}))
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        run_id = int((await request.json())["run_id"])
+        self.cancelled.append(run_id)
+        run = self.runs.get(run_id)
+        if run is not None:
+            run.states = [state("TERMINATED", "CANCELED", "cancelled by user")]
+        return web.json_response({})
+
+    async def _list_runs(self, request: web.Request) -> web.Response:
+        job_id = int(request.query.get("job_id", "0"))
+        active = [
+            self._run_json(request, r)
+            for r in self.runs.values()
+            if r.job_id == job_id and r.current()["life_cycle_state"] not in ("TERMINATED", "SKIPPED")
+        ]
+        return web.json_response({"runs": active, "has_more": False})
+
+    async def _list_jobs(self, request: web.Request) -> web.Response:
+        name = request.query.get("name")
+        jobs = [j for j in self.jobs if name is None or j["settings"]["name"] == name]
+        return web.json_response({"jobs": jobs})
+
+
+class ThreadedServer:
+    """Serve an aiohttp app on 127.0.0.1 from a background thread with its own event loop."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner = web.AppRunner(app)
+        self.url = ""
+
+    def __enter__(self) -> ThreadedServer:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self
+
+    async def _start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()

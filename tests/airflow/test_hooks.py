@@ -1,0 +1,151 @@
+"""Reading a Databricks connection into a client configuration, and running the client from the hook."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from airflow.sdk import Connection
+
+from airflow_dbx_async.client import (
+    AzureServicePrincipalAuth,
+    BasicAuth,
+    ConfigurationError,
+    OAuthM2MAuth,
+    TokenAuth,
+)
+from airflow_dbx_async.hooks import DatabricksAsyncHook, connection_to_config
+from tests.airflow.conftest import CONN_ID
+from tests.airflow.fake_databricks import TOKEN, FakeDatabricks
+
+SECRET = "s3cret-value-xyz"
+
+
+def conn(**fields: Any) -> Connection:
+    extra = fields.pop("extra", None)
+    text = extra if isinstance(extra, str) else json.dumps(extra) if extra else None
+    return Connection(conn_id="c", conn_type="databricks", extra=text, **fields)
+
+
+HOSTS = [
+    ({"host": "adb-1.azuredatabricks.net"}, "https://adb-1.azuredatabricks.net"),
+    ({"host": "https://adb-1.azuredatabricks.net/"}, "https://adb-1.azuredatabricks.net"),
+    ({"host": "xx.cloud.databricks.com", "port": 8443}, "https://xx.cloud.databricks.com:8443"),
+    ({"host": "127.0.0.1", "schema": "http", "port": 8765}, "http://127.0.0.1:8765"),
+    ({"host": "http://localhost:8765"}, "http://localhost:8765"),
+    ({"host": "", "extra": {"host": "https://from-extra.cloud.databricks.com"}}, "https://from-extra.cloud.databricks.com"),
+    ({"host": "http://10.0.0.5:8080", "extra": {"allow_insecure_http": True}}, "http://10.0.0.5:8080"),
+]
+
+
+@pytest.mark.parametrize(("fields", "base_url"), HOSTS)
+def test_host_forms(fields: dict[str, Any], base_url: str) -> None:
+    fields.setdefault("password", SECRET)
+    assert connection_to_config(conn(**fields)).base_url == base_url
+
+
+AUTHS: list[tuple[dict[str, Any], type, dict[str, Any]]] = [
+    ({"password": SECRET}, TokenAuth, {"token": SECRET}),
+    ({"extra": {"token": SECRET}}, TokenAuth, {"token": SECRET}),
+    ({"login": "me", "password": SECRET}, BasicAuth, {"login": "me", "password": SECRET}),
+    (
+        {"login": "app-id", "password": SECRET, "extra": {"service_principal_oauth": True}},
+        OAuthM2MAuth,
+        {"client_id": "app-id", "client_secret": SECRET},
+    ),
+    (
+        {"login": "app-id", "password": SECRET, "extra": {"azure_tenant_id": "tenant"}},
+        AzureServicePrincipalAuth,
+        {"tenant_id": "tenant", "client_id": "app-id", "client_secret": SECRET, "resource_id": None},
+    ),
+    (
+        {"login": "app", "password": SECRET, "extra": {"azure_tenant_id": "t", "azure_resource_id": "/subs/x"}},
+        AzureServicePrincipalAuth,
+        {"resource_id": "/subs/x"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "kind", "attrs"), AUTHS)
+def test_auth_kinds(fields: dict[str, Any], kind: type, attrs: dict[str, Any]) -> None:
+    config = connection_to_config(conn(host="adb-1.azuredatabricks.net", **fields))
+    assert isinstance(config.auth, kind)
+    for name, value in attrs.items():
+        assert getattr(config.auth, name) == value
+    assert SECRET not in repr(config)
+
+
+def test_tls_extras_and_retry_settings() -> None:
+    config = connection_to_config(
+        conn(host="localhost", password=SECRET, extra={"ca_file": "ca.pem", "verify_tls": "false"}),
+        retry_limit=5,
+        retry_delay=2,
+        api_version="2.1",
+    )
+    assert config.ca_file == "ca.pem" and config.verify_tls is False and config.api_version == "2.1"
+    assert config.retry.max_attempts == 5 and config.retry.base_delay == 2
+
+
+ERRORS = [
+    ({"host": "", "password": SECRET}, "host"),
+    ({"host": "http://dbx.example.com", "password": SECRET}, "host"),
+    ({"host": "dbx.example.com"}, "password"),
+    ({"host": "dbx.example.com", "login": "me"}, "password"),
+    ({"host": "dbx.example.com", "schema": "default", "password": SECRET}, "schema"),
+    ({"host": "dbx.example.com", "login": "id", "extra": {"service_principal_oauth": True}}, "password"),
+    ({"host": "dbx.example.com", "login": "id", "extra": {"azure_tenant_id": "t"}}, "password"),
+    ({"host": "dbx.example.com", "login": "id", "password": "p", "extra": {"azure_tenant_id": ""}}, "azure_tenant_id"),
+    ({"host": "dbx.example.com", "password": SECRET, "extra": "[1]"}, "extra"),
+]
+
+
+@pytest.mark.parametrize(("fields", "field"), ERRORS)
+def test_configuration_errors_name_the_field(fields: dict[str, Any], field: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        connection_to_config(conn(**fields))
+    assert raised.value.field == field and SECRET not in str(raised.value)
+
+
+def test_missing_connection_names_the_conn_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_ABSENT", raising=False)
+    with pytest.raises(ConfigurationError, match="'absent' is not defined") as raised:
+        DatabricksAsyncHook("absent").get_config()
+    assert raised.value.field == "databricks_conn_id"
+
+
+def test_hook_identity_and_repr_hide_the_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_DBX_TEST", json.dumps({"conn_type": "databricks", "host": "h.cloud.databricks.com", "password": TOKEN}))
+    hook = DatabricksAsyncHook(CONN_ID)
+    assert (hook.conn_name_attr, hook.default_conn_name, hook.conn_type, hook.hook_name) == (
+        "databricks_conn_id", "databricks_default", "databricks", "Databricks (async)",
+    )
+    assert TOKEN not in repr(hook) and TOKEN not in repr(hook.get_config())
+
+
+def test_run_sync_runs_one_client(fake: FakeDatabricks, thread_server: str) -> None:
+    run = fake.add_run([{"life_cycle_state": "RUNNING"}])
+
+    async def read(client: Any) -> str:
+        return (await client.get_run(run.run_id)).state.life_cycle_state.value
+
+    assert DatabricksAsyncHook(CONN_ID).run_sync(read) == "RUNNING"
+
+
+@pytest.mark.asyncio
+async def test_run_sync_refuses_a_running_loop(async_server: str) -> None:
+    async def nothing(client: Any) -> None:
+        return None
+
+    with pytest.raises(RuntimeError):
+        DatabricksAsyncHook(CONN_ID).run_sync(nothing)
+
+
+@pytest.mark.asyncio
+async def test_pooled_clients_share_one_session(fake: FakeDatabricks, async_server: str) -> None:
+    hook = DatabricksAsyncHook(CONN_ID)
+    async with hook.pooled_client() as first, DatabricksAsyncHook(CONN_ID).pooled_client() as second:
+        assert first is not second
+        await first.cancel_run(1)
+        await second.cancel_run(2)
+    assert fake.cancelled == [1, 2]

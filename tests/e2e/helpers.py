@@ -1,0 +1,64 @@
+"""Small helpers shared by the end-to-end tests."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from airflow_dbx_async.testing import AirflowStack, EmulatorProcess
+
+__all__ = ("StateRecorder", "emulator_run", "wait_for")
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60.0, interval: float = 0.3) -> Any:
+    """Poll ``probe`` until it returns something truthy; fail the test after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+def emulator_run(emulator: EmulatorProcess, databricks_run_id: int) -> dict[str, Any]:
+    """The emulator's summary of one run."""
+    for run in emulator.runs():
+        if run["run_id"] == databricks_run_id:
+            return run
+    raise AssertionError(f"the emulator knows no run {databricks_run_id}")
+
+
+class StateRecorder:
+    """Polls task states and records each change, to observe short-lived states such as ``deferred``."""
+
+    def __init__(self, stack: AirflowStack, dag_id: str, run_id: str, task_ids: tuple[str, ...]) -> None:
+        self.stack = stack
+        self.dag_id = dag_id
+        self.run_id = run_id
+        self.seen: dict[str, list[str | None]] = {task_id: [] for task_id in task_ids}
+
+    def poll(self) -> dict[str, str | None]:
+        """Read every task's state once; returns the current states."""
+        current: dict[str, str | None] = {}
+        for task_id, seen in self.seen.items():
+            state = self.stack.api.task_state(self.dag_id, self.run_id, task_id)
+            if not seen or seen[-1] != state:
+                seen.append(state)
+            current[task_id] = state
+        return current
+
+    def wait_all(self, states: set[str], timeout: float = 180.0) -> dict[str, str | None]:
+        """Poll until every task is in ``states``; returns the final states."""
+
+        def probe() -> dict[str, str | None] | None:
+            current = self.poll()
+            return current if all(state in states for state in current.values()) else None
+
+        what = f"{sorted(self.seen)} of {self.dag_id} to reach {sorted(states)}"
+        result: dict[str, str | None] = wait_for(what, probe, timeout)
+        return result

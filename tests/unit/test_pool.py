@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+import aiohttp
+import pytest
+
+from airflow_dbx_async.client import ClientConfig, SessionPool, TokenAuth
+from airflow_dbx_async.client._pool import new_session, ssl_option
+
+
+def _config(base_url="https://h.example.com", **kwargs):
+    return ClientConfig(base_url=base_url, auth=TokenAuth("t"), **kwargs)
+
+
+def _closed(session: aiohttp.ClientSession) -> bool:
+    return session.closed
+
+
+@pytest.mark.asyncio
+async def test_leases_on_one_loop_share_a_session_until_the_last_ends():
+    pool = SessionPool()
+    async with pool.lease(_config()) as first:
+        async with pool.lease(_config()) as second:
+            assert first is second
+            assert pool.session_count() == 1
+        assert not _closed(first)
+    assert _closed(first)
+    assert pool.session_count() == 0
+
+
+@pytest.mark.asyncio
+async def test_a_new_lease_after_close_gets_a_new_session():
+    pool = SessionPool()
+    async with pool.lease(_config()) as first:
+        pass
+    async with pool.lease(_config()) as second:
+        assert second is not first
+        assert not second.closed
+
+
+@pytest.mark.asyncio
+async def test_workspaces_and_tls_settings_get_their_own_sessions():
+    pool = SessionPool()
+    async with pool.lease(_config()) as a, pool.lease(_config("https://other.example.com")) as b:
+        async with pool.lease(_config(verify_tls=False)) as c:
+            assert len({id(a), id(b), id(c)}) == 3
+            assert pool.session_count() == 3
+
+
+@pytest.mark.asyncio
+async def test_another_event_loop_never_gets_this_loops_session():
+    pool = SessionPool()
+
+    async def lease_on_other_loop() -> tuple[int, bool]:
+        async with pool.lease(_config()) as other:
+            seen = id(other)
+        return seen, other.closed
+
+    async with pool.lease(_config()) as mine:
+        other_id, other_closed = await asyncio.to_thread(asyncio.run, lease_on_other_loop())
+        assert other_id != id(mine)
+        assert other_closed
+        assert not mine.closed
+
+
+@pytest.mark.asyncio
+async def test_pooled_connector_settings():
+    pool = SessionPool(limit_per_host=7)
+    async with pool.lease(_config()) as session:
+        connector = session.connector
+        assert isinstance(connector, aiohttp.TCPConnector)
+        assert connector.limit_per_host == 7
+        assert connector._keepalive_timeout == 120.0
+
+
+def test_ssl_option_follows_config(tmp_path):
+    import trustme
+
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    assert ssl_option(_config()) is True
+    assert ssl_option(_config(verify_tls=False)) is False
+    context = ssl_option(_config(ca_file=str(ca_file)))
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode is ssl.CERT_REQUIRED
+
+
+@pytest.mark.asyncio
+async def test_new_session_is_owned_and_closable():
+    session = new_session(_config(), limit_per_host=3)
+    assert session.connector is not None
+    assert session.connector.limit_per_host == 3
+    await session.close()

@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import email.utils
+
+import aiohttp
+import pytest
+
+from airflow_dbx_async.client import (
+    ApiError,
+    AuthError,
+    NotFound,
+    RateLimited,
+    ServerError,
+    Timeout,
+    TransportError,
+    parse_retry_after,
+)
+from airflow_dbx_async.client._transport import (
+    build_url,
+    decode_success,
+    encode_params,
+    error_for_answer,
+    translate_client_error,
+)
+
+_TOKEN = "dapi-secret-token-abcdef"
+
+
+def test_build_url():
+    assert build_url("https://h", "2.2", "jobs/runs/get") == "https://h/api/2.2/jobs/runs/get"
+    assert build_url("https://h/", "2.0", "/libraries/install") == "https://h/api/2.0/libraries/install"
+
+
+def test_encode_params_like_the_sdk():
+    encoded = encode_params(
+        {"run_id": 969479553499872, "active_only": True, "expand": False, "x": None, "n": "a"}
+    )
+    assert encoded == {"run_id": "969479553499872", "active_only": "true", "expand": "false", "n": "a"}
+    assert encode_params(None) == {}
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, None),
+        ("", None),
+        ("7", 7.0),
+        (" 2.5 ", 2.5),
+        ("-3", 0.0),
+        ("soon", None),
+        ("nan", None),
+        ("Wed, 21 Oct 2015 07:28:00", None),
+    ],
+)
+def test_parse_retry_after(value, expected):
+    assert parse_retry_after(value) == expected
+
+
+def test_parse_retry_after_http_date():
+    now = 1_700_000_000.0
+    assert parse_retry_after(email.utils.formatdate(now + 30, usegmt=True), now=now) == 30.0
+    assert parse_retry_after(email.utils.formatdate(now - 30, usegmt=True), now=now) == 0.0
+
+
+def _error(status, body, headers=None):
+    return error_for_answer(status, body, headers or {}, "GET", "/api/2.2/jobs/runs/get", (_TOKEN,))
+
+
+def test_databricks_error_body_is_kept():
+    error = _error(400, b'{"error_code":"INVALID_PARAMETER_VALUE","message":"Run 5 does not exist."}')
+    assert type(error) is NotFound
+    assert (error.status, error.error_code, error.message) == (
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Run 5 does not exist.",
+    )
+    assert (error.method, error.path) == ("GET", "/api/2.2/jobs/runs/get")
+
+
+def test_numeric_auth_error_code_becomes_text():
+    error = _error(403, b'{"error_code": 403, "message": "Invalid access token."}')
+    assert type(error) is AuthError
+    assert error.error_code == "403"
+
+
+def test_rate_limit_and_503_carry_retry_after():
+    limited = _error(429, b'{"error_code":"REQUEST_LIMIT_EXCEEDED","message":"x"}', {"Retry-After": "3"})
+    assert isinstance(limited, RateLimited)
+    assert limited.retry_after == 3.0
+    busy = _error(503, b"", {"Retry-After": "1"})
+    assert isinstance(busy, ServerError)
+    assert busy.retry_after == 1.0
+    assert _error(500, b"{}", {"Retry-After": "1"}).retry_after is None
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code", "fragment"),
+    [
+        (502, b"", "BAD_GATEWAY", "HTTP 502 with an empty body"),
+        (
+            403,
+            b"<html><head><title>HTTP ERROR 403 Invalid access token.</title></head><body>x</body></html>",
+            "PERMISSION_DENIED",
+            "'HTTP ERROR 403 Invalid access token.'",
+        ),
+        (
+            500,
+            b"<html><body><h1>Oops</h1><p>upstream died</p></body></html>",
+            "INTERNAL_ERROR",
+            "Oops upstream died",
+        ),
+        (400, b"MALFORMED_REQUEST: Could not parse request", "MALFORMED_REQUEST", "Could not parse request"),
+        (418, b"I'm a teapot", "HTTP_418", 'non-JSON body: "I\'m a teapot"'),
+        (500, b"[1, 2]", "INTERNAL_ERROR", "non-JSON body"),
+        (
+            400,
+            b'{"error": "invalid_client", "error_description": "bad client"}',
+            "invalid_client",
+            "bad client",
+        ),
+    ],
+)
+def test_non_standard_bodies_give_clear_errors(status, body, code, fragment):
+    error = _error(status, body)
+    assert error.status == status
+    assert error.error_code == code
+    assert fragment in error.message
+
+
+def test_long_bodies_are_cut_and_secrets_redacted():
+    body = f"<pre>{_TOKEN} " + "x" * 5000 + "</pre>"
+    error = _error(500, body.encode())
+    assert _TOKEN not in str(error)
+    assert len(error.message) < 300
+    echoed = _error(401, f'{{"error_code": 401, "message": "bad token {_TOKEN}"}}'.encode())
+    assert _TOKEN not in str(echoed)
+    assert "***" in echoed.message
+
+
+def test_decode_success():
+    assert decode_success(200, b"", "POST", "/p") == {}
+    assert decode_success(200, b'{"run_id": 5}', "POST", "/p") == {"run_id": 5}
+    with pytest.raises(ApiError, match="not a JSON object") as info:
+        decode_success(200, b"<html><title>Sign in</title></html>", "GET", "/p")
+    assert info.value.error_code == "INVALID_RESPONSE"
+    assert "Sign in" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind", "sent"),
+    [
+        (TimeoutError(), Timeout, True),
+        (aiohttp.SocketTimeoutError("read timed out"), Timeout, True),
+        (aiohttp.ConnectionTimeoutError("connect timed out"), Timeout, False),
+        (aiohttp.ServerDisconnectedError(), TransportError, True),
+        (aiohttp.ClientOSError(104, "Connection reset by peer"), TransportError, True),
+        (aiohttp.ClientPayloadError("truncated"), TransportError, True),
+    ],
+)
+def test_translate_client_error(exc, kind, sent):
+    error = translate_client_error(exc, "POST", "/api/2.2/jobs/runs/submit")
+    assert type(error) is kind
+    assert error.request_sent is sent
+    assert error.path == "/api/2.2/jobs/runs/submit"
+    assert type(exc).__name__ in error.reason
