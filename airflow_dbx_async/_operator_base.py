@@ -47,9 +47,13 @@ _CANCEL_JOIN_SECONDS = 60.0
 class DatabricksRunFailedError(AirflowException):
     """The Databricks run failed, or could not be watched; the message is one line."""
 
+    __module__ = "airflow_dbx_async.operators"
+
 
 class DatabricksConfigError(ConfigurationError, AirflowException):
     """Bad operator input, found before any request; ``field`` names what to fix."""
+
+    __module__ = "airflow_dbx_async.operators"
 
 
 def _config_error(exc: ConfigurationError) -> DatabricksConfigError:

@@ -2,8 +2,9 @@
 
 The hook holds no HTTP code and no session. :func:`connection_to_config` reads a connection the way
 the official Databricks provider does, so existing connections work unchanged. The worker runs the
-async client through :meth:`DatabricksAsyncHook.run_sync`; the triggerer borrows a pooled session per
-workspace and event loop through :meth:`DatabricksAsyncHook.pooled_client`.
+async client through :meth:`DatabricksAsyncHook.run_sync`; in the triggerer, all triggers of one
+workspace and event loop share a keep-alive session, a rate ceiling and a batched run poller through
+:meth:`DatabricksAsyncHook.shared_workspace`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from airflow.sdk import BaseHook
 from asgiref.sync import async_to_sync
 
 from airflow_dbx_async.client import (
-    SESSION_POOL,
+    DEFAULT_MAX_REQUESTS_PER_SECOND,
+    WORKSPACES,
     AzureServicePrincipalAuth,
     BasicAuth,
     ClientConfig,
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Connection
 
+    from airflow_dbx_async.client import SharedWorkspace
     from airflow_dbx_async.client.config import Auth
 
 __all__ = ("DEFAULT_CONN_ID", "DatabricksAsyncHook", "connection_to_config")
@@ -144,7 +147,22 @@ def connection_to_config(
         ),
         verify_tls=_flag(extra, "verify_tls", default=True),
         ca_file=str(ca_file) if ca_file else None,
+        max_requests_per_second=_rate_ceiling(extra),
     )
+
+
+def _rate_ceiling(extra: Mapping[str, Any]) -> float | None:
+    """Extra ``max_requests_per_second``: a positive number, or ``null``/``0`` for no ceiling."""
+    value = extra.get("max_requests_per_second", DEFAULT_MAX_REQUESTS_PER_SECOND)
+    if value in (None, 0, "0", ""):
+        return None
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        rate = -1.0
+    if rate <= 0:
+        raise ConfigurationError("max_requests_per_second", f"must be a positive number, got {value!r}")
+    return rate
 
 
 class DatabricksAsyncHook(BaseHook):
@@ -233,8 +251,14 @@ class DatabricksAsyncHook(BaseHook):
         return async_to_sync(_call)()
 
     @asynccontextmanager
-    async def pooled_client(self) -> AsyncIterator[JobsClient]:
-        """A client over a session leased from the shared pool of this workspace and event loop."""
+    async def shared_workspace(self) -> AsyncIterator[SharedWorkspace]:
+        """The client, rate ceiling and batched poller shared by all triggers of this workspace and loop."""
         config = await self.aget_config()
-        async with SESSION_POOL.lease(config) as session, JobsClient(config, session=session) as client:
-            yield client
+        async with WORKSPACES.borrow(config) as shared:
+            yield shared
+
+    @asynccontextmanager
+    async def pooled_client(self) -> AsyncIterator[JobsClient]:
+        """A client over the shared keep-alive session of this workspace and event loop."""
+        async with self.shared_workspace() as shared:
+            yield shared.client

@@ -13,24 +13,38 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_dbx_async._events import FailedTask, RunEvent, state_payload
-from airflow_dbx_async._failure_report import bound_for_event, report_lines
+from airflow_dbx_async._failure_report import MAX_REPORTED_TASKS, bound_for_event, report_lines
 from airflow_dbx_async.client import Outcome, TaskRun, is_retryable, judge
 from airflow_dbx_async.hooks import DEFAULT_CONN_ID, DatabricksAsyncHook
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
-    from airflow_dbx_async.client import JobsClient, Run
+    from airflow_dbx_async.client import JobsClient, Run, RunWatch
 
-__all__ = ("TRIGGER_CLASSPATH", "DatabricksRunTrigger", "poll_delays")
+__all__ = ("TRIGGER_CLASSPATH", "DatabricksRunTrigger", "PollCounter", "poll_counter", "poll_delays")
 
 TRIGGER_CLASSPATH = "airflow_dbx_async.triggers.DatabricksRunTrigger"
 _MAX_EVENT_TASKS = 100
+# How long a watch waits past its due time for the shared sweep before asking runs/get itself.
+_SWEEP_GRACE_SECONDS = 15.0
+
+
+class PollCounter:
+    """Counts run-state checks made by this process's triggers (for metrics and benchmarks)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+poll_counter = PollCounter()
+_SHORT_FIELD_LIMIT = 500
 _OUTPUT_CONCURRENCY = 8
 
 
@@ -117,8 +131,12 @@ class DatabricksRunTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Watch the run and yield exactly one event."""
         try:
-            async with self._hook().pooled_client() as client:
-                event = await self._watch(client)
+            async with self._hook().shared_workspace() as shared:
+                watch = shared.poller.watch(self.run_id)
+                try:
+                    event = await self._watch(shared.client, watch)
+                finally:
+                    watch.close()
         except Exception as exc:  # one error event, never a crashed triggerer
             reason = f"{type(exc).__name__}: {exc}"
             self.log.error("Stopped watching Databricks run %s: %s", self.run_id, reason)
@@ -130,8 +148,9 @@ class DatabricksRunTrigger(BaseTrigger):
                 self.log.error("%s", line)
         yield TriggerEvent(event.to_payload())  # type: ignore[no-untyped-call]
 
-    async def _watch(self, client: JobsClient) -> RunEvent:
+    async def _watch(self, client: JobsClient, watch: RunWatch) -> RunEvent:
         delays = poll_delays(float(self.polling_period_seconds), self._rng)
+        delay = 0.0  # the operator has just looked; the first check is for the shared sweep to batch
         last_seen: tuple[str, str, str] | None = None
         last_run: Run | None = None
         failing_since: float | None = None
@@ -139,11 +158,11 @@ class DatabricksRunTrigger(BaseTrigger):
             if self.deadline is not None and time.time() >= self.deadline:
                 return await self._deadline_passed(client, last_run)
             try:
-                run = await client.get_run(self.run_id)
+                run = await self._observe(client, watch, delay)
                 failing_since = None
             except Exception as exc:
                 failing_since = self._tolerate(exc, failing_since)
-                await self._sleep(next(delays))
+                delay = next(delays)
                 continue
             last_run = run
             seen = (run.state.raw_life_cycle_state, run.state.raw_result_state, run.state.state_message)
@@ -154,9 +173,21 @@ class DatabricksRunTrigger(BaseTrigger):
             if verdict.outcome is Outcome.SUCCEEDED:
                 return RunEvent.from_run("success", run, verdict.reason, run_page_url=self.run_page_url)
             if verdict.outcome is Outcome.FAILED:
+                run = await client.get_run(self.run_id)  # the list shows no tasks; their outputs need ids
                 failed = await self.fetch_failed_tasks(client, run)
                 return RunEvent.from_run("failed", run, verdict.reason, failed, self.run_page_url)
-            await self._sleep(next(delays))
+            delay = next(delays)
+
+    async def _observe(self, client: JobsClient, watch: RunWatch, delay: float) -> Run:
+        """The run's state after ``delay`` seconds: from the shared sweep, else from ``runs/get``."""
+        if self.deadline is not None:
+            delay = max(0.0, min(delay, self.deadline - time.time()))
+        grace = max(_SWEEP_GRACE_SECONDS, float(self.polling_period_seconds))
+        run = await watch.observe(delay, grace)
+        if run is None:  # not covered by a sweep: ask for this run alone
+            run = await client.get_run(self.run_id)
+        poll_counter.value += 1
+        return run
 
     def _tolerate(self, exc: Exception, failing_since: float | None) -> float:
         """Return when transient errors began, or re-raise when ``exc`` should end the watch."""
@@ -170,11 +201,6 @@ class DatabricksRunTrigger(BaseTrigger):
             ) from exc
         self.log.warning("Transient error while polling Databricks run %s: %s", self.run_id, exc)
         return since
-
-    async def _sleep(self, delay: float) -> None:
-        if self.deadline is not None:
-            delay = max(0.0, min(delay, self.deadline - time.time()))
-        await asyncio.sleep(delay)
 
     async def _deadline_passed(self, client: JobsClient, last_run: Run | None) -> RunEvent:
         reason = f"the task's execution_timeout passed while the run was still going (run {self.run_id})"
@@ -195,17 +221,23 @@ class DatabricksRunTrigger(BaseTrigger):
 
     @staticmethod
     async def fetch_failed_tasks(client: JobsClient, run: Run) -> tuple[FailedTask, ...]:
-        """Fetch get-output of every failed task (latest attempts), a few at a time."""
+        """Failed tasks (latest attempts) with their get-output, fetched a few at a time.
+
+        The first tasks the report shows get their full output; further ones (up to a cap) only their
+        state, which keeps the event small and the request count bounded for very wide runs.
+        """
         tasks = run.failed_tasks()[:_MAX_EVENT_TASKS]
         if not run.tasks:  # a run without a task list: its own output holds the error
             tasks = (TaskRun(run_id=run.run_id, task_key=run.run_name or str(run.run_id), state=run.state),)
         limit = asyncio.Semaphore(_OUTPUT_CONCURRENCY)
 
-        async def one(task: TaskRun) -> FailedTask:
+        async def one(index: int, task: TaskRun) -> FailedTask:
+            if index >= MAX_REPORTED_TASKS:
+                return bound_for_event(_without_output(task), _SHORT_FIELD_LIMIT)
             async with limit:
                 return bound_for_event(await _task_output(client, task))
 
-        return tuple(await asyncio.gather(*(one(t) for t in tasks)))
+        return tuple(await asyncio.gather(*(one(i, t) for i, t in enumerate(tasks))))
 
     async def on_kill(self) -> None:
         """Cancel the run when the user marks the deferred task failed or clears it (Airflow 3.3+)."""
@@ -219,22 +251,23 @@ class DatabricksRunTrigger(BaseTrigger):
         self.log.info("Task killed; cancelled Databricks run %s", self.run_id)
 
 
-async def _task_output(client: JobsClient, task: TaskRun) -> FailedTask:
-    base = FailedTask(
+def _without_output(task: TaskRun) -> FailedTask:
+    return FailedTask(
         task_key=task.task_key,
         run_id=task.run_id,
         run_page_url=task.run_page_url,
         state_message=task.state.state_message or task.state.describe(),
     )
+
+
+async def _task_output(client: JobsClient, task: TaskRun) -> FailedTask:
+    base = _without_output(task)
     try:
         out = await client.get_run_output(task.run_id)
     except Exception as exc:  # the report still names the task; the output is a bonus
-        return FailedTask(**{**base.to_payload(), "error": f"(could not fetch the task output: {exc})"})
-    return FailedTask(
-        task_key=base.task_key,
-        run_id=base.run_id,
-        run_page_url=base.run_page_url,
-        state_message=base.state_message,
+        return replace(base, error=f"(could not fetch the task output: {exc})")
+    return replace(
+        base,
         error=out.error,
         error_trace=out.error_trace,
         notebook_result=out.notebook_result,

@@ -75,7 +75,15 @@ def ready_lines(server: EmulatorServer) -> list[str]:
         "ca_file": server.ca_file,
         "workspace_id": server.config.workspace_id,
     }
-    conn: dict[str, object] = {"conn_type": "databricks", "host": server.url, "password": server.token}
+    # `port` and `schema` let the official provider's hook (which keeps only the host name) reach us too.
+    scheme, _, rest = server.url.partition("://")
+    conn: dict[str, object] = {
+        "conn_type": "databricks",
+        "host": server.url,
+        "port": int(rest.rsplit(":", 1)[1]),
+        "schema": scheme,
+        "password": server.token,
+    }
     if server.ca_file is not None:
         conn["extra"] = {"ca_file": server.ca_file}
     return [f"EMULATOR_READY {json.dumps(ready)}", f"AIRFLOW_CONN_DATABRICKS='{json.dumps(conn)}'"]

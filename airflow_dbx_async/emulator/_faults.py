@@ -8,6 +8,7 @@ created) and then loses or replaces the answer, which is what makes idempotency 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ class FaultInjector:
     def __init__(self, config: FaultConfig | None = None) -> None:
         self.config = config or FaultConfig()
         self._rng = random.Random(self.config.seed)
+        self.closing = asyncio.Event()
 
     def configure(self, config: FaultConfig) -> None:
         """Replace the fault settings (and reseed)."""
@@ -69,6 +71,7 @@ def fault_answer(kind: str, request: web.Request, retry_after: int) -> web.Respo
     raise _drop(request)
 
 
-async def stall(seconds: float) -> None:
-    """Sleep for a stall fault."""
-    await asyncio.sleep(seconds)
+async def stall(seconds: float, closing: asyncio.Event) -> None:
+    """Sleep for a stall fault; a server shutdown ends the stall early."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(closing.wait(), seconds)

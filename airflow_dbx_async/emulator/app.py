@@ -91,10 +91,10 @@ async def _front(request: web.Request, handler: _Handler) -> web.StreamResponse:
         if config.phase == "after":
             response = await _guarded(request, handler, state)
             if kind == "stall":
-                await stall(config.stall_seconds)
+                await stall(config.stall_seconds, injector.closing)
                 return response
         elif kind == "stall":
-            await stall(config.stall_seconds)
+            await stall(config.stall_seconds, injector.closing)
             return await _guarded(request, handler, state)
         return fault_answer(kind, request, state.config.retry_after_seconds)
     except DroppedConnection:
@@ -103,6 +103,7 @@ async def _front(request: web.Request, handler: _Handler) -> web.StreamResponse:
 
 
 async def _shutdown(app: web.Application) -> None:
+    app[FAULTS].closing.set()
     state: EmulatorState = app[STATE]
     if state.runner is not None:
         await state.runner.shutdown()

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import pytest_asyncio
@@ -12,6 +11,9 @@ import structlog
 from aiohttp.test_utils import TestServer
 
 from tests.airflow.fake_databricks import TOKEN, FakeDatabricks, ThreadedServer
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator, MutableMapping
 
 CONN_ID = "dbx_test"
 
@@ -44,11 +46,11 @@ def thread_server(fake: FakeDatabricks, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 
 @pytest.fixture
-def logs() -> Iterator[list[dict[str, Any]]]:
+def logs() -> Iterator[list[MutableMapping[str, Any]]]:
     """Structured log events emitted by operators, hooks and triggers during the test."""
     with structlog.testing.capture_logs() as captured:
         yield captured
 
 
-def messages(captured: list[dict[str, Any]], level: str | None = None) -> list[str]:
+def messages(captured: list[MutableMapping[str, Any]], level: str | None = None) -> list[str]:
     return [str(e["event"]) for e in captured if level is None or e.get("log_level") == level]

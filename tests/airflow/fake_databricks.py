@@ -26,7 +26,11 @@ def state(lcs: str, result: str | None = None, message: str = "") -> dict[str, A
     return body
 
 
-SUCCESS_SCRIPT = [state("PENDING", message="Waiting for cluster"), state("RUNNING"), state("TERMINATED", "SUCCESS")]
+SUCCESS_SCRIPT = [
+    state("PENDING", message="Waiting for cluster"),
+    state("RUNNING"),
+    state("TERMINATED", "SUCCESS"),
+]
 
 
 @dataclass
@@ -56,6 +60,7 @@ class FakeDatabricks:
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1_000_000_000_001))
+    polled: asyncio.Event | None = None  # set on the first runs/get, for tests on the server's loop
 
     def add_run(self, states: list[dict[str, Any]], **kwargs: Any) -> FakeRun:
         run = FakeRun(run_id=next(self.ids), states=list(states), **kwargs)
@@ -80,12 +85,16 @@ class FakeDatabricks:
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         body = await request.json() if request.can_read_body else dict(request.query)
         self.requests.append((request.method, request.path, body))
+        if self.polled is not None and request.path.endswith("runs/get"):
+            self.polled.set()
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return web.json_response({"error_code": "401", "message": "bad token"}, status=401)
         queued = self.faults.get(request.path.rsplit("/", 1)[-1])
         if queued:
             status = queued.pop(0)
-            return web.json_response({"error_code": "TEMPORARILY_UNAVAILABLE", "message": "busy"}, status=status)
+            return web.json_response(
+                {"error_code": "TEMPORARILY_UNAVAILABLE", "message": "busy"}, status=status
+            )
         result: web.StreamResponse = await handler(request)
         return result
 

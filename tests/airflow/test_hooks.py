@@ -9,9 +9,12 @@ import pytest
 from airflow.sdk import Connection
 
 from airflow_dbx_async.client import (
+    SESSION_POOL,
+    WORKSPACES,
     AzureServicePrincipalAuth,
     BasicAuth,
     ConfigurationError,
+    JobsClient,
     OAuthM2MAuth,
     TokenAuth,
 )
@@ -34,7 +37,10 @@ HOSTS = [
     ({"host": "xx.cloud.databricks.com", "port": 8443}, "https://xx.cloud.databricks.com:8443"),
     ({"host": "127.0.0.1", "schema": "http", "port": 8765}, "http://127.0.0.1:8765"),
     ({"host": "http://localhost:8765"}, "http://localhost:8765"),
-    ({"host": "", "extra": {"host": "https://from-extra.cloud.databricks.com"}}, "https://from-extra.cloud.databricks.com"),
+    (
+        {"host": "", "extra": {"host": "https://from-extra.cloud.databricks.com"}},
+        "https://from-extra.cloud.databricks.com",
+    ),
     ({"host": "http://10.0.0.5:8080", "extra": {"allow_insecure_http": True}}, "http://10.0.0.5:8080"),
 ]
 
@@ -60,7 +66,11 @@ AUTHS: list[tuple[dict[str, Any], type, dict[str, Any]]] = [
         {"tenant_id": "tenant", "client_id": "app-id", "client_secret": SECRET, "resource_id": None},
     ),
     (
-        {"login": "app", "password": SECRET, "extra": {"azure_tenant_id": "t", "azure_resource_id": "/subs/x"}},
+        {
+            "login": "app",
+            "password": SECRET,
+            "extra": {"azure_tenant_id": "t", "azure_resource_id": "/subs/x"},
+        },
         AzureServicePrincipalAuth,
         {"resource_id": "/subs/x"},
     ),
@@ -83,8 +93,11 @@ def test_tls_extras_and_retry_settings() -> None:
         retry_delay=2,
         api_version="2.1",
     )
-    assert config.ca_file == "ca.pem" and config.verify_tls is False and config.api_version == "2.1"
-    assert config.retry.max_attempts == 5 and config.retry.base_delay == 2
+    assert config.ca_file == "ca.pem"
+    assert config.verify_tls is False
+    assert config.api_version == "2.1"
+    assert config.retry.max_attempts == 5
+    assert config.retry.base_delay == 2
 
 
 ERRORS = [
@@ -95,7 +108,10 @@ ERRORS = [
     ({"host": "dbx.example.com", "schema": "default", "password": SECRET}, "schema"),
     ({"host": "dbx.example.com", "login": "id", "extra": {"service_principal_oauth": True}}, "password"),
     ({"host": "dbx.example.com", "login": "id", "extra": {"azure_tenant_id": "t"}}, "password"),
-    ({"host": "dbx.example.com", "login": "id", "password": "p", "extra": {"azure_tenant_id": ""}}, "azure_tenant_id"),
+    (
+        {"host": "dbx.example.com", "login": "id", "password": "p", "extra": {"azure_tenant_id": ""}},
+        "azure_tenant_id",
+    ),
     ({"host": "dbx.example.com", "password": SECRET, "extra": "[1]"}, "extra"),
 ]
 
@@ -104,7 +120,8 @@ ERRORS = [
 def test_configuration_errors_name_the_field(fields: dict[str, Any], field: str) -> None:
     with pytest.raises(ConfigurationError) as raised:
         connection_to_config(conn(**fields))
-    assert raised.value.field == field and SECRET not in str(raised.value)
+    assert raised.value.field == field
+    assert SECRET not in str(raised.value)
 
 
 def test_missing_connection_names_the_conn_id(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -115,18 +132,25 @@ def test_missing_connection_names_the_conn_id(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_hook_identity_and_repr_hide_the_secret(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_DBX_TEST", json.dumps({"conn_type": "databricks", "host": "h.cloud.databricks.com", "password": TOKEN}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DBX_TEST",
+        json.dumps({"conn_type": "databricks", "host": "h.cloud.databricks.com", "password": TOKEN}),
+    )
     hook = DatabricksAsyncHook(CONN_ID)
     assert (hook.conn_name_attr, hook.default_conn_name, hook.conn_type, hook.hook_name) == (
-        "databricks_conn_id", "databricks_default", "databricks", "Databricks (async)",
+        "databricks_conn_id",
+        "databricks_default",
+        "databricks",
+        "Databricks (async)",
     )
-    assert TOKEN not in repr(hook) and TOKEN not in repr(hook.get_config())
+    assert TOKEN not in repr(hook)
+    assert TOKEN not in repr(hook.get_config())
 
 
 def test_run_sync_runs_one_client(fake: FakeDatabricks, thread_server: str) -> None:
     run = fake.add_run([{"life_cycle_state": "RUNNING"}])
 
-    async def read(client: Any) -> str:
+    async def read(client: JobsClient) -> str:
         return (await client.get_run(run.run_id)).state.life_cycle_state.value
 
     assert DatabricksAsyncHook(CONN_ID).run_sync(read) == "RUNNING"
@@ -144,8 +168,15 @@ async def test_run_sync_refuses_a_running_loop(async_server: str) -> None:
 @pytest.mark.asyncio
 async def test_pooled_clients_share_one_session(fake: FakeDatabricks, async_server: str) -> None:
     hook = DatabricksAsyncHook(CONN_ID)
+    async with hook.shared_workspace() as one, DatabricksAsyncHook(CONN_ID).shared_workspace() as two:
+        assert one is two  # one client, rate ceiling and poller per workspace and loop
+        assert len(WORKSPACES.active()) == 1
+        assert SESSION_POOL.session_count() == 1
+    assert WORKSPACES.active() == []
+    assert SESSION_POOL.session_count() == 0
     async with hook.pooled_client() as first, DatabricksAsyncHook(CONN_ID).pooled_client() as second:
-        assert first is not second
+        assert SESSION_POOL.session_count() == 1
         await first.cancel_run(1)
         await second.cancel_run(2)
     assert fake.cancelled == [1, 2]
+    assert SESSION_POOL.session_count() == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
@@ -22,6 +22,9 @@ from airflow_dbx_async.triggers import DatabricksRunTrigger
 from tests.airflow.conftest import CONN_ID, messages
 from tests.airflow.fake_databricks import TOKEN, FakeDatabricks, state
 from tests.airflow.helpers import FakeTI, context
+
+if TYPE_CHECKING:
+    from collections.abc import MutableMapping
 
 NOTEBOOK = {"notebook_path": "/Users/airflow@example.com/Quickstart_Notebook"}
 CLUSTER = {"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1}
@@ -45,7 +48,9 @@ def test_aliases_are_the_deferrable_operators() -> None:
     assert submit_op().operator_extra_links[0].name == "See Databricks Job Run"
 
 
-def test_execute_defers_with_trigger_kwargs_and_pushes_xcoms(fake: FakeDatabricks, thread_server: str) -> None:
+def test_execute_defers_with_trigger_kwargs_and_pushes_xcoms(
+    fake: FakeDatabricks, thread_server: str
+) -> None:
     ti = FakeTI()
     op = submit_op(polling_period_seconds=7, execution_timeout=timedelta(hours=1))
     with pytest.raises(TaskDeferred) as deferred:
@@ -71,46 +76,54 @@ def test_execute_defers_with_trigger_kwargs_and_pushes_xcoms(fake: FakeDatabrick
     assert ti.pushed == [("run_id", run.run_id), ("run_page_url", kwargs["run_page_url"])]
     assert [p for _, p, _ in fake.requests] == ["/api/2.2/jobs/runs/submit", "/api/2.2/jobs/runs/get"]
     (body,) = fake.calls("runs/submit")
-    assert body["run_name"] == "task" and body["notebook_task"] == NOTEBOOK
+    assert body["run_name"] == "task"
+    assert body["notebook_task"] == NOTEBOOK
     assert body["new_cluster"]["num_workers"] == "1"
     assert body["idempotency_token"] == make_token(TaskIdentity("dag", "task", ti.run_id, -1), 1)
-    assert TOKEN not in repr(deferred.value.trigger) and TOKEN not in str(kwargs)
+    assert TOKEN not in repr(deferred.value.trigger)
+    assert TOKEN not in str(kwargs)
 
 
 def test_no_xcoms_when_do_xcom_push_is_false(fake: FakeDatabricks, thread_server: str) -> None:
     ti = FakeTI()
     with pytest.raises(TaskDeferred) as deferred:
         submit_op(do_xcom_push=False).execute(context(ti))
-    assert ti.pushed == [] and deferred.value.timeout is None
+    assert ti.pushed == []
+    assert deferred.value.timeout is None
     assert deferred.value.trigger.serialize()[1]["deadline"] is None
 
 
 def test_wait_for_termination_false_returns_after_submit(fake: FakeDatabricks, thread_server: str) -> None:
     ti = FakeTI()
-    assert submit_op(wait_for_termination=False).execute(context(ti)) is None
+    submit_op(wait_for_termination=False).execute(context(ti))
     assert [k for k, _ in ti.pushed] == ["run_id", "run_page_url"]
     assert len(fake.requests) == 2
 
 
 def test_fast_path_success_completes_without_deferring(
-    fake: FakeDatabricks, thread_server: str, logs: list[dict[str, Any]]
+    fake: FakeDatabricks, thread_server: str, logs: list[MutableMapping[str, Any]]
 ) -> None:
     fake.next_scripts.append([state("TERMINATED", "SUCCESS")])
-    assert submit_op().execute(context()) is None
+    submit_op().execute(context())
     assert any("succeeded" in m for m in messages(logs, "info"))
     assert any(thread_server in m for m in messages(logs, "info"))
 
 
 def test_fast_path_failure_uses_the_failure_report(
-    fake: FakeDatabricks, thread_server: str, logs: list[dict[str, Any]]
+    fake: FakeDatabricks, thread_server: str, logs: list[MutableMapping[str, Any]]
 ) -> None:
     fake.next_scripts.append([state("TERMINATED", "FAILED", "Workload failed")])
     fake.next_tasks.append([{"run_id": 55, "task_key": "nb", "state": state("TERMINATED", "FAILED", "boom")}])
-    fake.outputs[55] = {"error": "ValueError: bad input", "error_trace": "Traceback...\nValueError: bad input"}
+    fake.outputs[55] = {
+        "error": "ValueError: bad input",
+        "error_trace": "Traceback...\nValueError: bad input",
+    }
     with pytest.raises(DatabricksRunFailedError) as failed:
         submit_op().execute(context())
     message = str(failed.value)
-    assert "\n" not in message and "task nb: ValueError: bad input" in message and "See http" in message
+    assert "\n" not in message
+    assert "task nb: ValueError: bad input" in message
+    assert "See http" in message
     assert any("Traceback..." in m for m in messages(logs, "error"))
 
 
@@ -139,13 +152,15 @@ def _failed_event(**overrides: Any) -> dict[str, Any]:
     return event.to_payload() | overrides
 
 
-def test_execute_complete_success_logs_and_returns(logs: list[dict[str, Any]]) -> None:
+def test_execute_complete_success_logs_and_returns(logs: list[MutableMapping[str, Any]]) -> None:
     payload = _failed_event(status="success", failed_tasks=[], reason="TERMINATED/SUCCESS")
-    assert submit_op().execute_complete(context(), payload) is None
+    submit_op().execute_complete(context(), payload)
     assert any("123" in m and "succeeded" in m for m in messages(logs, "info"))
 
 
-def test_execute_complete_failure_raises_one_line_and_logs_every_detail(logs: list[dict[str, Any]]) -> None:
+def test_execute_complete_failure_raises_one_line_and_logs_details(
+    logs: list[MutableMapping[str, Any]],
+) -> None:
     op = submit_op()
     with pytest.raises(DatabricksRunFailedError) as failed:
         op.execute_complete(context(), _failed_event())
@@ -153,15 +168,22 @@ def test_execute_complete_failure_raises_one_line_and_logs_every_detail(logs: li
     message = str(failed.value)
     assert "\n" not in message
     assert message.startswith("Databricks run 123 failed: TERMINATED/FAILED: Workload failed")
-    assert "task t0: ValueError: bad input 0" in message and "See http://dbx/?o=1#job/1/run/123" in message
+    assert "task t0: ValueError: bad input 0" in message
+    assert "See http://dbx/?o=1#job/1/run/123" in message
     logged = "\n".join(messages(logs, "error"))
     for i in range(2):
-        for piece in (f"bad input {i}", f"frame {i}", f"result {i}", f"stdout of task {i}", f"http://dbx/run/{100 + i}"):
+        for piece in (
+            f"bad input {i}",
+            f"frame {i}",
+            f"result {i}",
+            f"stdout of task {i}",
+            f"http://dbx/run/{100 + i}",
+        ):
             assert piece in logged
     assert op.run_id == 123
 
 
-def test_execute_complete_error_event_raises(logs: list[dict[str, Any]]) -> None:
+def test_execute_complete_error_event_raises(logs: list[MutableMapping[str, Any]]) -> None:
     payload = RunEvent(status="error", run_id=9, reason="AuthError: Databricks API error 403").to_payload()
     with pytest.raises(DatabricksRunFailedError, match="Could not watch Databricks run 9: AuthError"):
         submit_op().execute_complete(context(), payload)
@@ -173,7 +195,7 @@ def test_execute_complete_rejects_a_malformed_event() -> None:
 
 
 def test_retried_try_reattaches_to_the_active_run(
-    fake: FakeDatabricks, thread_server: str, logs: list[dict[str, Any]]
+    fake: FakeDatabricks, thread_server: str, logs: list[MutableMapping[str, Any]]
 ) -> None:
     first = FakeTI()
     with pytest.raises(TaskDeferred):
@@ -188,7 +210,9 @@ def test_retried_try_reattaches_to_the_active_run(
     assert any("Re-attached" in m for m in messages(logs, "info"))
 
 
-def test_finished_run_of_an_earlier_try_moves_to_the_next_slot(fake: FakeDatabricks, thread_server: str) -> None:
+def test_finished_run_of_an_earlier_try_moves_to_the_next_slot(
+    fake: FakeDatabricks, thread_server: str
+) -> None:
     ti = FakeTI(try_number=2)
     identity = TaskIdentity(ti.dag_id, ti.task_id, ti.run_id, -1)
     earlier_ms = int(ti.start_date.timestamp() * 1000) - 60_000
@@ -198,7 +222,8 @@ def test_finished_run_of_an_earlier_try_moves_to_the_next_slot(fake: FakeDatabri
     tokens = [body["idempotency_token"] for body in fake.calls("runs/submit")]
     assert tokens == [make_token(identity, 1), make_token(identity, 2)]
     new_run_id = deferred.value.trigger.serialize()[1]["run_id"]
-    assert new_run_id != old.run_id and len(fake.runs) == 2
+    assert new_run_id != old.run_id
+    assert len(fake.runs) == 2
 
 
 def test_user_idempotency_token_is_sent_as_is(fake: FakeDatabricks, thread_server: str) -> None:
@@ -217,7 +242,9 @@ def test_on_kill_cancels_a_run_submitted_in_this_process(fake: FakeDatabricks, t
     assert fake.cancelled == [op.run_id]
 
 
-def test_on_kill_leaves_the_run_when_cancel_on_kill_is_false(fake: FakeDatabricks, thread_server: str) -> None:
+def test_on_kill_leaves_the_run_when_cancel_on_kill_is_false(
+    fake: FakeDatabricks, thread_server: str
+) -> None:
     op = submit_op(cancel_on_kill=False)
     with pytest.raises(TaskDeferred):
         op.execute(context())
@@ -225,7 +252,9 @@ def test_on_kill_leaves_the_run_when_cancel_on_kill_is_false(fake: FakeDatabrick
     assert fake.cancelled == []
 
 
-def test_run_now_resolves_job_name_and_cancels_previous_runs(fake: FakeDatabricks, thread_server: str) -> None:
+def test_run_now_resolves_job_name_and_cancels_previous_runs(
+    fake: FakeDatabricks, thread_server: str
+) -> None:
     fake.jobs.append({"job_id": 5, "settings": {"name": "nightly"}})
     previous = fake.add_run([state("RUNNING")], job_id=5)
     op = DatabricksRunNowDeferrableOperator(
@@ -238,12 +267,16 @@ def test_run_now_resolves_job_name_and_cancels_previous_runs(fake: FakeDatabrick
     with pytest.raises(TaskDeferred):
         op.execute(context())
     (body,) = fake.calls("run-now")
-    assert body["job_id"] == 5 and "job_name" not in body and body["notebook_params"] == {"Variable": "5"}
+    assert body["job_id"] == 5
+    assert "job_name" not in body
+    assert body["notebook_params"] == {"Variable": "5"}
     assert body["idempotency_token"].startswith("airflow-")
     assert fake.cancelled == [previous.run_id]
 
 
-def test_secret_never_reaches_logs(fake: FakeDatabricks, thread_server: str, logs: list[dict[str, Any]]) -> None:
+def test_secret_never_reaches_logs(
+    fake: FakeDatabricks, thread_server: str, logs: list[MutableMapping[str, Any]]
+) -> None:
     fake.next_scripts.append([state("TERMINATED", "FAILED", "Workload failed")])
     with pytest.raises(DatabricksRunFailedError) as failed:
         submit_op().execute(context())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -13,6 +13,9 @@ from airflow_dbx_async._events import RunEvent
 from airflow_dbx_async.triggers import TRIGGER_CLASSPATH, DatabricksRunTrigger, poll_delays
 from tests.airflow.conftest import CONN_ID, messages
 from tests.airflow.fake_databricks import TOKEN, FakeDatabricks, state
+
+if TYPE_CHECKING:
+    from collections.abc import MutableMapping
 
 
 def make_trigger(run_id: int, **kwargs: Any) -> DatabricksRunTrigger:
@@ -39,19 +42,23 @@ def test_serialize_round_trip() -> None:
     rebuilt = DatabricksRunTrigger(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
     assert all(isinstance(v, str | int | float | bool | type(None)) for v in kwargs.values())
-    assert TOKEN not in repr(trigger) and TOKEN not in str(kwargs)
+    assert TOKEN not in repr(trigger)
+    assert TOKEN not in str(kwargs)
 
 
 def test_poll_delays_start_quick_and_never_exceed_period() -> None:
     delays = poll_delays(10, random.Random(7))
     first = [next(delays) for _ in range(8)]
-    assert 0.9 <= first[0] <= 1.0 and 1.8 <= first[1] <= 2.0 and 3.6 <= first[2] <= 4.0
-    assert all(d <= 10 for d in first) and first[-1] >= 9.0
+    assert 0.9 <= first[0] <= 1.0
+    assert 1.8 <= first[1] <= 2.0
+    assert 3.6 <= first[2] <= 4.0
+    assert all(d <= 10 for d in first)
+    assert first[-1] >= 9.0
 
 
 @pytest.mark.asyncio
 async def test_success_yields_one_event_and_logs_state_changes_only(
-    fake: FakeDatabricks, async_server: str, logs: list[dict[str, Any]]
+    fake: FakeDatabricks, async_server: str, logs: list[MutableMapping[str, Any]]
 ) -> None:
     run = fake.add_run(
         [state("PENDING", message="Waiting"), state("PENDING", message="Waiting"), state("RUNNING")]
@@ -60,22 +67,35 @@ async def test_success_yields_one_event_and_logs_state_changes_only(
     )
     events = await collect(make_trigger(run.run_id))
     assert len(events) == 1
-    assert events[0].status == "success" and events[0].run_id == run.run_id
+    assert events[0].status == "success"
+    assert events[0].run_id == run.run_id
     assert events[0].run_state["result_state"] == "SUCCESS"
     assert f"#job/777/run/{run.run_id}" in events[0].run_page_url
     info = messages(logs, "info")
     assert len(info) == 3, info
-    assert "PENDING" in info[0] and "RUNNING" in info[1] and "SUCCESS" in info[2]
+    assert "PENDING" in info[0]
+    assert "RUNNING" in info[1]
+    assert "SUCCESS" in info[2]
     assert len(fake.calls("runs/get")) == 6
 
 
 @pytest.mark.asyncio
 async def test_failed_multi_task_run_carries_every_task_detail(
-    fake: FakeDatabricks, async_server: str, logs: list[dict[str, Any]]
+    fake: FakeDatabricks, async_server: str, logs: list[MutableMapping[str, Any]]
 ) -> None:
     tasks = [
-        {"run_id": 11, "task_key": "ingest", "attempt_number": 0, "state": state("TERMINATED", "FAILED", "boom")},
-        {"run_id": 12, "task_key": "ingest", "attempt_number": 1, "state": state("TERMINATED", "FAILED", "again")},
+        {
+            "run_id": 11,
+            "task_key": "ingest",
+            "attempt_number": 0,
+            "state": state("TERMINATED", "FAILED", "boom"),
+        },
+        {
+            "run_id": 12,
+            "task_key": "ingest",
+            "attempt_number": 1,
+            "state": state("TERMINATED", "FAILED", "again"),
+        },
         {"run_id": 13, "task_key": "train", "state": state("TERMINATED", "FAILED", "Workload failed")},
         {"run_id": 14, "task_key": "ok", "state": state("TERMINATED", "SUCCESS")},
     ]
@@ -85,23 +105,32 @@ async def test_failed_multi_task_run_carries_every_task_detail(
         "notebook_output": {"result": "partial"},
     }
     fake.outputs[13] = {"error": "ZeroDivisionError", "logs": "line 1\nline 2\n", "logs_truncated": True}
-    run = fake.add_run([state("RUNNING"), state("INTERNAL_ERROR", "FAILED", "Task ingest failed")], tasks=tasks)
+    run = fake.add_run(
+        [state("RUNNING"), state("INTERNAL_ERROR", "FAILED", "Task ingest failed")], tasks=tasks
+    )
     (event,) = await collect(make_trigger(run.run_id))
     assert event.status == "failed"
     by_key = {t.task_key: t for t in event.failed_tasks}
     assert set(by_key) == {"ingest", "train"}
-    assert by_key["ingest"].run_id == 12 and by_key["ingest"].error == "ValueError: bad input"
-    assert "Traceback" in by_key["ingest"].error_trace and "\x1b" not in by_key["ingest"].error_trace
+    assert by_key["ingest"].run_id == 12
+    assert by_key["ingest"].error == "ValueError: bad input"
+    assert "Traceback" in by_key["ingest"].error_trace
+    assert "\x1b" not in by_key["ingest"].error_trace
     assert by_key["ingest"].notebook_result == "partial"
-    assert by_key["train"].logs == "line 1\nline 2\n" and by_key["train"].logs_truncated
-    assert not any(path.endswith("get-output") and body.get("run_id") == "11" for _, path, body in fake.requests)
+    assert by_key["train"].logs == "line 1\nline 2\n"
+    assert by_key["train"].logs_truncated
+    assert not any(
+        path.endswith("get-output") and body.get("run_id") == "11" for _, path, body in fake.requests
+    )
     errors = "\n".join(messages(logs, "error"))
-    assert "ValueError: bad input" in errors and "ZeroDivisionError" in errors and "line 2" in errors
+    assert "ValueError: bad input" in errors
+    assert "ZeroDivisionError" in errors
+    assert "line 2" in errors
 
 
 @pytest.mark.asyncio
 async def test_non_transient_error_yields_one_error_event(
-    fake: FakeDatabricks, async_server: str, logs: list[dict[str, Any]]
+    fake: FakeDatabricks, async_server: str, logs: list[MutableMapping[str, Any]]
 ) -> None:
     (event,) = await collect(make_trigger(999))
     assert event.status == "error"
@@ -113,7 +142,9 @@ async def test_non_transient_error_yields_one_error_event(
 async def test_missing_connection_is_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", raising=False)
     (event,) = await collect(make_trigger(5))
-    assert event.status == "error" and CONN_ID in event.reason and "databricks_conn_id" in event.reason
+    assert event.status == "error"
+    assert CONN_ID in event.reason
+    assert "databricks_conn_id" in event.reason
 
 
 @pytest.mark.asyncio
@@ -131,24 +162,29 @@ async def test_deadline_cancels_the_run(fake: FakeDatabricks, async_server: str)
     started = time.monotonic()
     (event,) = await collect(make_trigger(run.run_id, polling_period_seconds=5, deadline=time.time() + 0.3))
     assert time.monotonic() - started < 3
-    assert event.status == "failed" and "execution_timeout" in event.reason and "cancelled" in event.reason
+    assert event.status == "failed"
+    assert "execution_timeout" in event.reason
+    assert "cancelled" in event.reason
     assert fake.cancelled == [run.run_id]
 
 
 @pytest.mark.asyncio
-async def test_deadline_without_cancel_on_kill_leaves_the_run(fake: FakeDatabricks, async_server: str) -> None:
+async def test_deadline_without_cancel_on_kill_leaves_the_run(
+    fake: FakeDatabricks, async_server: str
+) -> None:
     run = fake.add_run([state("RUNNING")])
     (event,) = await collect(make_trigger(run.run_id, deadline=time.time() - 1, cancel_on_kill=False))
-    assert event.status == "failed" and fake.cancelled == []
+    assert event.status == "failed"
+    assert fake.cancelled == []
 
 
 @pytest.mark.asyncio
 async def test_on_kill_cancels_the_run(fake: FakeDatabricks, async_server: str) -> None:
     run = fake.add_run([state("RUNNING")])
     trigger = make_trigger(run.run_id, polling_period_seconds=0.05)
+    fake.polled = asyncio.Event()
     task = asyncio.ensure_future(collect(trigger))
-    while not fake.calls("runs/get"):
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(fake.polled.wait(), 5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -159,4 +195,26 @@ async def test_on_kill_cancels_the_run(fake: FakeDatabricks, async_server: str) 
 @pytest.mark.asyncio
 async def test_on_kill_respects_cancel_on_kill_false(fake: FakeDatabricks, async_server: str) -> None:
     await make_trigger(5, cancel_on_kill=False).on_kill()
-    assert fake.cancelled == [] and fake.requests == []
+    assert fake.cancelled == []
+    assert fake.requests == []
+
+
+@pytest.mark.asyncio
+async def test_wide_failed_run_fetches_output_of_the_reported_tasks_only(
+    fake: FakeDatabricks, async_server: str
+) -> None:
+    tasks = [
+        {"run_id": 100 + i, "task_key": f"t{i}", "state": state("TERMINATED", "FAILED", f"failed {i}")}
+        for i in range(25)
+    ]
+    fake.outputs.update({100 + i: {"error": f"boom {i}"} for i in range(25)})
+    fake.faults["get-output"] = [400]
+    run = fake.add_run([state("TERMINATED", "FAILED")], tasks=tasks)
+    (event,) = await collect(make_trigger(run.run_id))
+    assert len(event.failed_tasks) == 25
+    assert len(fake.calls("get-output")) == 20
+    errors = [t.error for t in event.failed_tasks]
+    assert sum("could not fetch the task output" in e for e in errors) == 1
+    assert sum(e.startswith("boom ") for e in errors[:20]) == 19
+    assert errors[20:] == [""] * 5
+    assert event.failed_tasks[24].state_message == "failed 24"

@@ -27,9 +27,16 @@ SUBMIT_CASES: list[tuple[dict[str, Any], str]] = [
     ({"tasks": ["x"]}, "tasks[0]"),
     ({"tasks": [{"notebook_task": NB}]}, "tasks[0].task_key"),
     ({"tasks": [{"task_key": "a", "notebook_task": NB}, {"task_key": "b"}]}, "tasks[1]"),
-    ({"tasks": [{"task_key": "a", "notebook_task": NB}, {"task_key": "a", "notebook_task": NB}]}, "tasks[1].task_key"),
     (
-        {"tasks": [{"task_key": "a", "notebook_task": NB, "new_cluster": CLUSTER, "existing_cluster_id": "c"}]},
+        {"tasks": [{"task_key": "a", "notebook_task": NB}, {"task_key": "a", "notebook_task": NB}]},
+        "tasks[1].task_key",
+    ),
+    (
+        {
+            "tasks": [
+                {"task_key": "a", "notebook_task": NB, "new_cluster": CLUSTER, "existing_cluster_id": "c"}
+            ]
+        },
         "tasks[0].existing_cluster_id",
     ),
     ({"notebook_task": NB, "new_cluster": CLUSTER, "existing_cluster_id": "c-1"}, "existing_cluster_id"),
@@ -39,8 +46,10 @@ SUBMIT_CASES: list[tuple[dict[str, Any], str]] = [
     ({"notebook_task": NB, "timeout_seconds": -5}, "timeout_seconds"),
     ({"notebook_task": NB, "timeout_seconds": "soon"}, "timeout_seconds"),
     ({"notebook_task": NB, "idempotency_token": "x" * 65}, "idempotency_token"),
-    ({"notebook_task": {"notebook_path": "/a", "base_parameters": {"when": dt.date(2026, 1, 1)}}},
-     "notebook_task.base_parameters.when"),
+    (
+        {"notebook_task": {"notebook_path": "/a", "base_parameters": {"when": dt.date(2026, 1, 1)}}},
+        "notebook_task.base_parameters.when",
+    ),
     ({"notebook_task": {"base_parameters": {}}}, "notebook_task.notebook_path"),
     ({"notebook_task": "nb"}, "notebook_task"),
     ({"notebook_task": NB, "new_cluster": "big"}, "new_cluster"),
@@ -79,7 +88,8 @@ def _assert_names(exc: ConfigurationError, field: str) -> None:
     assert isinstance(exc, DatabricksConfigError)
     assert exc.field == field
     text = str(exc)
-    assert text.startswith(f"{field}: ") and "\n" not in text
+    assert text.startswith(f"{field}: ")
+    assert "\n" not in text
 
 
 @pytest.mark.parametrize(("kwargs", "field"), SUBMIT_CASES)

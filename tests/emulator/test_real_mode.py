@@ -1,0 +1,169 @@
+"""Real execution: notebooks and Python files run in subprocesses with a dbutils shim."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.emulator.conftest import DEMO, Api, notebook
+
+pytestmark = pytest.mark.asyncio
+
+
+async def _task_output(api: Api, run_id: int, index: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
+    run = await api.wait_run(run_id)
+    out = await api.get("jobs/runs/get-output", run_id=run["tasks"][index]["run_id"])
+    return run, out
+
+
+async def test_demo_quickstart_job_with_widget(make_api) -> None:  # type: ignore[no-untyped-def]
+    _, api = await make_api(workspace=DEMO)
+    run_id = (await api.post("jobs/run-now", {"job_id": 5, "notebook_params": {"Variable": "hello"}}))["run_id"]
+    run, out = await _task_output(api, run_id)
+    assert run["state"]["result_state"] == "SUCCESS"
+    assert out["notebook_output"] == {"result": "ok", "truncated": False}
+    assert "Variable = hello" in out["logs"]
+    assert "error" not in out
+
+
+async def test_failing_notebook_reports_exception(make_api) -> None:  # type: ignore[no-untyped-def]
+    _, api = await make_api(workspace=DEMO)
+    body = {"run_name": "failing", "notebook_task": {"notebook_path": "/Users/airflow@example.com/Failing_Notebook"}}
+    run, out = await _task_output(api, (await api.post("jobs/runs/submit", body))["run_id"])
+    assert run["state"]["result_state"] == "FAILED"
+    assert out["error"] == "ValueError: Input data is empty: expected at least one row"
+    assert out["error_trace"].startswith("Traceback (most recent call last):")
+    assert 'raise ValueError("Input data is empty' in out["error_trace"]
+    assert "_shim" not in out["error_trace"]
+    assert out["logs"] == "Starting the failing notebook\nChecking the input data\n"
+    assert out["notebook_output"] == {}
+
+
+async def test_widgets_defaults_and_missing_widget(make_api, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    path = notebook(
+        workspace,
+        "widgets",
+        'dbutils.widgets.text("a", "default-a")\ndbutils.widgets.dropdown("b", "x", ["x", "y"])',
+        '# MAGIC %md ignored\nprint(dbutils.widgets.get("a"), dbutils.widgets.get("b"), getArgument("c", "none"))',
+        'dbutils.notebook.exit(dbutils.widgets.get("missing"))',
+    )
+    _, api = await make_api(workspace=workspace)
+    task = {"notebook_path": path, "base_parameters": {"b": "y", "sim_result": "FAILED"}}
+    run, out = await _task_output(api, (await api.post("jobs/runs/submit", {"notebook_task": task}))["run_id"])
+    assert out["logs"] == "default-a y none\n"
+    assert out["error"] == "InputWidgetNotDefined: No input widget named missing is defined"
+
+
+async def test_exit_value_and_display_stub(make_api, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    path = notebook(workspace, "exits", "display(spark.range(3))\ndbutils.notebook.exit('x')\nraise RuntimeError")
+    _, api = await make_api(workspace=workspace)
+    run, out = await _task_output(api, (await api.post("jobs/runs/submit", {"notebook_task": {"notebook_path": path}}))["run_id"])
+    assert run["state"]["result_state"] == "SUCCESS"
+    assert out["notebook_output"]["result"] == "x"
+
+
+async def test_ipynb_notebook(make_api, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    cells = [
+        {"cell_type": "markdown", "source": ["# title"]},
+        {"cell_type": "code", "source": ["%pip install nothing\n", "print('from ipynb')\n"]},
+        {"cell_type": "code", "source": "dbutils.notebook.exit('nb')"},
+    ]
+    (workspace / "Users" / "me" / "jupyter.ipynb").write_text(json.dumps({"cells": cells}), encoding="utf-8")
+    _, api = await make_api(workspace=workspace)
+    body = {"tasks": [{"task_key": "j", "notebook_task": {"notebook_path": "/Workspace/Users/me/jupyter"}}]}
+    _, out = await _task_output(api, (await api.post("jobs/runs/submit", body))["run_id"])
+    assert out["logs"] == "from ipynb\n"
+    assert out["notebook_output"]["result"] == "nb"
+
+
+async def test_spark_python_task_with_argv_and_python_params(make_api) -> None:  # type: ignore[no-untyped-def]
+    _, api = await make_api(workspace=DEMO)
+    body = {"run_name": "etl", "spark_python_task": {"python_file": "dbfs:/scripts/etl.py", "parameters": ["a", "1"]}}
+    run, out = await _task_output(api, (await api.post("jobs/runs/submit", body))["run_id"])
+    assert run["state"]["result_state"] == "SUCCESS"
+    assert "etl.py started with arguments: ['a', '1']" in out["logs"]
+    assert "notebook_output" not in out
+    task = {"task_key": "etl", "spark_python_task": {"python_file": "file:/scripts/etl.py"}}
+    job_id = (await api.post("jobs/create", {"name": "etl", "tasks": [task]}))["job_id"]
+    run_id = (await api.post("jobs/run-now", {"job_id": job_id, "python_params": ["--fail"]}))["run_id"]
+    run, out = await _task_output(api, run_id)
+    assert out["error"] == "RuntimeError: ETL failed because --fail was given"
+
+
+async def test_missing_notebook_is_internal_error(make_api, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    _, api = await make_api(workspace=workspace)
+    body = {"notebook_task": {"notebook_path": "/Users/me/nope"}}
+    run, out = await _task_output(api, (await api.post("jobs/runs/submit", body))["run_id"])
+    assert run["state"]["life_cycle_state"] == "INTERNAL_ERROR"
+    assert "not found" in out["error"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def _wait_for(predicate: Any, timeout: float = 10.0) -> None:
+    async def loop() -> None:
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(loop(), timeout)
+
+
+def _sleeper(workspace: Path) -> tuple[str, Path]:
+    pid_file = workspace / "pid.txt"
+    code = f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)"
+    return notebook(workspace, "sleeper", code), pid_file
+
+
+async def test_cancel_kills_the_subprocess(make_api, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    path, pid_file = _sleeper(workspace)
+    _, api = await make_api(workspace=workspace)
+    run_id = (await api.post("jobs/runs/submit", {"notebook_task": {"notebook_path": path}}))["run_id"]
+    await _wait_for(lambda: pid_file.exists() and pid_file.read_text())
+    pid = int(pid_file.read_text())
+    running = await api.get("jobs/runs/get", run_id=run_id)
+    assert running["state"]["life_cycle_state"] == "RUNNING"
+    await api.post("jobs/runs/cancel", {"run_id": run_id})
+    run = await api.wait_run(run_id)
+    assert (run["state"]["result_state"], run["status"]["termination_details"]["code"]) == ("CANCELED", "USER_CANCELED")
+    await _wait_for(lambda: not _alive(pid))
+
+
+async def test_timeout_and_shutdown_kill_subprocesses(make_api, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    path, pid_file = _sleeper(workspace)
+    server, api = await make_api(workspace=workspace)
+    task = {"task_key": "t", "timeout_seconds": 1, "notebook_task": {"notebook_path": path}}
+    run = await api.wait_run((await api.post("jobs/runs/submit", {"tasks": [task]}))["run_id"])
+    assert run["state"]["result_state"] == "TIMEDOUT"
+    pid_file.unlink()
+    await api.post("jobs/runs/submit", {"notebook_task": {"notebook_path": path}})
+    await _wait_for(lambda: pid_file.exists() and pid_file.read_text())
+    pid = int(pid_file.read_text())
+    await server.stop()
+    await _wait_for(lambda: not _alive(pid))
+
+
+async def test_max_concurrency_queues_runs(make_api, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+    path, pid_file = _sleeper(workspace)
+    _, api = await make_api(workspace=workspace, max_concurrency=1)
+    first = (await api.post("jobs/runs/submit", {"notebook_task": {"notebook_path": path}}))["run_id"]
+    second = (await api.post("jobs/runs/submit", {"notebook_task": {"notebook_path": path}}))["run_id"]
+    await _wait_for(lambda: pid_file.exists() and pid_file.read_text())
+    queued = await api.get("jobs/runs/get", run_id=second)
+    assert queued["state"]["life_cycle_state"] == "QUEUED"
+    assert queued["status"]["queue_details"]["code"] == "ACTIVE_RUNS_LIMIT_REACHED"
+    stats = await api.ok("GET", "/_emulator/stats")
+    assert stats["active_runs"] == 2
+    for run_id in (first, second):
+        await api.post("jobs/runs/cancel", {"run_id": run_id})
+    assert (await api.wait_run(second))["state"]["result_state"] == "CANCELED"

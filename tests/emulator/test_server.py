@@ -1,0 +1,113 @@
+"""Server plumbing: connection counting, TLS, thread handle, HTML pages, admin endpoints, clusters."""
+
+from __future__ import annotations
+
+import ssl
+
+import aiohttp
+import pytest
+
+from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
+from tests.emulator.conftest import Api
+
+
+@pytest.mark.asyncio
+async def test_keep_alive_client_is_one_connection(sim: tuple[EmulatorServer, Api]) -> None:
+    server, api = sim
+    for _ in range(25):
+        await api.get("jobs/runs/list")
+    stats = await api.ok("GET", "/_emulator/stats")
+    assert stats["connections"] == 1
+    assert stats["requests"]["GET /api/2.2/jobs/runs/list"] == 25
+    headers = {"Authorization": f"Bearer {server.token}"}
+    for _ in range(3):
+        connector = aiohttp.TCPConnector(force_close=True)
+        async with aiohttp.ClientSession(server.url, headers=headers, connector=connector) as fresh:
+            async with fresh.get("/api/2.1/jobs/runs/list") as resp:
+                assert resp.status == 200
+    stats = await api.ok("GET", "/_emulator/stats")
+    assert stats["connections"] == 4
+    assert stats["requests_total"] == 28
+
+
+@pytest.mark.asyncio
+async def test_tls_with_ca_file(make_api) -> None:  # type: ignore[no-untyped-def]
+    server, _ = await make_api(simulate=True, tls=True)
+    assert server.url.startswith("https://127.0.0.1:")
+    assert server.ca_file is not None
+    context = ssl.create_default_context(cafile=server.ca_file)
+    headers = {"Authorization": f"Bearer {server.token}"}
+    connector = aiohttp.TCPConnector(ssl=context)
+    async with aiohttp.ClientSession(server.url, headers=headers, connector=connector) as session:
+        async with session.get("/api/2.2/jobs/runs/list") as resp:
+            assert resp.status == 200
+    async with aiohttp.ClientSession(server.url) as untrusting:
+        with pytest.raises(aiohttp.ClientConnectorCertificateError):
+            await untrusting.get("/api/2.2/jobs/runs/list")
+
+
+@pytest.mark.asyncio
+async def test_admin_reset_and_jobs(sim: tuple[EmulatorServer, Api]) -> None:
+    _, api = sim
+    await api.ok("POST", "/_emulator/jobs", json={"job_id": 77, "settings": {"name": "seeded", "tasks": [{"task_key": "a"}]}})
+    assert (await api.get("jobs/get", job_id=77))["settings"]["name"] == "seeded"
+    run_id = (await api.post("jobs/run-now", {"job_id": 77}))["run_id"]
+    assert [r["run_id"] for r in (await api.ok("GET", "/_emulator/runs"))["runs"]] == [run_id]
+    assert [j["job_id"] for j in (await api.ok("GET", "/_emulator/jobs"))["jobs"]] == [77]
+    await api.ok("POST", "/_emulator/reset")
+    stats = await api.ok("GET", "/_emulator/stats")
+    assert (stats["runs_total"], stats["requests_total"], stats["active_runs"]) == (0, 0, 0)
+    assert (await api.call("GET", "jobs/get", params={"job_id": "77"}))[0] == 400
+
+
+@pytest.mark.asyncio
+async def test_html_index_and_run_page(sim: tuple[EmulatorServer, Api]) -> None:
+    _, api = sim
+    body = {"run_name": "<b>html</b>", "tasks": [{"task_key": "a", "sim_error": "ValueError: nope"}]}
+    run_id = (await api.post("jobs/runs/submit", body))["run_id"]
+    await api.wait_run(run_id)
+    async with api.session.get("/") as resp:
+        assert resp.content_type == "text/html"
+        index = await resp.text()
+    assert f"/run/{run_id}" in index
+    assert "&lt;b&gt;html&lt;/b&gt;" in index
+    async with api.session.get(f"/run/{run_id}") as resp:
+        page = await resp.text()
+    assert "TERMINATED / FAILED" in page
+    assert "ValueError: nope" in page
+    async with api.session.get("/run/123") as resp:
+        assert resp.status == 404
+
+
+@pytest.mark.asyncio
+async def test_clusters_and_libraries(sim: tuple[EmulatorServer, Api]) -> None:
+    _, api = sim
+    cluster = await api.ok("GET", "/api/2.0/clusters/get", params={"cluster_id": "c-1"})
+    assert cluster["state"] == "RUNNING"
+    await api.ok("POST", "/api/2.0/clusters/delete", json={"cluster_id": "c-1"})
+    assert (await api.ok("GET", "/api/2.0/clusters/get", params={"cluster_id": "c-1"}))["state"] == "TERMINATING"
+    await api.ok("POST", "/api/2.0/clusters/start", json={"cluster_id": "c-2"})
+    await api.ok("POST", "/api/2.0/clusters/restart", json={"cluster_id": "c-2"})
+    assert (await api.ok("GET", "/api/2.1/clusters/get", json={"cluster_id": "c-2"}))["state"] == "RESTARTING"
+    lib = {"pypi": {"package": "requests"}}
+    await api.ok("POST", "/api/2.0/libraries/install", json={"cluster_id": "c-2", "libraries": [lib]})
+    status = await api.ok("GET", "/api/2.0/libraries/cluster-status", params={"cluster_id": "c-2"})
+    assert status["library_statuses"][0]["status"] == "INSTALLED"
+    await api.ok("POST", "/api/2.0/libraries/uninstall", json={"cluster_id": "c-2", "libraries": [lib]})
+    status = await api.ok("GET", "/api/2.0/libraries/cluster-status", params={"cluster_id": "c-2"})
+    assert status["library_statuses"][0]["status"] == "UNINSTALL_ON_RESTART"
+    assert (await api.call("GET", "/api/2.0/clusters/get"))[0] == 400
+
+
+def test_start_in_thread_handle() -> None:
+    import urllib.request
+
+    with EmulatorServer(EmulatorConfig(simulate=True)).start_in_thread() as handle:
+        request = urllib.request.Request(
+            handle.url + "/api/2.1/jobs/runs/list", headers={"Authorization": f"Bearer {handle.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            assert resp.status == 200
+            assert resp.headers["Content-Type"].startswith("application/json")
+        assert handle.ca_file is None
+    handle.stop()
