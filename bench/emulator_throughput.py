@@ -10,12 +10,14 @@ import argparse
 import asyncio
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable
 
 __all__ = ("main", "run_benchmark")
 

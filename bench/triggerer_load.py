@@ -26,15 +26,15 @@ import random
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from bench._emulator import EmulatorProcess
+from airflow_dbx_async.testing._emulator_proc import EmulatorProcess
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 IMPLEMENTATIONS = ("ours", "official")
 CONN_ID = "databricks_bench"
@@ -59,7 +59,12 @@ async def _submit_runs(url: str, token: str, ssl_ctx: ssl.SSLContext, n: int, du
                 "notebook_task": {"notebook_path": "/bench/notebook"},
                 "sim_duration_seconds": duration * rng.uniform(0.75, 1.25),
             }
-            async with sem, session.post(f"{url}/api/2.2/jobs/runs/submit", json={"run_name": f"b{i}", "tasks": [task]}) as r:
+            async with (
+                sem,
+                session.post(
+                    f"{url}/api/2.2/jobs/runs/submit", json={"run_name": f"b{i}", "tasks": [task]}
+                ) as r,
+            ):
                 r.raise_for_status()
                 return int((await r.json())["run_id"])
 
@@ -142,8 +147,10 @@ def _summarise(
     requests = _delta(_api_counts(stats1), _api_counts(stats0))
     total = sum(v for k, v in requests.items() if not k.endswith("/runs/submit"))
     polls = _count_polls(args.impl, requests)
-    lags = sorted(at - int(runs[rid]["end_time"]) / 1000.0 for rid, (at, _) in zip(run_ids, results, strict=True))
-    conns = int(stats1.get("new_connections", 0)) - int(stats0.get("new_connections", 0))
+    lags = sorted(
+        at - int(runs[rid]["end_time"]) / 1000.0 for rid, (at, _) in zip(run_ids, results, strict=True)
+    )
+    conns = int(stats1.get("connections", 0)) - int(stats0.get("connections", 0))
     return {
         "impl": args.impl,
         "n": args.n,
@@ -171,7 +178,9 @@ def _count_polls(impl: str, requests: dict[str, int]) -> int:
     return poll_counter.value
 
 
-def _run_child(impl: str, n: int, emulator: EmulatorProcess, args: argparse.Namespace) -> dict[str, Any] | None:
+def _run_child(
+    impl: str, n: int, emulator: EmulatorProcess, args: argparse.Namespace
+) -> dict[str, Any] | None:
     env = dict(os.environ)
     conn = {"conn_type": "databricks", "host": emulator.url, "password": emulator.token}
     conn["extra"] = json.dumps({"ca_file": emulator.ca_file})
@@ -185,7 +194,9 @@ def _run_child(impl: str, n: int, emulator: EmulatorProcess, args: argparse.Name
     cmd = [sys.executable, "-m", "bench.triggerer_load", "--child", "--impl", impl, "--n", str(n)]
     cmd += ["--poll", str(args.poll), "--duration", str(args.duration)]
     try:
-        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.child_timeout, check=True)
+        out = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=args.child_timeout, check=True
+        )
     except subprocess.TimeoutExpired:
         print(f"  {impl} N={n}: did not finish within {args.child_timeout:.0f} s", flush=True)
         return None
@@ -231,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(asyncio.run(_child(args))), flush=True)
         return 0
     rows: dict[tuple[str, int], dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory() as tmp, EmulatorProcess(Path(tmp), simulate=True, tls=True) as emulator:
+    with EmulatorProcess(simulate=True, tls=True) as emulator:
         for n in args.n:
             for impl in args.impl:
                 emulator.reset()

@@ -18,7 +18,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from airflow_dbx_async.client.models import Run, RunsPage
 
@@ -40,6 +39,7 @@ class RunWatch:
         self.start_time = 0
         self._poller = poller
         self._due: float | None = None
+        self._earliest = 0.0
         self._result: object = None
         self._event = asyncio.Event()
         self.closed = False
@@ -52,7 +52,11 @@ class RunWatch:
         """
         self._event.clear()
         self._result = None
-        self._poller._schedule(self, self._poller.clock() + max(0.0, delay))
+        now, delay = self._poller.clock(), max(0.0, delay)
+        # A sweep that another watch asked for may serve this one from halfway through its delay:
+        # sweeps stay shared, and no check comes later than asked.
+        self._earliest = now + delay / 2
+        self._poller._schedule(self, now + delay)
         try:
             await asyncio.wait_for(self._event.wait(), max(0.0, delay) + grace)
         except TimeoutError:
@@ -61,9 +65,12 @@ class RunWatch:
         result = self._result
         return result if isinstance(result, Run) else None
 
-    def _deliver(self, result: object) -> None:
+    def _note(self, result: object) -> None:
         if isinstance(result, Run) and result.start_time:
             self.start_time = result.start_time
+
+    def _deliver(self, result: object) -> None:
+        self._note(result)
         if self._due is not None:
             self._due = None
             self._result = result
@@ -162,18 +169,19 @@ class RunPoller:
 
     async def _sweep(self) -> None:
         self.sweeps += 1
-        wanted = set(self._watches)
+        now = self.clock()
+        serving = [
+            w for ws in self._watches.values() for w in ws if w._due is not None and w._earliest <= now
+        ]
+        wanted = {w.run_id for w in serving}
         try:
             seen = await self._collect(wanted)
         except Exception as exc:  # the callers fall back to runs/get; never kill the loop
             log.warning("Run list sweep failed, falling back to per-run polling: %s", exc)
             seen = {}
-        for run_id, watches in list(self._watches.items()):
-            if run_id not in wanted:
-                continue  # registered during the sweep: served by the next one
-            result = seen.get(run_id, _MISSED)
-            for watch in list(watches):
-                watch._deliver(result)
+        for watch in serving:
+            if not watch.closed:
+                watch._deliver(seen.get(watch.run_id, _MISSED))
 
     async def _collect(self, wanted: set[int]) -> dict[int, Run]:
         """Page through runs/list until every wanted run was seen, or the list ends."""
@@ -183,6 +191,8 @@ class RunPoller:
             page = await self._list_page(token)
             self.pages += 1
             for run in page.runs:
+                for watch in self._watches.get(run.run_id, ()):
+                    watch._note(run)  # idle watches learn their run's start time on the way
                 if run.run_id in wanted:
                     seen[run.run_id] = run
             if len(seen) >= len(wanted) or not page.next_page_token or self._past_oldest(page, wanted, seen):
@@ -190,17 +200,14 @@ class RunPoller:
             token = page.next_page_token
         return seen
 
-    def _past_oldest(self, page: RunsPage, wanted: set[int], seen: dict[int, Any]) -> bool:
+    def _past_oldest(self, page: RunsPage, wanted: set[int], seen: dict[int, Run]) -> bool:
         """True once the list has gone back past the start of every unseen run we know of."""
         if not page.runs:
             return False
-        oldest_on_page = min(run.start_time for run in page.runs)
-        unseen_starts = [
-            ws[0].start_time for rid, ws in self._watches.items() if rid in wanted and rid not in seen and ws
-        ]
-        if not unseen_starts or any(start == 0 for start in unseen_starts):
+        unseen = [self._watches[rid][0].start_time for rid in wanted - seen.keys() if self._watches.get(rid)]
+        if not unseen or 0 in unseen:
             return False
-        return oldest_on_page < min(unseen_starts)
+        return min(run.start_time for run in page.runs) < min(unseen)
 
     def _release_waiting(self, result: object) -> None:
         for watches in self._watches.values():

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
 
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
 DEMO = Path(__file__).resolve().parents[2] / "demo" / "workspace"
 TERMINAL = ("TERMINATED", "SKIPPED", "INTERNAL_ERROR")
@@ -41,7 +43,7 @@ class Api:
     async def post(self, path: str, body: Any) -> Any:
         return await self.ok("POST", path, json=body)
 
-    async def wait_run(self, run_id: int, timeout: float = 20.0) -> dict[str, Any]:
+    async def wait_run(self, run_id: int, limit: float = 20.0) -> dict[str, Any]:
         async def loop() -> dict[str, Any]:
             while True:
                 run: dict[str, Any] = await self.get("jobs/runs/get", run_id=run_id)
@@ -49,7 +51,11 @@ class Api:
                     return run
                 await asyncio.sleep(0.05)
 
-        return await asyncio.wait_for(loop(), timeout)
+        return await asyncio.wait_for(loop(), limit)
+
+
+if TYPE_CHECKING:
+    MakeApi = Callable[..., Awaitable[tuple[EmulatorServer, Api]]]
 
 
 @pytest_asyncio.fixture

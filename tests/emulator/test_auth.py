@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import base64
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
 
-from airflow_dbx_async.emulator import EmulatorServer
+if TYPE_CHECKING:
+    from airflow_dbx_async.emulator import EmulatorServer
+    from tests.emulator.conftest import MakeApi
 
 pytestmark = pytest.mark.asyncio
 RUNS_LIST = "/api/2.2/jobs/runs/list"
@@ -24,7 +25,7 @@ async def _status(server: EmulatorServer, **kwargs: Any) -> tuple[int, Any, Any]
         return resp.status, await resp.json(), resp.headers
 
 
-async def test_missing_and_invalid_tokens(make_api) -> None:  # type: ignore[no-untyped-def]
+async def test_missing_and_invalid_tokens(make_api: MakeApi) -> None:
     server, _ = await make_api(simulate=True, tokens=("tok-a", "tok-b"))
     status, body, _ = await _status(server)
     assert status == 401
@@ -37,7 +38,7 @@ async def test_missing_and_invalid_tokens(make_api) -> None:  # type: ignore[no-
     assert "tok-a" not in repr(server.config)
 
 
-async def test_basic_auth_users_and_token_as_password(make_api) -> None:  # type: ignore[no-untyped-def]
+async def test_basic_auth_users_and_token_as_password(make_api: MakeApi) -> None:
     server, _ = await make_api(simulate=True, basic_users={"alice": "s3cret"})
     ok = basic("alice", "s3cret")
     assert (await _status(server, headers=ok))[0] == 200
@@ -51,7 +52,7 @@ async def _token(server: EmulatorServer, **kwargs: Any) -> tuple[int, Any]:
             return resp.status, await resp.json()
 
 
-async def test_oauth_m2m_basic_and_form_client_auth(make_api) -> None:  # type: ignore[no-untyped-def]
+async def test_oauth_m2m_basic_and_form_client_auth(make_api: MakeApi) -> None:
     server, _ = await make_api(simulate=True, oauth_token_ttl_seconds=120)
     form = {"grant_type": "client_credentials", "scope": "all-apis"}
     status, body = await _token(server, data=form, headers=basic("emulator-sp", "emulator-secret"))
@@ -69,7 +70,7 @@ async def test_oauth_m2m_basic_and_form_client_auth(make_api) -> None:  # type: 
     assert (status, body["error"]) == (400, "unsupported_grant_type")
 
 
-async def test_issued_oauth_token_expires(make_api) -> None:  # type: ignore[no-untyped-def]
+async def test_issued_oauth_token_expires(make_api: MakeApi) -> None:
     server, _ = await make_api(simulate=True)
     form = {"grant_type": "client_credentials"}
     _, body = await _token(server, data=form, headers=basic("emulator-sp", "emulator-secret"))
@@ -77,7 +78,7 @@ async def test_issued_oauth_token_expires(make_api) -> None:  # type: ignore[no-
     assert (await _status(server, headers={"Authorization": f"Bearer {body['access_token']}"}))[0] == 403
 
 
-async def test_discovery_documents(make_api) -> None:  # type: ignore[no-untyped-def]
+async def test_discovery_documents(make_api: MakeApi) -> None:
     server, api = await make_api(simulate=True)
     config = await api.ok("GET", "/.well-known/databricks-config")
     assert config["oidc_endpoint"] == f"{server.url}/oidc"

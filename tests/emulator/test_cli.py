@@ -25,7 +25,8 @@ def _start(*args: str) -> tuple[subprocess.Popen[str], dict[str, object], dict[s
     ready_line = proc.stdout.readline()
     conn_line = proc.stdout.readline()
     assert ready_line.startswith("EMULATOR_READY "), ready_line
-    assert conn_line.startswith("AIRFLOW_CONN_DATABRICKS='") and conn_line.rstrip().endswith("'")
+    assert conn_line.startswith("AIRFLOW_CONN_DATABRICKS='")
+    assert conn_line.rstrip().endswith("'")
     ready = json.loads(ready_line.split(" ", 1)[1])
     conn = json.loads(conn_line.split("=", 1)[1].strip().strip("'"))
     return proc, ready, conn
@@ -40,7 +41,9 @@ def _stop(proc: subprocess.Popen[str]) -> int:
 
 
 def _get(url: str, token: str, context: ssl.SSLContext | None = None) -> int:
-    request = urllib.request.Request(url + "/api/2.1/jobs/runs/list", headers={"Authorization": f"Bearer {token}"})
+    request = urllib.request.Request(
+        url + "/api/2.1/jobs/runs/list", headers={"Authorization": f"Bearer {token}"}
+    )
     with urllib.request.urlopen(request, timeout=10, context=context) as resp:
         return int(resp.status)
 
@@ -53,8 +56,10 @@ def test_cli_simulated_ready_line_and_sigterm() -> None:
         assert ready["ca_file"] is None
         assert ready["workspace_id"] == 1234567890123456
         assert conn["conn_type"] == "databricks"
-        assert conn["host"] == ready["url"] and conn["password"] == "tok-cli"
-        assert conn["schema"] == "http" and str(ready["url"]).endswith(f":{conn['port']}")
+        assert conn["host"] == ready["url"]
+        assert conn["password"] == "tok-cli"
+        assert conn["schema"] == "http"
+        assert str(ready["url"]).endswith(f":{conn['port']}")
         assert _get(str(ready["url"]), "tok-cli") == 200
     finally:
         code = _stop(proc)
@@ -75,11 +80,27 @@ def test_cli_tls() -> None:
 
 def test_cli_arguments_map_to_config() -> None:
     args = parse_args(
-        ["--port", "8765", "--workspace", "ws", "--fault-rate", "0.2", "--fault-kinds", "429,drop", "--fault-seed", "4"]
+        [
+            "--port",
+            "8765",
+            "--workspace",
+            "ws",
+            "--fault-rate",
+            "0.2",
+            "--fault-kinds",
+            "429,drop",
+            "--fault-seed",
+            "4",
+        ]
         + ["--max-concurrency", "2", "--sim-duration", "0.5", "--token", "a", "--token", "b"]
     )
     config = build_config(args)
-    assert (config.port, config.workspace, config.max_concurrency, config.sim_duration_seconds) == (8765, "ws", 2, 0.5)
+    assert (config.port, config.workspace, config.max_concurrency, config.sim_duration_seconds) == (
+        8765,
+        "ws",
+        2,
+        0.5,
+    )
     assert config.tokens == ("a", "b")
     assert config.faults is not None
     assert (config.faults.rate, config.faults.kinds, config.faults.seed) == (0.2, ("429", "drop"), 4)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from tests.emulator.conftest import Api
+if TYPE_CHECKING:
+    from tests.emulator.conftest import Api, MakeApi
 
 pytestmark = pytest.mark.asyncio
 
@@ -34,7 +37,10 @@ async def test_job_create_get_list_reset_update_delete(sim: tuple[object, Api]) 
     assert (await api.get("jobs/get", job_id=job_id))["settings"]["tags"] == {"a": "b"}
     assert await api.post("jobs/delete", {"job_id": other}) == {}
     status, body = await api.call("GET", "jobs/get", params={"job_id": str(other)})
-    assert (status, body) == (400, {"error_code": "INVALID_PARAMETER_VALUE", "message": f"Job {other} does not exist."})
+    assert (status, body) == (
+        400,
+        {"error_code": "INVALID_PARAMETER_VALUE", "message": f"Job {other} does not exist."},
+    )
 
 
 async def test_jobs_list_pagination_with_page_token_and_has_more_on_21(sim: tuple[object, Api]) -> None:
@@ -56,7 +62,12 @@ async def test_jobs_list_pagination_with_page_token_and_has_more_on_21(sim: tupl
 
 async def test_legacy_single_task_submit_gets_run_name_task_key(sim: tuple[object, Api]) -> None:
     _, api = sim
-    body = {"run_name": "my_task", "notebook_task": NB, "new_cluster": {"num_workers": "2"}, "timeout_seconds": "0"}
+    body = {
+        "run_name": "my_task",
+        "notebook_task": NB,
+        "new_cluster": {"num_workers": "2"},
+        "timeout_seconds": "0",
+    }
     run_id = (await api.post("jobs/runs/submit", body))["run_id"]
     run = await api.get("jobs/runs/get", run_id=run_id)
     assert run["run_type"] == "SUBMIT_RUN"
@@ -81,7 +92,10 @@ async def test_get_params_from_json_body_and_string_numbers(sim: tuple[object, A
 async def test_unknown_run_400_and_missing_run_id(sim: tuple[object, Api]) -> None:
     _, api = sim
     status, body = await api.call("GET", "jobs/runs/get", params={"run_id": "42"})
-    assert (status, body) == (400, {"error_code": "INVALID_PARAMETER_VALUE", "message": "Run 42 does not exist."})
+    assert (status, body) == (
+        400,
+        {"error_code": "INVALID_PARAMETER_VALUE", "message": "Run 42 does not exist."},
+    )
     status, body = await api.call("GET", "jobs/runs/get-output", params={"run_id": "42"})
     assert status == 400
     status, body = await api.call("GET", "jobs/runs/get", json={})
@@ -91,7 +105,7 @@ async def test_unknown_run_400_and_missing_run_id(sim: tuple[object, Api]) -> No
     assert (status, body["message"]) == (400, "Job 0 does not exist.")
 
 
-async def test_not_found_status_switch_gives_404(make_api) -> None:  # type: ignore[no-untyped-def]
+async def test_not_found_status_switch_gives_404(make_api: MakeApi) -> None:
     _, api = await make_api(simulate=True, not_found_status=404)
     status, body = await api.call("GET", "jobs/runs/get", params={"run_id": "42"})
     assert status == 404
@@ -145,7 +159,9 @@ async def test_runs_list_filters_and_pagination(sim: tuple[object, Api]) -> None
     _, api = sim
     job_id = (await api.post("jobs/create", {"name": "J", "tasks": _tasks(1)}))["job_id"]
     quick = [(await api.post("jobs/run-now", {"job_id": job_id}))["run_id"] for _ in range(3)]
-    slow = (await api.post("jobs/runs/submit", {"tasks": [{"task_key": "s", "sim_duration_seconds": 60}]}))["run_id"]
+    slow = (await api.post("jobs/runs/submit", {"tasks": [{"task_key": "s", "sim_duration_seconds": 60}]}))[
+        "run_id"
+    ]
     for run_id in quick:
         await api.wait_run(run_id)
     active = await api.get("jobs/runs/list", active_only="true")
@@ -159,7 +175,9 @@ async def test_runs_list_filters_and_pagination(sim: tuple[object, Api]) -> None
     assert [r["run_id"] for r in page1["runs"] + page2["runs"]] == [slow, *quick[::-1]]
     by_offset = await api.get("jobs/runs/list", limit=1, offset=3)
     assert [r["run_id"] for r in by_offset["runs"]] == [quick[0]]
-    status, body = await api.call("GET", "jobs/runs/list", params={"active_only": "true", "completed_only": "true"})
+    status, body = await api.call(
+        "GET", "jobs/runs/list", params={"active_only": "true", "completed_only": "true"}
+    )
     assert status == 400
     status, body = await api.call("GET", "jobs/runs/list", params={"limit": "27"})
     assert body["message"] == "Invalid limit 27 - it has to be no more than 26."
@@ -183,7 +201,9 @@ async def test_run_now_parameters_and_job_parameters(sim: tuple[object, Api]) ->
     assert run2["overriding_parameters"] == {"notebook_params": {"x": "1"}}
     assert run2["tasks"][0]["notebook_task"]["base_parameters"]["x"] == "1"
     status, body = await api.call(
-        "POST", "jobs/run-now", json={"job_id": job_id, "job_parameters": {"a": "1"}, "notebook_params": {"b": "2"}}
+        "POST",
+        "jobs/run-now",
+        json={"job_id": job_id, "job_parameters": {"a": "1"}, "notebook_params": {"b": "2"}},
     )
     assert status == 400
 
@@ -201,8 +221,12 @@ async def test_cancel_and_repair_with_history(sim: tuple[object, Api]) -> None:
     hist = await api.get("jobs/runs/get", run_id=run_id, include_history="true")
     assert [h["type"] for h in hist["repair_history"]] == ["ORIGINAL"]
     tasks[0]["sim_result"] = "SUCCESS"
-    repair = await api.post("jobs/runs/repair", {"run_id": run_id, "rerun_tasks": ["a"], "latest_repair_id": None})
-    status, body = await api.call("POST", "jobs/runs/repair", json={"run_id": run_id, "rerun_all_failed_tasks": True})
+    repair = await api.post(
+        "jobs/runs/repair", {"run_id": run_id, "rerun_tasks": ["a"], "latest_repair_id": None}
+    )
+    status, body = await api.call(
+        "POST", "jobs/runs/repair", json={"run_id": run_id, "rerun_all_failed_tasks": True}
+    )
     assert status == 400  # still active, or latest_repair_id missing
     run = await api.wait_run(run_id)
     hist = await api.get("jobs/runs/get", run_id=run_id, include_history="true")
@@ -211,12 +235,15 @@ async def test_cancel_and_repair_with_history(sim: tuple[object, Api]) -> None:
     assert len(run["tasks"]) == 3
     again = {"run_id": run_id, "rerun_all_failed_tasks": True, "rerun_dependent_tasks": True}
     status, body = await api.call("POST", "jobs/runs/repair", json=again)
-    assert status == 400 and "latest_repair_id" in body["message"]
+    assert status == 400
+    assert "latest_repair_id" in body["message"]
     again["latest_repair_id"] = repair["repair_id"]
     await api.post("jobs/runs/repair", again)
     run = await api.wait_run(run_id)
     assert len(run["tasks"]) == 5
-    slow = (await api.post("jobs/runs/submit", {"tasks": [{"task_key": "s", "sim_duration_seconds": 60}]}))["run_id"]
+    slow = (await api.post("jobs/runs/submit", {"tasks": [{"task_key": "s", "sim_duration_seconds": 60}]}))[
+        "run_id"
+    ]
     assert await api.post("jobs/runs/cancel", {"run_id": str(slow)}) == {}
     cancelled = await api.get("jobs/runs/get", run_id=slow)
     assert cancelled["state"]["life_cycle_state"] == "TERMINATED"
@@ -228,7 +255,9 @@ async def test_cancel_and_repair_with_history(sim: tuple[object, Api]) -> None:
 
 async def test_error_shapes_for_bad_bodies_and_unknown_endpoints(sim: tuple[object, Api]) -> None:
     _, api = sim
-    status, body = await api.call("POST", "jobs/runs/submit", data=b"{not json", headers={"Content-Type": "x"})
+    status, body = await api.call(
+        "POST", "jobs/runs/submit", data=b"{not json", headers={"Content-Type": "x"}
+    )
     assert (status, body["error_code"]) == (400, "MALFORMED_REQUEST")
     status, body = await api.call("POST", "jobs/runs/submit", json={})
     assert (status, body["error_code"]) == (400, "INVALID_PARAMETER_VALUE")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
 
 from airflow_dbx_async.emulator import FaultConfig
-from tests.emulator.conftest import Api
+
+if TYPE_CHECKING:
+    from tests.emulator.conftest import Api, MakeApi
 
 pytestmark = pytest.mark.asyncio
 
@@ -31,7 +34,11 @@ async def _statuses(api: Api, n: int) -> list[object]:
 
 @pytest.mark.parametrize(
     ("kind", "status", "code"),
-    [("429", 429, "REQUEST_LIMIT_EXCEEDED"), ("503", 503, "TEMPORARILY_UNAVAILABLE"), ("500", 500, "INTERNAL_ERROR")],
+    [
+        ("429", 429, "REQUEST_LIMIT_EXCEEDED"),
+        ("503", 503, "TEMPORARILY_UNAVAILABLE"),
+        ("500", 500, "INTERNAL_ERROR"),
+    ],
 )
 async def test_error_kinds(sim: tuple[object, Api], kind: str, status: int, code: str) -> None:
     _, api = sim
@@ -105,6 +112,6 @@ async def test_bad_fault_settings_rejected(sim: tuple[object, Api]) -> None:
     assert status == 400
 
 
-async def test_faults_from_config_at_start(make_api) -> None:  # type: ignore[no-untyped-def]
+async def test_faults_from_config_at_start(make_api: MakeApi) -> None:
     _, api = await make_api(simulate=True, faults=FaultConfig(rate=1.0, kinds=("429",), seed=1))
     assert (await api.call("GET", "jobs/runs/list"))[0] == 429

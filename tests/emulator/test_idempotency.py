@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import aiohttp
 import pytest
 
 from airflow_dbx_async.emulator import FaultConfig
-from tests.emulator.conftest import Api
+
+if TYPE_CHECKING:
+    from tests.emulator.conftest import Api
 
 pytestmark = pytest.mark.asyncio
 TASKS = [{"task_key": "a", "sim_duration_seconds": 0.05}]
@@ -16,7 +20,11 @@ async def test_same_token_same_run(sim: tuple[object, Api]) -> None:
     server, api = sim
     body = {"run_name": "x", "tasks": TASKS, "idempotency_token": "tok-1"}
     ids = {(await api.post("jobs/runs/submit", body))["run_id"] for _ in range(3)}
-    different_payload = {"run_name": "other", "tasks": TASKS + [{"task_key": "b"}], "idempotency_token": "tok-1"}
+    different_payload = {
+        "run_name": "other",
+        "tasks": TASKS + [{"task_key": "b"}],
+        "idempotency_token": "tok-1",
+    }
     ids.add((await api.post("jobs/runs/submit", different_payload))["run_id"])
     assert len(ids) == 1
     stats = await api.ok("GET", "/_emulator/stats")
@@ -40,12 +48,16 @@ async def test_run_now_shares_the_token_namespace(sim: tuple[object, Api]) -> No
 
 async def test_long_token_and_deleted_run(sim: tuple[object, Api]) -> None:
     _, api = sim
-    status, body = await api.call("POST", "jobs/runs/submit", json={"tasks": TASKS, "idempotency_token": "x" * 65})
+    status, body = await api.call(
+        "POST", "jobs/runs/submit", json={"tasks": TASKS, "idempotency_token": "x" * 65}
+    )
     assert status == 400
     run_id = (await api.post("jobs/runs/submit", {"tasks": TASKS, "idempotency_token": "gone"}))["run_id"]
     await api.wait_run(run_id)
     assert await api.post("jobs/runs/delete", {"run_id": run_id}) == {}
-    status, body = await api.call("POST", "jobs/runs/submit", json={"tasks": TASKS, "idempotency_token": "gone"})
+    status, body = await api.call(
+        "POST", "jobs/runs/submit", json={"tasks": TASKS, "idempotency_token": "gone"}
+    )
     assert (status, body["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
 from airflow_dbx_async.emulator import DEFAULT_TOKEN, EmulatorConfig, EmulatorState, create_app
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 pytestmark = pytest.mark.asyncio
 AUTH = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
@@ -96,7 +98,10 @@ async def test_dependencies_blocked_then_upstream_failed(harness: Harness) -> No
     assert mid["tasks"][1]["state"]["result_state"] == "UPSTREAM_FAILED"
     done = await harness.at(5, run_id)
     assert _lc(done) == ("TERMINATED", "FAILED")
-    assert done["state"]["state_message"] == "Task a failed with message: Workload failed, see run output for details."
+    assert (
+        done["state"]["state_message"]
+        == "Task a failed with message: Workload failed, see run output for details."
+    )
     assert done["status"]["termination_details"]["code"] == "RUN_EXECUTION_ERROR"
 
 
@@ -118,7 +123,9 @@ async def test_timeout_internal_error_and_skipped(harness: Harness) -> None:
 
 
 async def test_cancel_freezes_the_timeline(harness: Harness) -> None:
-    run_id = await harness.submit({"tasks": [{"task_key": "a"}, {"task_key": "b", "depends_on": [{"task_key": "a"}]}]})
+    run_id = await harness.submit(
+        {"tasks": [{"task_key": "a"}, {"task_key": "b", "depends_on": [{"task_key": "a"}]}]}
+    )
     harness.clock.now += 5
     resp = await harness.client.post("/api/2.2/jobs/runs/cancel", json={"run_id": run_id}, headers=AUTH)
     assert await resp.json() == {}

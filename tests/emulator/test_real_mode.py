@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.emulator.conftest import DEMO, Api, notebook
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.emulator.conftest import MakeApi
 
 pytestmark = pytest.mark.asyncio
 
@@ -21,9 +25,11 @@ async def _task_output(api: Api, run_id: int, index: int = 0) -> tuple[dict[str,
     return run, out
 
 
-async def test_demo_quickstart_job_with_widget(make_api) -> None:  # type: ignore[no-untyped-def]
+async def test_demo_quickstart_job_with_widget(make_api: MakeApi) -> None:
     _, api = await make_api(workspace=DEMO)
-    run_id = (await api.post("jobs/run-now", {"job_id": 5, "notebook_params": {"Variable": "hello"}}))["run_id"]
+    run_id = (await api.post("jobs/run-now", {"job_id": 5, "notebook_params": {"Variable": "hello"}}))[
+        "run_id"
+    ]
     run, out = await _task_output(api, run_id)
     assert run["state"]["result_state"] == "SUCCESS"
     assert out["notebook_output"] == {"result": "ok", "truncated": False}
@@ -31,9 +37,12 @@ async def test_demo_quickstart_job_with_widget(make_api) -> None:  # type: ignor
     assert "error" not in out
 
 
-async def test_failing_notebook_reports_exception(make_api) -> None:  # type: ignore[no-untyped-def]
+async def test_failing_notebook_reports_exception(make_api: MakeApi) -> None:
     _, api = await make_api(workspace=DEMO)
-    body = {"run_name": "failing", "notebook_task": {"notebook_path": "/Users/airflow@example.com/Failing_Notebook"}}
+    body = {
+        "run_name": "failing",
+        "notebook_task": {"notebook_path": "/Users/airflow@example.com/Failing_Notebook"},
+    }
     run, out = await _task_output(api, (await api.post("jobs/runs/submit", body))["run_id"])
     assert run["state"]["result_state"] == "FAILED"
     assert out["error"] == "ValueError: Input data is empty: expected at least one row"
@@ -44,30 +53,37 @@ async def test_failing_notebook_reports_exception(make_api) -> None:  # type: ig
     assert out["notebook_output"] == {}
 
 
-async def test_widgets_defaults_and_missing_widget(make_api, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_widgets_defaults_and_missing_widget(make_api: MakeApi, workspace: Path) -> None:
     path = notebook(
         workspace,
         "widgets",
         'dbutils.widgets.text("a", "default-a")\ndbutils.widgets.dropdown("b", "x", ["x", "y"])',
-        '# MAGIC %md ignored\nprint(dbutils.widgets.get("a"), dbutils.widgets.get("b"), getArgument("c", "none"))',
+        "# MAGIC %md ignored\n"
+        'print(dbutils.widgets.get("a"), dbutils.widgets.get("b"), getArgument("c", "none"))',
         'dbutils.notebook.exit(dbutils.widgets.get("missing"))',
     )
     _, api = await make_api(workspace=workspace)
     task = {"notebook_path": path, "base_parameters": {"b": "y", "sim_result": "FAILED"}}
-    run, out = await _task_output(api, (await api.post("jobs/runs/submit", {"notebook_task": task}))["run_id"])
+    run, out = await _task_output(
+        api, (await api.post("jobs/runs/submit", {"notebook_task": task}))["run_id"]
+    )
     assert out["logs"] == "default-a y none\n"
     assert out["error"] == "InputWidgetNotDefined: No input widget named missing is defined"
 
 
-async def test_exit_value_and_display_stub(make_api, workspace: Path) -> None:  # type: ignore[no-untyped-def]
-    path = notebook(workspace, "exits", "display(spark.range(3))\ndbutils.notebook.exit('x')\nraise RuntimeError")
+async def test_exit_value_and_display_stub(make_api: MakeApi, workspace: Path) -> None:
+    path = notebook(
+        workspace, "exits", "display(spark.range(3))\ndbutils.notebook.exit('x')\nraise RuntimeError"
+    )
     _, api = await make_api(workspace=workspace)
-    run, out = await _task_output(api, (await api.post("jobs/runs/submit", {"notebook_task": {"notebook_path": path}}))["run_id"])
+    run, out = await _task_output(
+        api, (await api.post("jobs/runs/submit", {"notebook_task": {"notebook_path": path}}))["run_id"]
+    )
     assert run["state"]["result_state"] == "SUCCESS"
     assert out["notebook_output"]["result"] == "x"
 
 
-async def test_ipynb_notebook(make_api, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_ipynb_notebook(make_api: MakeApi, workspace: Path) -> None:
     cells = [
         {"cell_type": "markdown", "source": ["# title"]},
         {"cell_type": "code", "source": ["%pip install nothing\n", "print('from ipynb')\n"]},
@@ -81,9 +97,12 @@ async def test_ipynb_notebook(make_api, workspace: Path) -> None:  # type: ignor
     assert out["notebook_output"]["result"] == "nb"
 
 
-async def test_spark_python_task_with_argv_and_python_params(make_api) -> None:  # type: ignore[no-untyped-def]
+async def test_spark_python_task_with_argv_and_python_params(make_api: MakeApi) -> None:
     _, api = await make_api(workspace=DEMO)
-    body = {"run_name": "etl", "spark_python_task": {"python_file": "dbfs:/scripts/etl.py", "parameters": ["a", "1"]}}
+    body = {
+        "run_name": "etl",
+        "spark_python_task": {"python_file": "dbfs:/scripts/etl.py", "parameters": ["a", "1"]},
+    }
     run, out = await _task_output(api, (await api.post("jobs/runs/submit", body))["run_id"])
     assert run["state"]["result_state"] == "SUCCESS"
     assert "etl.py started with arguments: ['a', '1']" in out["logs"]
@@ -95,7 +114,7 @@ async def test_spark_python_task_with_argv_and_python_params(make_api) -> None: 
     assert out["error"] == "RuntimeError: ETL failed because --fail was given"
 
 
-async def test_missing_notebook_is_internal_error(make_api, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_missing_notebook_is_internal_error(make_api: MakeApi, workspace: Path) -> None:
     _, api = await make_api(workspace=workspace)
     body = {"notebook_task": {"notebook_path": "/Users/me/nope"}}
     run, out = await _task_output(api, (await api.post("jobs/runs/submit", body))["run_id"])
@@ -111,12 +130,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
-async def _wait_for(predicate: Any, timeout: float = 10.0) -> None:
+async def _wait_for(predicate: Any, limit: float = 10.0) -> None:
     async def loop() -> None:
-        while not predicate():
+        while not predicate():  # noqa: ASYNC110 - polling an OS condition (a file, a process) with a timeout
             await asyncio.sleep(0.05)
 
-    await asyncio.wait_for(loop(), timeout)
+    await asyncio.wait_for(loop(), limit)
 
 
 def _sleeper(workspace: Path) -> tuple[str, Path]:
@@ -125,7 +144,7 @@ def _sleeper(workspace: Path) -> tuple[str, Path]:
     return notebook(workspace, "sleeper", code), pid_file
 
 
-async def test_cancel_kills_the_subprocess(make_api, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_cancel_kills_the_subprocess(make_api: MakeApi, workspace: Path) -> None:
     path, pid_file = _sleeper(workspace)
     _, api = await make_api(workspace=workspace)
     run_id = (await api.post("jobs/runs/submit", {"notebook_task": {"notebook_path": path}}))["run_id"]
@@ -135,11 +154,14 @@ async def test_cancel_kills_the_subprocess(make_api, workspace: Path) -> None:  
     assert running["state"]["life_cycle_state"] == "RUNNING"
     await api.post("jobs/runs/cancel", {"run_id": run_id})
     run = await api.wait_run(run_id)
-    assert (run["state"]["result_state"], run["status"]["termination_details"]["code"]) == ("CANCELED", "USER_CANCELED")
+    assert (run["state"]["result_state"], run["status"]["termination_details"]["code"]) == (
+        "CANCELED",
+        "USER_CANCELED",
+    )
     await _wait_for(lambda: not _alive(pid))
 
 
-async def test_timeout_and_shutdown_kill_subprocesses(make_api, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_timeout_and_shutdown_kill_subprocesses(make_api: MakeApi, workspace: Path) -> None:
     path, pid_file = _sleeper(workspace)
     server, api = await make_api(workspace=workspace)
     task = {"task_key": "t", "timeout_seconds": 1, "notebook_task": {"notebook_path": path}}
@@ -153,7 +175,7 @@ async def test_timeout_and_shutdown_kill_subprocesses(make_api, workspace: Path)
     await _wait_for(lambda: not _alive(pid))
 
 
-async def test_max_concurrency_queues_runs(make_api, workspace: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_max_concurrency_queues_runs(make_api: MakeApi, workspace: Path) -> None:
     path, pid_file = _sleeper(workspace)
     _, api = await make_api(workspace=workspace, max_concurrency=1)
     first = (await api.post("jobs/runs/submit", {"notebook_task": {"notebook_path": path}}))["run_id"]

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
 from airflow_dbx_async.emulator import DEFAULT_TOKEN, EmulatorConfig, EmulatorState, create_app
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
 
 RUNS = 10_000
 CONCURRENCY = 32
@@ -43,7 +45,9 @@ async def test_ten_thousand_simulated_runs() -> None:
     headers = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
     connector = aiohttp.TCPConnector(limit=CONCURRENCY)
     async with TestServer(create_app(config, state=state)) as server:
-        async with aiohttp.ClientSession(str(server.make_url("")), headers=headers, connector=connector) as session:
+        async with aiohttp.ClientSession(
+            str(server.make_url("")), headers=headers, connector=connector
+        ) as session:
 
             async def submit(index: int) -> None:
                 body = {"run_name": f"r{index}", "tasks": [{"task_key": "t"}]}
@@ -66,7 +70,8 @@ async def test_ten_thousand_simulated_runs() -> None:
             await _in_parallel(run_ids, poll)
             elapsed = time.monotonic() - start
     assert len(set(run_ids)) == RUNS
-    assert set(results.values()) == {"SUCCESS"} and len(results) == RUNS
+    assert set(results.values()) == {"SUCCESS"}
+    assert len(results) == RUNS
     assert state.active_runs() == 0
     assert state.stats.connections <= CONCURRENCY
     assert elapsed < 30, elapsed

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ssl
+from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
 
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
-from tests.emulator.conftest import Api
+
+if TYPE_CHECKING:
+    from tests.emulator.conftest import Api, MakeApi
 
 
 @pytest.mark.asyncio
@@ -31,7 +34,7 @@ async def test_keep_alive_client_is_one_connection(sim: tuple[EmulatorServer, Ap
 
 
 @pytest.mark.asyncio
-async def test_tls_with_ca_file(make_api) -> None:  # type: ignore[no-untyped-def]
+async def test_tls_with_ca_file(make_api: MakeApi) -> None:
     server, _ = await make_api(simulate=True, tls=True)
     assert server.url.startswith("https://127.0.0.1:")
     assert server.ca_file is not None
@@ -49,7 +52,11 @@ async def test_tls_with_ca_file(make_api) -> None:  # type: ignore[no-untyped-de
 @pytest.mark.asyncio
 async def test_admin_reset_and_jobs(sim: tuple[EmulatorServer, Api]) -> None:
     _, api = sim
-    await api.ok("POST", "/_emulator/jobs", json={"job_id": 77, "settings": {"name": "seeded", "tasks": [{"task_key": "a"}]}})
+    await api.ok(
+        "POST",
+        "/_emulator/jobs",
+        json={"job_id": 77, "settings": {"name": "seeded", "tasks": [{"task_key": "a"}]}},
+    )
     assert (await api.get("jobs/get", job_id=77))["settings"]["name"] == "seeded"
     run_id = (await api.post("jobs/run-now", {"job_id": 77}))["run_id"]
     assert [r["run_id"] for r in (await api.ok("GET", "/_emulator/runs"))["runs"]] == [run_id]
@@ -85,7 +92,9 @@ async def test_clusters_and_libraries(sim: tuple[EmulatorServer, Api]) -> None:
     cluster = await api.ok("GET", "/api/2.0/clusters/get", params={"cluster_id": "c-1"})
     assert cluster["state"] == "RUNNING"
     await api.ok("POST", "/api/2.0/clusters/delete", json={"cluster_id": "c-1"})
-    assert (await api.ok("GET", "/api/2.0/clusters/get", params={"cluster_id": "c-1"}))["state"] == "TERMINATING"
+    assert (await api.ok("GET", "/api/2.0/clusters/get", params={"cluster_id": "c-1"}))[
+        "state"
+    ] == "TERMINATING"
     await api.ok("POST", "/api/2.0/clusters/start", json={"cluster_id": "c-2"})
     await api.ok("POST", "/api/2.0/clusters/restart", json={"cluster_id": "c-2"})
     assert (await api.ok("GET", "/api/2.1/clusters/get", json={"cluster_id": "c-2"}))["state"] == "RESTARTING"

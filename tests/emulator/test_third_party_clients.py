@@ -6,15 +6,17 @@ import asyncio
 import json
 import shutil
 import time
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorHandle, EmulatorServer
 from tests.emulator.conftest import DEMO
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 QUICKSTART = "/Users/airflow@example.com/Quickstart_Notebook"
 FAILING = "/Users/airflow@example.com/Failing_Notebook"
@@ -52,32 +54,41 @@ def test_databricks_sdk_scenario(emulator: EmulatorHandle) -> None:
     created = w.jobs.create(name="sdk job", tasks=[jobs.Task(task_key="quick", notebook_task=nb)])
     assert created.job_id is not None
     assert [j.job_id for j in w.jobs.list(name="SDK JOB")] == [created.job_id]
-    run = w.jobs.run_now(job_id=created.job_id, notebook_params={"Variable": "sdk"}).result(timedelta(seconds=30))
-    assert run.state is not None and run.state.result_state == jobs.RunResultState.SUCCESS
+    run = w.jobs.run_now(job_id=created.job_id, notebook_params={"Variable": "sdk"}).result(
+        timedelta(seconds=30)
+    )
+    assert run.state is not None
+    assert run.state.result_state == jobs.RunResultState.SUCCESS
     assert run.tasks is not None
     output = w.jobs.get_run_output(run.tasks[0].run_id)  # type: ignore[arg-type]
-    assert output.notebook_output is not None and output.notebook_output.result == "ok"
-    assert output.logs is not None and "Variable = sdk" in output.logs
+    assert output.notebook_output is not None
+    assert output.notebook_output.result == "ok"
+    assert output.logs is not None
+    assert "Variable = sdk" in output.logs
 
     failing = [jobs.SubmitTask(task_key="fail", notebook_task=jobs.NotebookTask(notebook_path=FAILING))]
     failed = w.jobs.submit(run_name="sdk failing", tasks=failing).result(timedelta(seconds=30))
-    assert failed.state is not None and failed.state.result_state == jobs.RunResultState.FAILED
+    assert failed.state is not None
+    assert failed.state.result_state == jobs.RunResultState.FAILED
     assert failed.tasks is not None
     out = w.jobs.get_run_output(failed.tasks[0].run_id)  # type: ignore[arg-type]
     assert out.error == "ValueError: Input data is empty: expected at least one row"
-    assert out.error_trace is not None and "Traceback" in out.error_trace
+    assert out.error_trace is not None
+    assert "Traceback" in out.error_trace
 
     sleeping = [jobs.SubmitTask(task_key="sleep", notebook_task=jobs.NotebookTask(notebook_path=SLEEPER))]
     waiter = w.jobs.submit(run_name="sdk sleeper", tasks=sleeping)
-    cancelled = w.jobs.cancel_run(waiter.run_id).result(timedelta(seconds=30))  # type: ignore[arg-type]
-    assert cancelled.state is not None and cancelled.state.result_state == jobs.RunResultState.CANCELED
+    cancelled = w.jobs.cancel_run(waiter.run_id).result(timedelta(seconds=30))
+    assert cancelled.state is not None
+    assert cancelled.state.result_state == jobs.RunResultState.CANCELED
 
     listed = [r.run_id for r in w.jobs.list_runs(job_id=created.job_id)]
     assert listed == [run.run_id]
     assert len(list(w.jobs.list_runs(completed_only=True))) == 3
 
     repaired = w.jobs.repair_run(run_id=failed.run_id, rerun_tasks=["fail"]).result(timedelta(seconds=30))  # type: ignore[arg-type]
-    assert repaired.tasks is not None and len(repaired.tasks) == 2
+    assert repaired.tasks is not None
+    assert len(repaired.tasks) == 2
     history = w.jobs.get_run(failed.run_id, include_history=True)  # type: ignore[arg-type]
     assert [h.type.value for h in history.repair_history or [] if h.type] == ["ORIGINAL", "REPAIR"]
 
@@ -89,22 +100,35 @@ def test_official_airflow_hook_scenario(emulator: EmulatorHandle, monkeypatch: p
 
     # The official hook keeps only the host name of `host`; port and scheme come from `port` and `schema`.
     port = int(emulator.url.rsplit(":", 1)[1])
-    conn = {"conn_type": "databricks", "host": emulator.url, "port": port, "schema": "http", "password": emulator.token}
+    conn = {
+        "conn_type": "databricks",
+        "host": emulator.url,
+        "port": port,
+        "schema": "http",
+        "password": emulator.token,
+    }
     monkeypatch.setenv("AIRFLOW_CONN_DBX_EMULATOR", json.dumps(conn))
     hook = DatabricksHook(databricks_conn_id="dbx_emulator", retry_limit=3, retry_delay=0.1)
 
-    job_id = hook.create_job({"name": "airflow job", "tasks": [{"task_key": "q", "notebook_task": {"notebook_path": QUICKSTART}}]})
+    job_id = hook.create_job(
+        {"name": "airflow job", "tasks": [{"task_key": "q", "notebook_task": {"notebook_path": QUICKSTART}}]}
+    )
     assert hook.find_job_id_by_name("airflow job") == job_id
     run_id = hook.run_now({"job_id": job_id, "notebook_params": {"Variable": "af"}})
     run = _wait(hook.get_run, run_id)
     state = hook.get_run_state(run_id)
-    assert isinstance(state, RunState) and state.is_successful
+    assert isinstance(state, RunState)
+    assert state.is_successful
     assert hook.get_run_page_url(run_id) == run["run_page_url"]
     output = hook.get_run_output(run["tasks"][0]["run_id"])
     assert output["notebook_output"]["result"] == "ok"
 
     # The operator's legacy single-task shape, numbers as strings (normalise_json_content).
-    submit = {"run_name": "failing_notebook", "notebook_task": {"notebook_path": FAILING}, "timeout_seconds": "3600"}
+    submit = {
+        "run_name": "failing_notebook",
+        "notebook_task": {"notebook_path": FAILING},
+        "timeout_seconds": "3600",
+    }
     failed_id = hook.submit_run(submit)
     failed = _wait(hook.get_run, failed_id)
     assert failed["tasks"][0]["task_key"] == "failing_notebook"
@@ -119,7 +143,9 @@ def test_official_airflow_hook_scenario(emulator: EmulatorHandle, monkeypatch: p
     assert hook.list_jobs(job_name="airflow job")[0]["job_id"] == job_id
     assert asyncio.run(_async_checks(hook, failed_id, failed["tasks"][0]["run_id"])) == "FAILED"
     assert hook.get_latest_repair_id(failed_id) is None
-    repair_id = hook.repair_run({"run_id": failed_id, "rerun_tasks": ["failing_notebook"], "latest_repair_id": None})
+    repair_id = hook.repair_run(
+        {"run_id": failed_id, "rerun_tasks": ["failing_notebook"], "latest_repair_id": None}
+    )
     _wait(hook.get_run, failed_id)
     assert hook.get_latest_repair_id(failed_id) == repair_id
 
