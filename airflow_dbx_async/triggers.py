@@ -32,6 +32,7 @@ __all__ = ("TRIGGER_CLASSPATH", "DatabricksRunTrigger", "PollCounter", "poll_cou
 
 TRIGGER_CLASSPATH = "airflow_dbx_async.triggers.DatabricksRunTrigger"
 _MAX_EVENT_TASKS = 100
+_JITTER = random.Random()
 # How long a watch waits past its due time for the shared sweep before asking runs/get itself.
 _SWEEP_GRACE_SECONDS = 15.0
 
@@ -50,7 +51,7 @@ _OUTPUT_CONCURRENCY = 8
 
 def poll_delays(period: float, rng: random.Random | None = None) -> Iterator[float]:
     """Sleeps between polls: 1, 2, 4 ... seconds, capped at ``period``, with a little jitter below."""
-    rng = rng or random.Random()
+    rng = rng or _JITTER
     step = 1.0
     while True:
         base = min(step, period)
@@ -99,7 +100,7 @@ class DatabricksRunTrigger(BaseTrigger):
         self.deadline = deadline
         self.cancel_on_kill = cancel_on_kill
         self.api_version = api_version
-        self._rng = random.Random()
+        self._rng = _JITTER  # shared: a Random per trigger would cost ~5 KB each in a big triggerer
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and primitive kwargs to rebuild this trigger in the triggerer."""

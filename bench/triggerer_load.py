@@ -27,6 +27,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -182,8 +183,10 @@ def _run_child(
     impl: str, n: int, emulator: EmulatorProcess, args: argparse.Namespace
 ) -> dict[str, Any] | None:
     env = dict(os.environ)
-    conn = {"conn_type": "databricks", "host": emulator.url, "password": emulator.token}
-    conn["extra"] = json.dumps({"ca_file": emulator.ca_file})
+    # host, port and schema as separate fields: the official hook drops a port written into host.
+    parts = urllib.parse.urlsplit(emulator.url)
+    conn: dict[str, Any] = {"conn_type": "databricks", "host": parts.hostname, "port": parts.port}
+    conn.update(schema=parts.scheme, password=emulator.token, extra=json.dumps({"ca_file": emulator.ca_file}))
     env.update(
         BENCH_URL=emulator.url,
         BENCH_TOKEN=emulator.token,

@@ -58,7 +58,8 @@ class RunWatch:
         self._earliest = now + delay / 2
         self._poller._schedule(self, now + delay)
         try:
-            await asyncio.wait_for(self._event.wait(), max(0.0, delay) + grace)
+            async with asyncio.timeout(max(0.0, delay) + grace):  # no extra task per waiting watch
+                await self._event.wait()
         except TimeoutError:
             self._due = None
             return None

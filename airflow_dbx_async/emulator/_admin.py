@@ -78,6 +78,7 @@ def _run_summary(state: EmulatorState, run: Any, now: int) -> dict[str, Any]:
         "result_state": phase.outcome.result_state if phase.outcome else None,
         "idempotency_token": run.idempotency_token,
         "start_time": run.created_ms,
+        "end_time": max((t.end_ms or 0 for t in run.tasks), default=0) if phase.outcome else 0,
         "tasks": tasks,
     }
 

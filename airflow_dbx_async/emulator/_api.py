@@ -8,7 +8,6 @@ from aiohttp import web
 
 from airflow_dbx_async.emulator._jobs import job_object
 from airflow_dbx_async.emulator._keys import STATE
-from airflow_dbx_async.emulator._model import TERMINAL, run_phase
 from airflow_dbx_async.emulator._params import (
     get_bool,
     get_int,
@@ -18,6 +17,7 @@ from airflow_dbx_async.emulator._params import (
     read_params,
 )
 from airflow_dbx_async.emulator._render import Renderer
+from airflow_dbx_async.emulator._runs_list import list_runs
 from airflow_dbx_async.emulator.state import EmulatorState, decode_token, encode_token
 
 __all__ = ("jobs_routes",)
@@ -189,42 +189,6 @@ async def _repair(request: web.Request) -> web.Response:
     return json_response({"repair_id": _state(request).repair(await read_params(request))})
 
 
-async def _list_runs(request: web.Request) -> web.Response:
-    params = await read_params(request)
-    state = _state(request)
-    active_only, completed_only = get_bool(params, "active_only"), get_bool(params, "completed_only")
-    if active_only and completed_only:
-        raise invalid("active_only and completed_only cannot both be true.")
-    limit, offset = _page(params, 20, 26, 10000)
-    job_id = get_int(params, "job_id", default=-1)
-    run_type = get_str(params, "run_type")
-    start_from, start_to = get_int(params, "start_time_from"), get_int(params, "start_time_to")
-    render = renderer(request)
-    runs = []
-    for run in sorted(state.runs.values(), key=lambda r: r.run_id, reverse=True):
-        if (job_id != -1 and run.job_id != job_id) or (run_type and run.run_type != run_type):
-            continue
-        if (start_from and run.created_ms < start_from) or (start_to and run.created_ms > start_to):
-            continue
-        if active_only or completed_only:
-            terminal = run_phase(run, render.now).life_cycle in TERMINAL
-            if terminal == active_only:
-                continue
-        runs.append(run)
-    expand = get_bool(params, "expand_tasks")
-    body = _paged(request, "runs", runs, limit, offset)
-    if "runs" in body:
-        body["runs"] = [_listed(render, run, expand) for run in body["runs"]]
-    return json_response(body)
-
-
-def _listed(render: Renderer, run: Any, expand: bool) -> dict[str, Any]:
-    shown = render.run(run, run.tasks if expand else [])
-    if not expand:
-        shown.pop("tasks", None)
-    return shown
-
-
 def jobs_routes() -> list[web.RouteDef]:
     """Routes of the Jobs API for both API versions."""
     prefix = "/api/{version:2\\.[12]}/jobs"
@@ -243,5 +207,5 @@ def jobs_routes() -> list[web.RouteDef]:
         web.post(f"{prefix}/runs/cancel-all", _cancel_all),
         web.post(f"{prefix}/runs/delete", _delete_run),
         web.post(f"{prefix}/runs/repair", _repair),
-        web.get(f"{prefix}/runs/list", _list_runs),
+        web.get(f"{prefix}/runs/list", list_runs),
     ]

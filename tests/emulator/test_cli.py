@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import ssl
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -106,3 +108,26 @@ def test_cli_arguments_map_to_config() -> None:
     assert (config.faults.rate, config.faults.kinds, config.faults.seed) == (0.2, ("429", "drop"), 4)
     with pytest.raises(SystemExit):
         parse_args(["--not-found-status", "500"])
+
+
+def test_cli_sigterm_kills_running_notebooks(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid.txt"
+    code = f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
+    (tmp_path / "Sleeper.py").write_text("# Databricks notebook source\n" + code, encoding="utf-8")
+    proc, ready, _ = _start("--workspace", str(tmp_path))
+    try:
+        body = json.dumps({"run_name": "s", "notebook_task": {"notebook_path": "/Sleeper"}}).encode()
+        headers = {"Authorization": f"Bearer {ready['token']}", "Content-Type": "application/json"}
+        request = urllib.request.Request(
+            f"{ready['url']}/api/2.2/jobs/runs/submit", data=body, headers=headers
+        )
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            assert resp.status == 200
+        deadline = time.monotonic() + 20
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pid = int(pid_file.read_text())
+    finally:
+        assert _stop(proc) == 0
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

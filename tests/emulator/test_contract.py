@@ -271,3 +271,13 @@ async def test_error_shapes_for_bad_bodies_and_unknown_endpoints(sim: tuple[obje
     assert status == 405
     status, body = await api.call("POST", "jobs/runs/cancel")
     assert status == 400
+
+
+async def test_jobs_get_22_paginates_tasks(sim: tuple[object, Api]) -> None:
+    _, api = sim
+    job_id = (await api.post("jobs/create", {"name": "big", "tasks": _tasks(120)}))["job_id"]
+    first = await api.get("jobs/get", job_id=job_id)
+    assert len(first["settings"]["tasks"]) == 100
+    second = await api.get("jobs/get", job_id=job_id, page_token=first["next_page_token"])
+    assert len(second["settings"]["tasks"]) == 20
+    assert "next_page_token" not in second

@@ -158,3 +158,14 @@ async def _async_checks(hook: Any, run_id: int, task_run_id: int) -> str:
         assert output["error"].startswith("ValueError")
         assert (await hook.a_get_run_page_url(run_id)).endswith(f"/run/{run_id}")
     return str(state.result_state)
+
+
+def test_databricks_sdk_oauth_m2m() -> None:
+    from databricks.sdk import WorkspaceClient
+
+    with EmulatorServer(EmulatorConfig(simulate=True)).start_in_thread() as handle:
+        w = WorkspaceClient(host=handle.url, client_id="emulator-sp", client_secret="emulator-secret")
+        assert list(w.jobs.list_runs()) == []
+        requests = handle.state.stats.requests
+    assert requests["POST /oidc/v1/token"] == 1
+    assert requests["GET /api/2.2/jobs/runs/list"] == 1
