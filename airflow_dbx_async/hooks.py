@@ -9,7 +9,10 @@ workspace and event loop share a keep-alive session, a rate ceiling and a batche
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+import weakref
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -41,6 +44,16 @@ if TYPE_CHECKING:
 __all__ = ("DEFAULT_CONN_ID", "DatabricksAsyncHook", "connection_to_config")
 
 DEFAULT_CONN_ID = "databricks_default"
+_CONFIG_REUSE_SECONDS = 10.0
+_CONFIG_LOOKUPS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, int, float, str], tuple[float, asyncio.Task[ClientConfig]]]
+] = weakref.WeakKeyDictionary()
+
+
+def _failed(task: asyncio.Task[ClientConfig]) -> bool:
+    return task.done() and (task.cancelled() or task.exception() is not None)
+
+
 _T = TypeVar("_T")
 _TRUE = ("true", "1", "yes", "on")
 
@@ -222,15 +235,30 @@ class DatabricksAsyncHook(BaseHook):
         return self._config
 
     async def aget_config(self) -> ClientConfig:
-        """Read the connection without blocking the event loop (in the triggerer)."""
+        """Read the connection without blocking the event loop (in the triggerer).
+
+        Thousands of triggers start at once when a triggerer starts; they share one lookup per
+        connection and event loop, and its result for a few seconds.
+        """
         if self._config is None:
-            try:
-                conn = await self.aget_connection(self.databricks_conn_id)
-            except Exception as exc:
-                raise self._missing(exc) from exc
-            self._build(conn)
-        assert self._config is not None
+            loop = asyncio.get_running_loop()
+            per_loop = _CONFIG_LOOKUPS.setdefault(loop, {})
+            key = (self.databricks_conn_id, self.retry_limit, self.retry_delay, self.api_version)
+            hit = per_loop.get(key)
+            if hit is None or hit[0] < time.monotonic() or _failed(hit[1]):
+                hit = (time.monotonic() + _CONFIG_REUSE_SECONDS, loop.create_task(self._lookup()))
+                per_loop[key] = hit
+            self._config = await asyncio.shield(hit[1])
         return self._config
+
+    async def _lookup(self) -> ClientConfig:
+        try:
+            conn = await self.aget_connection(self.databricks_conn_id)
+        except Exception as exc:
+            raise self._missing(exc) from exc
+        return connection_to_config(
+            conn, retry_limit=self.retry_limit, retry_delay=self.retry_delay, api_version=self.api_version
+        )
 
     def get_conn(self) -> ClientConfig:
         """Return the client configuration (Airflow's generic hook entry point)."""

@@ -20,7 +20,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_dbx_async._events import FailedTask, RunEvent, state_payload
 from airflow_dbx_async._failure_report import MAX_REPORTED_TASKS, bound_for_event, report_lines
-from airflow_dbx_async.client import Outcome, TaskRun, is_retryable, judge
+from airflow_dbx_async.client import WORKSPACES, Outcome, TaskRun, is_retryable, judge
 from airflow_dbx_async.hooks import DEFAULT_CONN_ID, DatabricksAsyncHook
 
 if TYPE_CHECKING:
@@ -132,7 +132,9 @@ class DatabricksRunTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Watch the run and yield exactly one event."""
         try:
-            async with self._hook().shared_workspace() as shared:
+            config = await self._hook().aget_config()
+            async with WORKSPACES.borrow(config) as shared:
+                del config  # the shared workspace holds one copy for all triggers
                 watch = shared.poller.watch(self.run_id)
                 try:
                     event = await self._watch(shared.client, watch)

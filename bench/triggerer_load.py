@@ -91,10 +91,15 @@ def _make_trigger(impl: str, run_id: int, poll: float, url: str) -> Any:
     )
 
 
-async def _drive(trigger: Any) -> tuple[float, Any]:
+async def _drive(trigger: Any) -> tuple[float, str]:
+    """Run one trigger as the triggerer does; keep only when its event came and whether it succeeded."""
     events: AsyncIterator[Any] = trigger.run()
     async for event in events:
-        return time.time(), event.payload
+        at, payload = time.time(), event.payload
+        state = payload.get("run_state") or {}
+        state = json.loads(state) if isinstance(state, str) else state  # the official sends JSON text
+        ok = payload.get("status") == "success" or state.get("result_state") == "SUCCESS"
+        return at, "success" if ok else "other"
     raise RuntimeError("trigger ended without an event")
 
 
@@ -120,14 +125,20 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
     url, token = os.environ["BENCH_URL"], os.environ["BENCH_TOKEN"]
     ssl_ctx = ssl.create_default_context(cafile=os.environ["BENCH_CA"])
     run_ids = await _submit_runs(url, token, ssl_ctx, args.n, args.duration)
-    triggers = [_make_trigger(args.impl, rid, args.poll, url) for rid in run_ids]
-    gc.collect()
     stats0 = await _admin(url, ssl_ctx, "stats")
+    gc.collect()
     rss0, cpu0, peak = _rss_bytes(), time.process_time(), [0]
+    triggers = [_make_trigger(args.impl, rid, args.poll, url) for rid in run_ids]
     stop = asyncio.Event()
     sampler = asyncio.create_task(_sample_peak(stop, peak))
-    results = await asyncio.gather(*(_drive(t) for t in triggers))
-    stop.set()
+
+    async def drive(trigger: Any) -> tuple[float, str]:
+        result = await _drive(trigger)
+        if not stop.is_set():  # RSS "per deferred run" is sampled while all N are still deferred
+            stop.set()
+        return result
+
+    results = await asyncio.gather(*(drive(t) for t in triggers))
     await sampler
     cpu = time.process_time() - cpu0
     stats1 = await _admin(url, ssl_ctx, "stats")
@@ -157,6 +168,7 @@ def _summarise(
         "n": args.n,
         "poll_seconds": args.poll,
         "requests_by_endpoint": requests,
+        "succeeded": sum(1 for _, outcome in results if outcome == "success"),
         "requests_per_run": total / args.n,
         "polls": polls,
         "new_connections": conns,

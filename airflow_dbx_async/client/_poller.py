@@ -15,6 +15,7 @@ a run hidden from the list, a failed sweep) is told so at once, and the caller f
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -34,14 +35,16 @@ _MISSED = object()
 class RunWatch:
     """One trigger's interest in one run; created by :meth:`RunPoller.watch`."""
 
+    # Thousands of these live in one triggerer: slots, and one bare future per wait, no Event.
+    __slots__ = ("_due", "_earliest", "_poller", "_waiter", "closed", "run_id", "start_time")
+
     def __init__(self, poller: RunPoller, run_id: int) -> None:
         self.run_id = run_id
         self.start_time = 0
         self._poller = poller
         self._due: float | None = None
         self._earliest = 0.0
-        self._result: object = None
-        self._event = asyncio.Event()
+        self._waiter: asyncio.Future[object] | None = None
         self.closed = False
 
     async def observe(self, delay: float, grace: float) -> Run | None:
@@ -50,20 +53,20 @@ class RunWatch:
         Returns ``None`` when the sweep did not cover this run, failed, or did not finish within
         ``delay + grace`` seconds: the caller should then ask ``runs/get`` itself.
         """
-        self._event.clear()
-        self._result = None
+        self._waiter = waiter = asyncio.get_running_loop().create_future()
         now, delay = self._poller.clock(), max(0.0, delay)
         # A sweep that another watch asked for may serve this one from halfway through its delay:
         # sweeps stay shared, and no check comes later than asked.
         self._earliest = now + delay / 2
         self._poller._schedule(self, now + delay)
         try:
-            async with asyncio.timeout(max(0.0, delay) + grace):  # no extra task per waiting watch
-                await self._event.wait()
+            async with asyncio.timeout(delay + grace):  # no extra task per waiting watch
+                result = await waiter
         except TimeoutError:
             self._due = None
             return None
-        result = self._result
+        finally:
+            self._waiter = None
         return result if isinstance(result, Run) else None
 
     def _note(self, result: object) -> None:
@@ -72,10 +75,10 @@ class RunWatch:
 
     def _deliver(self, result: object) -> None:
         self._note(result)
-        if self._due is not None:
+        waiter = self._waiter
+        if self._due is not None and waiter is not None and not waiter.done():
             self._due = None
-            self._result = result
-            self._event.set()
+            waiter.set_result(result)
 
     def close(self) -> None:
         """Stop watching; idempotent."""
@@ -109,6 +112,10 @@ class RunPoller:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_sweep = float("-inf")
+        self._heap: list[tuple[float, int, RunWatch]] = []
+        self._seq = 0
+        self._planned = float("inf")  # when the loop plans its next sweep; -inf while sweeping
+        self._estimate = 0.0  # how long a sweep takes (moving average)
         self.sweeps = 0
         self.pages = 0
 
@@ -135,7 +142,10 @@ class RunPoller:
 
     def _schedule(self, watch: RunWatch, due: float) -> None:
         watch._due = due
-        self._wakeup.set()
+        self._seq += 1
+        heapq.heappush(self._heap, (due, self._seq, watch))
+        if due - self._estimate < self._planned:
+            self._wakeup.set()
 
     async def aclose(self) -> None:
         """Stop the sweep task; open watches are told their runs are not covered."""
@@ -146,69 +156,71 @@ class RunPoller:
         self._release_waiting(_MISSED)
 
     def _next_due(self) -> float | None:
-        dues = [w._due for ws in self._watches.values() for w in ws if w._due is not None]
-        return min(dues) if dues else None
+        """The earliest due time of a waiting watch (stale heap entries are dropped on the way)."""
+        heap = self._heap
+        while heap and (heap[0][2].closed or heap[0][2]._due != heap[0][0]):
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
 
     async def _loop(self) -> None:
         while self._watches:
             due = self._next_due()
             self._wakeup.clear()
             if due is None:
+                self._planned = float("inf")
                 await self._wakeup.wait()
                 continue
-            start_at = max(due, self._last_sweep + self.min_sweep_gap)
+            # Start early by the expected sweep time, so the answer is there by the due time.
+            start_at = max(due - self._estimate, self._last_sweep + self.min_sweep_gap)
             delay = start_at - self.clock()
             if delay > 0:
+                self._planned = start_at
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), delay)
                 except TimeoutError:
                     pass
                 else:
-                    continue  # the set of watches or their due times changed: recompute
+                    continue  # an earlier due time arrived, or the last watch left: recompute
+            self._planned = float("-inf")
             self._last_sweep = self.clock()
             await self._sweep()
+            took = self.clock() - self._last_sweep
+            self._estimate = 0.5 * self._estimate + 0.5 * took
 
     async def _sweep(self) -> None:
         self.sweeps += 1
-        now = self.clock()
-        serving = [
-            w for ws in self._watches.values() for w in ws if w._due is not None and w._earliest <= now
-        ]
-        wanted = {w.run_id for w in serving}
+        horizon = self.clock() + self._estimate
+        serving: dict[int, list[RunWatch]] = {}
+        for run_id, watches in self._watches.items():
+            ready = [w for w in watches if w._due is not None and w._earliest <= horizon]
+            if ready:
+                serving[run_id] = ready
         try:
-            seen = await self._collect(wanted)
+            await self._collect(serving)
         except Exception as exc:  # the callers fall back to runs/get; never kill the loop
             log.warning("Run list sweep failed, falling back to per-run polling: %s", exc)
-            seen = {}
-        for watch in serving:
-            if not watch.closed:
-                watch._deliver(seen.get(watch.run_id, _MISSED))
+        for watches in serving.values():  # whatever the sweep did not find
+            for watch in watches:
+                watch._deliver(_MISSED)
 
-    async def _collect(self, wanted: set[int]) -> dict[int, Run]:
-        """Page through runs/list until every wanted run was seen, or the list ends."""
-        seen: dict[int, Run] = {}
+    async def _collect(self, serving: dict[int, list[RunWatch]]) -> None:
+        """Page through runs/list, answering each serving watch as soon as its run shows up."""
+        starts = [w.start_time for ws in serving.values() for w in ws]
+        oldest = min(starts) if starts and 0 not in starts else 0
         token: str | None = None
         for _ in range(self.max_pages):
+            if not serving:
+                return
             page = await self._list_page(token)
             self.pages += 1
             for run in page.runs:
                 for watch in self._watches.get(run.run_id, ()):
                     watch._note(run)  # idle watches learn their run's start time on the way
-                if run.run_id in wanted:
-                    seen[run.run_id] = run
-            if len(seen) >= len(wanted) or not page.next_page_token or self._past_oldest(page, wanted, seen):
-                break
+                for watch in serving.pop(run.run_id, ()):
+                    watch._deliver(run)
+            if not page.next_page_token or (oldest and page.runs and page.runs[-1].start_time < oldest):
+                return  # the end of the list, or past the start of every run still missing
             token = page.next_page_token
-        return seen
-
-    def _past_oldest(self, page: RunsPage, wanted: set[int], seen: dict[int, Run]) -> bool:
-        """True once the list has gone back past the start of every unseen run we know of."""
-        if not page.runs:
-            return False
-        unseen = [self._watches[rid][0].start_time for rid in wanted - seen.keys() if self._watches.get(rid)]
-        if not unseen or 0 in unseen:
-            return False
-        return min(run.start_time for run in page.runs) < min(unseen)
 
     def _release_waiting(self, result: object) -> None:
         for watches in self._watches.values():

@@ -69,6 +69,7 @@ class WorkspaceRegistry:
             entry = await self._open(config)
             per_loop[config] = entry
         shared, stack = entry
+        config = shared.client.config  # keep the shared copy alive, not one per borrower
         shared.borrowers += 1
         try:
             yield shared

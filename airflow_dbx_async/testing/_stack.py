@@ -60,11 +60,17 @@ def free_port() -> int:
 
 
 def _clean_environ() -> dict[str, str]:
-    """The current environment without any Airflow setting, so the stack is configured only by us."""
+    """The current environment without Airflow settings, so the stack is configured only by us.
+
+    pytest's own variables are dropped too: Airflow changes its logging when it sees them, and the
+    components must behave as in production even when a test started them.
+    """
     return {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "AIRFLOW_HOME"))
+        if not k.startswith(
+            ("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_", "AIRFLOW_HOME", "PYTEST_", "_PYTEST")
+        )
     }
 
 

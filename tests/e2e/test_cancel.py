@@ -19,14 +19,22 @@ def test_marking_deferred_task_failed_cancels_run(stack: AirflowStack, emulator:
         "the notebook run to be RUNNING",
         lambda: emulator_run(emulator, databricks_run_id)["life_cycle_state"] == "RUNNING",
     )
+    # Only a trigger running in the triggerer can be told to cancel: wait until it polled once.
+    # (A task marked failed before the triggerer picked its trigger up never reaches on_kill.)
+    wait_for(
+        "the trigger to watch the run in the triggerer",
+        lambda: any(
+            f"Databricks run {databricks_run_id} is RUNNING" in line
+            for line in stack.trigger_log_lines(dag_id, run_id, task_id, 1)
+        ),
+    )
 
     stack.api.set_task_state(dag_id, run_id, task_id, "failed")
 
-    run = wait_for(
-        "the Databricks run to be cancelled",
-        lambda: (lambda r: r if r["life_cycle_state"] == "TERMINATED" else None)(
-            emulator_run(emulator, databricks_run_id)
-        ),
+    wait_for(
+        "the Databricks run to terminate",
+        lambda: emulator_run(emulator, databricks_run_id)["life_cycle_state"] == "TERMINATED",
     )
+    run = emulator_run(emulator, databricks_run_id)
     assert run["result_state"] == "CANCELED", run
     assert stack.api.task_state(dag_id, run_id, task_id) == "failed"

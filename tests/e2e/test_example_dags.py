@@ -39,7 +39,7 @@ def test_databricks_dag_defers_and_succeeds(stack: AirflowStack, emulator: Emula
         # and the task log served by the API lists that file as a source.
         trigger_lines = stack.trigger_log_lines(dag_id, run_id, task_id, 1)
         assert any(f"Databricks run {databricks_run_id} is" in line for line in trigger_lines), trigger_lines
-        assert any("source:" in line and ".trigger." in line for line in log), log
+        assert any(".log.trigger." in line for line in log), log
         assert any(f"Databricks run {databricks_run_id} is" in line for line in log), log
 
     run_now = emulator_run(emulator, int(stack.api.xcom(dag_id, run_id, "run_now", "run_id")))
@@ -58,7 +58,9 @@ def test_failing_dag_reports_the_notebook_error(stack: AirflowStack, emulator: E
     assert run_page_url in log
     assert "ValueError" in log
     assert "Traceback (most recent call last)" in log
-    assert "Failing_Notebook" in log
+    assert "ValueError: Input data is empty: expected at least one row" in log
+    assert 'File "Failing_Notebook.py (cell 3)"' in log  # the notebook's own traceback
+    assert "Starting the failing notebook" in log  # what the notebook printed
     databricks_run_id = int(stack.api.xcom(dag_id, run_id, task_id, "run_id"))
     assert emulator_run(emulator, databricks_run_id)["result_state"] == "FAILED"
 
