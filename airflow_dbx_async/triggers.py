@@ -16,6 +16,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_dbx_async._events import FailedTask, RunEvent, state_payload
@@ -77,6 +78,10 @@ class DatabricksRunTrigger(BaseTrigger):
     :param api_version: Jobs API version.
     """
 
+    # One logger shared by every instance, instead of one per trigger: the triggerer routes each line
+    # to its task's log through context variables, and thousands of triggers share a process.
+    _log = structlog.get_logger(f"{__name__}.DatabricksRunTrigger")
+
     def __init__(
         self,
         *,
@@ -132,14 +137,13 @@ class DatabricksRunTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Watch the run and yield exactly one event."""
         try:
-            config = await self._hook().aget_config()
-            async with WORKSPACES.borrow(config) as shared:
-                del config  # the shared workspace holds one copy for all triggers
-                watch = shared.poller.watch(self.run_id)
-                try:
-                    event = await self._watch(shared.client, watch)
-                finally:
-                    watch.close()
+            shared = await WORKSPACES.acquire(await self._hook().aget_config())
+            watch = shared.poller.watch(self.run_id)
+            try:
+                event = await self._watch(shared.client, watch)
+            finally:
+                watch.close()
+                await WORKSPACES.release(shared)
         except Exception as exc:  # one error event, never a crashed triggerer
             reason = f"{type(exc).__name__}: {exc}"
             self.log.error("Stopped watching Databricks run %s: %s", self.run_id, reason)

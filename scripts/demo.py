@@ -60,12 +60,14 @@ def _watch(stack: AirflowStack, runs: dict[str, str], timeout: float) -> dict[tu
 
 
 def _failure_report(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> list[str]:
-    """The lines our operator logged in the failed task's log (the Databricks failure report)."""
-    lines = stack.api.task_log(dag_id, run_id, task_id, 1)
-    marker = f"{REPORT_LOGGER}.operators"
-    report = [line.split(": ", 1)[-1] for line in lines if marker in line and line.startswith("[error]")]
-    # Drop the structured-log context (key=value pairs) Airflow appends to each line.
-    return [line.split(f" dag_id={dag_id}")[0] for line in report]
+    """The error lines our operator logged in the failed task's log (the Databricks failure report)."""
+    report = []
+    for event in stack.api.task_log_events(dag_id, run_id, task_id, 1):
+        if not isinstance(event, dict) or event.get("level") != "error":
+            continue
+        if f"{REPORT_LOGGER}.operators" in str(event.get("logger", "")):
+            report.append(str(event.get("event", "")))
+    return report
 
 
 def _run(args: argparse.Namespace) -> int:

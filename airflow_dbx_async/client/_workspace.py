@@ -63,22 +63,36 @@ class WorkspaceRegistry:
     @asynccontextmanager
     async def borrow(self, config: ClientConfig) -> AsyncIterator[SharedWorkspace]:
         """Borrow the shared workspace for ``config``; never close what it holds."""
+        shared = await self.acquire(config)
+        try:
+            yield shared
+        finally:
+            await self.release(shared)
+
+    async def acquire(self, config: ClientConfig) -> SharedWorkspace:
+        """Take a reference to the shared workspace; pair with :meth:`release`.
+
+        The plain pair exists for long waits in big triggerers: no context-manager objects per caller.
+        """
         per_loop = self._entries.setdefault(asyncio.get_running_loop(), {})
         entry = per_loop.get(config)
         if entry is None:
             entry = await self._open(config)
             per_loop[config] = entry
-        shared, stack = entry
-        config = shared.client.config  # keep the shared copy alive, not one per borrower
-        shared.borrowers += 1
-        try:
-            yield shared
-        finally:
-            shared.borrowers -= 1
-            if shared.borrowers == 0 and per_loop.get(config) is entry:
-                del per_loop[config]
-                await shared.poller.aclose()
-                await stack.aclose()
+        entry[0].borrowers += 1
+        return entry[0]
+
+    async def release(self, shared: SharedWorkspace) -> None:
+        """Drop a reference; the last one closes the poller, the client and the session lease."""
+        shared.borrowers -= 1
+        if shared.borrowers:
+            return
+        per_loop = self._entries.get(asyncio.get_running_loop(), {})
+        entry = per_loop.get(shared.client.config)
+        if entry is not None and entry[0] is shared:
+            del per_loop[shared.client.config]
+            await shared.poller.aclose()
+            await entry[1].aclose()
 
     async def _open(self, config: ClientConfig) -> tuple[SharedWorkspace, AsyncExitStack]:
         stack = AsyncExitStack()
