@@ -13,6 +13,15 @@ echo "==> installing the package and its test dependencies into .venv"
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[test]"
 
+if ! command -v chromium >/dev/null 2>&1; then
+    # The browser check of the extra link needs Debian's headless Chromium.
+    echo "==> installing chromium (Debian package) for the browser test"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get install -y -q chromium >/dev/null || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null; }
+fi
+
 echo "==> ruff check"
 .venv/bin/ruff check .
 echo "==> ruff format --check"

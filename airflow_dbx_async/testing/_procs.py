@@ -142,6 +142,10 @@ class ManagedProcess:
         _signal_group(self.pgid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=5)
+        # SIGKILL is delivered asynchronously: wait until the other members are gone too.
+        deadline = time.monotonic() + 5
+        while group_alive(self.pgid) and time.monotonic() < deadline:
+            time.sleep(0.05)
         with _LIVE_LOCK:
             _LIVE.discard(self)
 

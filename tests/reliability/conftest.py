@@ -1,0 +1,119 @@
+"""Fixtures for the reliability and security tests: an emulator, a connection to it, captured logs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import traceback
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import pytest_asyncio
+import structlog
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
+from airflow_dbx_async.triggers import DatabricksRunTrigger
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator, MutableMapping
+
+    from airflow_dbx_async._operator_base import DatabricksDeferrableOperatorBase
+
+CONN_ID = "dbx_reliability"
+SECRET = "dapi-SECRET-7f3a9c1e5b2d4f6a8c0e"
+
+
+def set_connection(monkeypatch: pytest.MonkeyPatch, host: str, **fields: Any) -> None:
+    """Point ``CONN_ID`` at ``host`` (the secret token is the password unless ``password`` is given)."""
+    body = {"conn_type": "databricks", "host": host, "password": SECRET, **fields}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(body))
+
+
+@pytest_asyncio.fixture
+async def emulator() -> AsyncIterator[EmulatorServer]:
+    """A simulated-mode emulator that accepts ``SECRET``, on the test's loop."""
+    config = EmulatorConfig(simulate=True, sim_duration_seconds=0.2, tokens=(SECRET,))
+    async with EmulatorServer(config) as server:
+        yield server
+
+
+@pytest.fixture
+def logs() -> Iterator[list[MutableMapping[str, Any]]]:
+    """Structured log events emitted during the test."""
+    with structlog.testing.capture_logs() as captured:
+        yield captured
+
+
+@pytest.fixture
+def all_logs(
+    logs: list[MutableMapping[str, Any]], caplog: pytest.LogCaptureFixture
+) -> Iterator[list[str]]:
+    """Every log line of the test, structlog and stdlib (emulator side included), as text."""
+    caplog.set_level(logging.DEBUG)
+    lines: list[str] = []
+    yield lines
+    lines += [json.dumps(event, default=repr) for event in logs]
+    lines += [f"{r.name} {r.levelname} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records]
+
+
+@dataclass
+class FakeTI:
+    """The parts of Airflow's runtime task instance that the operators use."""
+
+    task_id: str = "task"
+    dag_id: str = "reliability"
+    run_id: str = "manual__reliability"
+    map_index: int = -1
+    try_number: int = 1
+    start_date: datetime = field(default_factory=lambda: datetime.now(UTC))
+    pushed: list[tuple[str, Any]] = field(default_factory=list)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed.append((key, value))
+
+
+@dataclass
+class TryResult:
+    """What one task try did: XComs, the trigger kwargs, the trigger events and the errors raised."""
+
+    ti: FakeTI
+    trigger_kwargs: dict[str, Any] | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+
+
+async def run_try(op: DatabricksDeferrableOperatorBase) -> TryResult:
+    """One task try as Airflow runs it: ``execute`` in a worker thread, the trigger, ``execute_complete``."""
+    result = TryResult(FakeTI(task_id=op.task_id))
+    context: Any = {"ti": result.ti}
+    try:
+        await asyncio.to_thread(op.execute, context)
+    except TaskDeferred as deferred:
+        _, result.trigger_kwargs = deferred.trigger.serialize()
+    except Exception as exc:
+        result.errors.append(exc)
+    if result.trigger_kwargs is None:
+        return result
+    trigger = DatabricksRunTrigger(**json.loads(json.dumps(result.trigger_kwargs)))
+    result.events = [event.payload async for event in trigger.run()]
+    try:
+        op.execute_complete(context, result.events[0])
+    except Exception as exc:
+        result.errors.append(exc)
+    return result
+
+
+def exception_texts(exc: BaseException) -> list[str]:
+    """str, repr and the formatted traceback of ``exc`` and of every exception chained to it."""
+    texts = ["".join(traceback.format_exception(exc))]
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        texts += [str(current), repr(current), repr(current.args)]
+        current = current.__cause__ or current.__context__
+    return texts
