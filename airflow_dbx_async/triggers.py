@@ -51,13 +51,17 @@ _OUTPUT_CONCURRENCY = 8
 
 
 def poll_delays(period: float, rng: random.Random | None = None) -> Iterator[float]:
-    """Sleeps between polls: 1, 2, 4 ... seconds, capped at ``period``, with a little jitter below."""
+    """Pauses between polls: 1, 3, 9 ... seconds, capped at ``period``, with a little jitter below.
+
+    Quick first checks catch runs that fail at once; growing by three reaches the configured period
+    after a few checks, since every check of a big triggerer is a shared sweep of the run list.
+    """
     rng = rng or _JITTER
     step = 1.0
     while True:
         base = min(step, period)
         yield base * rng.uniform(0.9, 1.0)
-        step *= 2
+        step *= 3
 
 
 class _TransientWindowExceeded(Exception):

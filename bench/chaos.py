@@ -156,7 +156,10 @@ class ChaosReport:
         kinds = ", ".join(f"{k}: {self.faults[k]}" for k in FAULT_KINDS)
         phases = ", ".join(f"{p}: {self.faults_by_phase[p]}" for p in ("before", "after"))
         rows = [
-            ("fault rate / stall / client timeout", f"{s.fault_rate:.0%} / {s.stall_seconds} s / {s.client_timeout} s"),
+            (
+                "fault rate / stall / client timeout",
+                f"{s.fault_rate:.0%} / {s.stall_seconds} s / {s.client_timeout} s",
+            ),
             ("API requests (emulator count)", str(self.requests_total)),
             ("faults injected by kind", f"{kinds} (total {sum(self.faults.values())})"),
             ("faults injected by phase", phases),
@@ -182,7 +185,9 @@ def plan_tasks(settings: ChaosSettings) -> list[TaskSpec]:
     while tries < settings.tries:
         index = len(specs)
         roll = rng.random()
-        kind = "plain" if roll < 0.8 or settings.tries - tries < 2 else ("retry" if roll < 0.9 else "reattach")
+        kind = (
+            "plain" if roll < 0.8 or settings.tries - tries < 2 else ("retry" if roll < 0.9 else "reattach")
+        )
         operator = rng.choice(("submit", "submit", "run_now_id", "run_now_name"))
         fails = index % 2 == 1
         duration = rng.uniform(settings.min_duration, settings.max_duration)
@@ -446,7 +451,9 @@ async def run_chaos(settings: ChaosSettings) -> ChaosReport:
         await _seed_jobs(admin, server.url, settings)
         with chaos_connection(server.url, settings.token, settings.client_timeout):
             started = time.monotonic()
-            chaos = asyncio.create_task(_alternate_phases(admin, server.url, settings, report.faults_by_phase))
+            chaos = asyncio.create_task(
+                _alternate_phases(admin, server.url, settings, report.faults_by_phase)
+            )
             with ThreadPoolExecutor(settings.workers, thread_name_prefix="chaos-worker") as pool:
                 try:
                     groups = await asyncio.gather(*(_run_task(s, settings, pool) for s in specs))

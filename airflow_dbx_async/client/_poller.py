@@ -36,14 +36,13 @@ class RunWatch:
     """One trigger's interest in one run; created by :meth:`RunPoller.watch`."""
 
     # Thousands of these live in one triggerer: slots, and one bare future per wait, no Event.
-    __slots__ = ("_due", "_earliest", "_poller", "_waiter", "closed", "run_id", "start_time")
+    __slots__ = ("_due", "_poller", "_waiter", "closed", "run_id", "start_time")
 
     def __init__(self, poller: RunPoller, run_id: int) -> None:
         self.run_id = run_id
         self.start_time = 0
         self._poller = poller
         self._due: float | None = None
-        self._earliest = 0.0
         self._waiter: asyncio.Future[object] | None = None
         self.closed = False
 
@@ -55,9 +54,8 @@ class RunWatch:
         """
         self._waiter = waiter = asyncio.get_running_loop().create_future()
         now, delay = self._poller.clock(), max(0.0, delay)
-        # A sweep that another watch asked for may serve this one from halfway through its delay:
-        # sweeps stay shared, and no check comes later than asked.
-        self._earliest = now + delay / 2
+        # Any sweep before the due time answers this watch too: sweeps are shared by every waiting
+        # watch (a sweep costs the same however many it serves), and no check comes later than asked.
         self._poller._schedule(self, now + delay)
         try:
             async with asyncio.timeout(delay + grace):  # no extra task per waiting watch
@@ -189,12 +187,11 @@ class RunPoller:
 
     async def _sweep(self) -> None:
         self.sweeps += 1
-        horizon = self.clock() + self._estimate
         serving: dict[int, list[RunWatch]] = {}
         for run_id, watches in self._watches.items():
-            ready = [w for w in watches if w._due is not None and w._earliest <= horizon]
-            if ready:
-                serving[run_id] = ready
+            waiting = [w for w in watches if w._due is not None]
+            if waiting:
+                serving[run_id] = waiting
         try:
             await self._collect(serving)
         except Exception as exc:  # the callers fall back to runs/get; never kill the loop

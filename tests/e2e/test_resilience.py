@@ -22,9 +22,11 @@ def test_triggerer_crash_loses_no_task(stack: AirflowStack, emulator: EmulatorPr
     recorder.wait_all({"deferred"}, timeout=120)
 
     old = stack.triggerers[-1]
-    old.kill()
-    assert not old.alive(), "the killed triggerer's process group is still alive"
-    stack.start_triggerer()
+    try:
+        old.kill()
+        assert not old.alive(), "the killed triggerer's process group is still alive"
+    finally:
+        stack.start_triggerer()  # the tests after this one need a triggerer whatever happens here
 
     final = recorder.wait_all({"success", "failed"}, timeout=180)
     assert set(final.values()) == {"success"}, (recorder.seen, stack.describe_failure())

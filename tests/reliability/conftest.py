@@ -48,16 +48,24 @@ def logs() -> Iterator[list[MutableMapping[str, Any]]]:
         yield captured
 
 
+class LogLines:
+    """Every log line of the test so far, structlog and stdlib (the emulator's included), as text."""
+
+    def __init__(self, events: list[MutableMapping[str, Any]], caplog: pytest.LogCaptureFixture) -> None:
+        self._events = events
+        self._caplog = caplog
+
+    def __call__(self) -> list[str]:
+        lines = [json.dumps(event, default=repr) for event in self._events]
+        records = self._caplog.records
+        return lines + [f"{r.name} {r.levelname} {r.getMessage()} {r.exc_text or ''}" for r in records]
+
+
 @pytest.fixture
-def all_logs(
-    logs: list[MutableMapping[str, Any]], caplog: pytest.LogCaptureFixture
-) -> Iterator[list[str]]:
-    """Every log line of the test, structlog and stdlib (emulator side included), as text."""
+def all_logs(logs: list[MutableMapping[str, Any]], caplog: pytest.LogCaptureFixture) -> LogLines:
+    """Every log line of the test (call it to read them)."""
     caplog.set_level(logging.DEBUG)
-    lines: list[str] = []
-    yield lines
-    lines += [json.dumps(event, default=repr) for event in logs]
-    lines += [f"{r.name} {r.levelname} {r.getMessage()} {r.exc_text or ''}" for r in caplog.records]
+    return LogLines(logs, caplog)
 
 
 @dataclass

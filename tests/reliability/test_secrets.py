@@ -26,10 +26,20 @@ from airflow_dbx_async.operators import (
     DatabricksSubmitRunOperator,
 )
 from airflow_dbx_async.triggers import DatabricksRunTrigger
-from tests.reliability.conftest import CONN_ID, SECRET, TryResult, exception_texts, run_try, set_connection
+from tests.reliability.conftest import (
+    CONN_ID,
+    SECRET,
+    LogLines,
+    TryResult,
+    exception_texts,
+    run_try,
+    set_connection,
+)
 
 if TYPE_CHECKING:
     from collections.abc import MutableMapping
+
+    from structlog.typing import Processor
 
 WRONG = "dapi-SECRET-wrong-5e6f7a8b9c0d1e2f"
 NOTEBOOK_SECRET = "nb-pass-4f1d2c3b5a69"
@@ -42,7 +52,10 @@ def _assert_clean(texts: list[str]) -> None:
 
 
 def _submit(task_id: str, **params: str) -> DatabricksSubmitRunOperator:
-    notebook = {"notebook_path": "/Shared/secrets", "base_parameters": {"sim_duration_seconds": "0.2", **params}}
+    notebook = {
+        "notebook_path": "/Shared/secrets",
+        "base_parameters": {"sim_duration_seconds": "0.2", **params},
+    }
     return DatabricksSubmitRunOperator(
         task_id=task_id,
         databricks_conn_id=CONN_ID,
@@ -64,7 +77,7 @@ def _everything(results: list[TryResult]) -> list[str]:
 
 @pytest.mark.asyncio
 async def test_submit_defer_trigger_and_failure_report_under_faults(
-    monkeypatch: pytest.MonkeyPatch, all_logs: list[str]
+    monkeypatch: pytest.MonkeyPatch, all_logs: LogLines
 ) -> None:
     faults = FaultConfig(rate=0.3, kinds=("500", "503", "drop"), seed=4, phase="after")
     config = EmulatorConfig(simulate=True, tokens=(SECRET,), faults=faults, retry_after_seconds=0)
@@ -72,12 +85,16 @@ async def test_submit_defer_trigger_and_failure_report_under_faults(
         set_connection(monkeypatch, server.url)
         ok = await run_try(_submit("ok"))
         failed = await run_try(_submit("bad", sim_error="RuntimeError: the notebook broke"))
-    assert ok.errors == [] and ok.events[0]["status"] == "success"
+        injected = dict(server.state.stats.faults)
+    assert injected.get("drop", 0) > 0, injected
+    assert injected.get("500", 0) > 0, injected
+    assert ok.errors == []
+    assert ok.events[0]["status"] == "success"
     assert "the notebook broke" in str(failed.errors[0])
     assert ("run_id", ok.events[0]["run_id"]) in ok.ti.pushed
     _assert_clean(_everything([ok, failed]))
-    assert any("Retrying" in line or "retrying" in line for line in all_logs)  # faults were met
-    _assert_clean(all_logs)
+    assert any("Retrying" in line or "retrying" in line for line in all_logs())  # faults were met
+    _assert_clean(all_logs())
 
 
 async def _hostile(request: web.Request) -> web.Response:
@@ -91,7 +108,9 @@ async def _hostile(request: web.Request) -> web.Response:
 
 
 @pytest.mark.asyncio
-async def test_auth_failures_do_not_echo_the_token(monkeypatch: pytest.MonkeyPatch, all_logs: list[str]) -> None:
+async def test_auth_failures_do_not_echo_the_token(
+    monkeypatch: pytest.MonkeyPatch, all_logs: LogLines
+) -> None:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", _hostile)
     async with TestServer(app, host="127.0.0.1") as server:
@@ -100,24 +119,28 @@ async def test_auth_failures_do_not_echo_the_token(monkeypatch: pytest.MonkeyPat
         trigger = DatabricksRunTrigger(run_id=5, databricks_conn_id=CONN_ID, retry_limit=1)
         events = [event.payload async for event in trigger.run()]
     assert "401" in str(submit.errors[0])
-    assert events[0]["status"] == "error" and "403" in events[0]["reason"]
-    _assert_clean(_everything([submit]) + [json.dumps(events)] + all_logs)
+    assert events[0]["status"] == "error"
+    assert "403" in events[0]["reason"]
+    _assert_clean(_everything([submit]) + [json.dumps(events)] + all_logs())
 
 
 @pytest.mark.asyncio
 async def test_wrong_token_403_and_refused_connection(
-    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, all_logs: list[str]
+    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, all_logs: LogLines
 ) -> None:
     set_connection(monkeypatch, emulator.url, password=WRONG)
     denied = await run_try(_submit("wrong-token"))
     set_connection(monkeypatch, "http://127.0.0.1:9")  # nothing listens on the discard port
     refused = await run_try(_submit("refused"))
-    assert "403" in str(denied.errors[0]) and "Invalid access token" in str(denied.errors[0])
+    assert "403" in str(denied.errors[0])
+    assert "Invalid access token" in str(denied.errors[0])
     assert isinstance(refused.errors[0], TransportError)
-    _assert_clean(_everything([denied, refused]) + all_logs)
+    _assert_clean(_everything([denied, refused]) + all_logs())
 
 
-def test_trigger_kwargs_operator_repr_and_serialized_dag_hold_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_trigger_kwargs_operator_repr_and_serialized_dag_hold_no_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     set_connection(monkeypatch, "https://dbx.example.com")
     with DAG("secrets", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
         submit = _submit("submit")
@@ -140,7 +163,8 @@ def test_plain_http_to_a_remote_host_is_refused(monkeypatch: pytest.MonkeyPatch,
     with pytest.raises(ConfigurationError) as raised:
         DatabricksAsyncHook(CONN_ID).get_config()
     assert raised.value.field == "host"
-    assert "unencrypted" in str(raised.value) and "allow_insecure_http" in str(raised.value)
+    assert "unencrypted" in str(raised.value)
+    assert "allow_insecure_http" in str(raised.value)
     set_connection(monkeypatch, host, extra=json.dumps({"allow_insecure_http": True}))
     assert DatabricksAsyncHook(CONN_ID).get_config().base_url == host
 
@@ -149,7 +173,8 @@ def test_plain_http_to_a_remote_host_is_refused(monkeypatch: pytest.MonkeyPatch,
 async def test_tls_is_verified_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     config = EmulatorConfig(simulate=True, tls=True, tokens=(SECRET,))
     async with EmulatorServer(config) as server:
-        assert server.url.startswith("https://") and server.ca_file
+        assert server.url.startswith("https://")
+        assert server.ca_file
         set_connection(monkeypatch, server.url)
         hook = DatabricksAsyncHook(CONN_ID, retry_limit=1)
         async with JobsClient(await hook.aget_config()) as client:
@@ -159,7 +184,7 @@ async def test_tls_is_verified_by_default(monkeypatch: pytest.MonkeyPatch) -> No
         assert "CERTIFICATE_VERIFY_FAILED" in message or "certificate verify failed" in message
         assert "\n" not in message
         set_connection(monkeypatch, server.url, extra=json.dumps({"ca_file": server.ca_file}))
-        trusted = DatabricksAsyncHook(CONN_ID, retry_limit=1)
+        trusted = DatabricksAsyncHook(CONN_ID, retry_limit=2)  # not the lookup cached a moment ago
         async with JobsClient(await trusted.aget_config()) as client:
             assert (await client.list_runs()).runs == ()
 
@@ -172,7 +197,7 @@ async def test_notebook_output_with_a_registered_secret_is_masked_in_task_logs(
     set_connection(monkeypatch, emulator.url)
     error = f"PermissionError: login with password {NOTEBOOK_SECRET} refused"
     # Airflow's task log pipeline formats tracebacks, then masks; the same processors here.
-    processors = [structlog.processors.format_exc_info, mask_logs]
+    processors: list[Processor] = [structlog.processors.format_exc_info, mask_logs]
     with structlog.testing.capture_logs(processors=processors) as masked:
         result = await run_try(_submit("masked", sim_error=error))
         structlog.get_logger("task").error("Task failed", exc_info=result.errors[0])

@@ -1,0 +1,325 @@
+"""Bad input and bad answers: one clear line naming the field or the cause, and never a crashed trigger.
+
+This completes the catalogue of the Airflow-layer validation tests: connection problems, credentials
+the workspace refuses, jobs that do not exist or are ambiguous, templated values that render to
+nonsense, runs that disappear while watched and malformed API answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from airflow_dbx_async._events import RunEvent
+from airflow_dbx_async._failure_report import short_message
+from airflow_dbx_async.client import ApiError, ConfigurationError, DatabricksError, JobsClient
+from airflow_dbx_async.hooks import DatabricksAsyncHook
+from airflow_dbx_async.operators import DatabricksRunNowOperator, DatabricksSubmitRunOperator
+from airflow_dbx_async.triggers import DatabricksRunTrigger
+from tests.reliability.conftest import CONN_ID, SECRET, run_try, set_connection
+
+if TYPE_CHECKING:
+    from collections.abc import MutableMapping
+
+    from airflow_dbx_async.emulator import EmulatorServer
+
+NB = {"notebook_path": "/Shared/bad-input"}
+
+
+def _one_line(text: str, *needles: str) -> None:
+    assert "\n" not in text, text
+    assert SECRET not in text
+    for needle in needles:
+        assert needle in text, text
+
+
+def _trigger(run_id: int = 1, **kwargs: Any) -> DatabricksRunTrigger:
+    params: dict[str, Any] = {"run_id": run_id, "databricks_conn_id": CONN_ID, "retry_limit": 1}
+    params.update({"polling_period_seconds": 0.05, "retry_delay": 0.0, **kwargs})
+    return DatabricksRunTrigger(**params)
+
+
+async def _events(trigger: DatabricksRunTrigger) -> list[RunEvent]:
+    return [RunEvent.from_payload(event.payload) async for event in trigger.run()]
+
+
+async def _error_event(trigger: DatabricksRunTrigger, *needles: str) -> None:
+    """The trigger ends with exactly one ``error`` event whose reason and task message are one line."""
+    events = await asyncio.wait_for(_events(trigger), 20)
+    assert [e.status for e in events] == ["error"]
+    _one_line(events[0].reason, *needles)
+    _one_line(short_message(events[0]), *needles)
+
+
+def _run_now(**kwargs: Any) -> DatabricksRunNowOperator:
+    return DatabricksRunNowOperator(task_id="run_now", databricks_conn_id=CONN_ID, **kwargs)
+
+
+# -- connection ------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_unknown_connection_fails_the_task_and_ends_the_trigger(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", raising=False)
+    result = await run_try(_run_now(job_id=5))
+    (error,) = result.errors
+    assert isinstance(error, ConfigurationError)
+    assert error.field == "databricks_conn_id"
+    _one_line(str(error), CONN_ID, "is not defined")
+    await _error_event(_trigger(), "databricks_conn_id", CONN_ID)
+
+
+@pytest.mark.asyncio
+async def test_host_without_scheme_means_https(
+    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_connection(monkeypatch, "adb-123.azuredatabricks.net")
+    assert DatabricksAsyncHook(CONN_ID).get_config().base_url == "https://adb-123.azuredatabricks.net"
+    # The emulator speaks plain http: a scheme-less host gets https and a TLS error, not a hang.
+    set_connection(monkeypatch, emulator.url.removeprefix("http://"))
+    result = await run_try(_run_now(job_id=5, databricks_retry_limit=1))
+    (error,) = result.errors
+    assert isinstance(error, DatabricksError)
+    _one_line(str(error), "POST /api/2.2/jobs/run-now failed")
+    assert "SSL" in str(error) or "ssl" in str(error)
+
+
+# -- credentials -----------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_wrong_token_403(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, emulator.url, password="dapi-not-the-right-one-000000")
+    result = await run_try(_run_now(job_id=5))
+    (error,) = result.errors
+    assert isinstance(error, ApiError)
+    assert error.status == 403
+    _one_line(str(error), "403", "Invalid access token")
+    await _error_event(_trigger(), "403", "Invalid access token")
+
+
+async def _unauthenticated(request: web.Request) -> web.Response:
+    body = {"error_code": "401", "message": "Credential was not sent or was of an unsupported type."}
+    return web.json_response(body, status=401)
+
+
+@pytest.mark.asyncio
+async def test_wrong_token_401(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", _unauthenticated)
+    async with TestServer(app, host="127.0.0.1") as server:
+        set_connection(monkeypatch, str(server.make_url("")).rstrip("/"))
+        result = await run_try(_run_now(job_id=5))
+        await _error_event(_trigger(), "401", "Credential was not sent")
+    (error,) = result.errors
+    assert isinstance(error, ApiError)
+    assert error.status == 401
+    _one_line(str(error), "401", "POST /api/2.2/jobs/run-now")
+
+
+# -- jobs ------------------------------------------------------------------------------------------
+
+
+async def _add_job(url: str, job_id: int, name: str) -> None:
+    body = {"job_id": job_id, "settings": {"name": name, "tasks": [{"task_key": "a", "notebook_task": NB}]}}
+    async with aiohttp.ClientSession() as session, session.post(f"{url}/_emulator/jobs", json=body) as answer:
+        assert answer.status == 200
+
+
+@pytest.mark.asyncio
+async def test_unknown_job_id(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, emulator.url)
+    result = await run_try(_run_now(job_id=424242))
+    (error,) = result.errors
+    _one_line(str(error), "Job 424242 does not exist", "run-now")
+    assert emulator.state.runs == {}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("jobs", "needle"), [(0, "no Databricks job is named"), (2, "2 Databricks jobs")])
+async def test_job_name_matching_zero_or_several_jobs(
+    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, jobs: int, needle: str
+) -> None:
+    set_connection(monkeypatch, emulator.url)
+    for job_id in range(1, jobs + 1):
+        await _add_job(emulator.url, job_id, "nightly")
+    result = await run_try(_run_now(job_name="nightly"))
+    (error,) = result.errors
+    assert isinstance(error, ConfigurationError)
+    assert error.field == "job_name"
+    _one_line(str(error), "job_name: ", needle)
+    assert emulator.state.runs == {}
+
+
+# -- templated values ------------------------------------------------------------------------------
+
+TEMPLATED: list[tuple[dict[str, Any], dict[str, Any], str]] = [
+    ({"job_id": "{{ params.job }}"}, {"job": "abc"}, "job_id"),
+    ({"job_id": "{{ params.job }}"}, {"job": "-3"}, "job_id"),
+    ({"job_id": 5, "notebook_params": "{{ params.np }}"}, {"np": "a=b"}, "notebook_params"),
+    ({"job_id": 5, "python_params": "{{ params.pp }}"}, {"pp": "x" * 10_001}, "python_params"),
+    ({"json": "{{ params.body }}"}, {"body": "{'job_id': 5, 'jar_params': 'x'}"}, "jar_params"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "params", "field"), TEMPLATED)
+def test_invalid_templated_values_name_the_field(
+    kwargs: dict[str, Any], params: dict[str, Any], field: str
+) -> None:
+    op = _run_now(**kwargs)
+    op.render_template_fields({"params": params})
+    with pytest.raises(ConfigurationError) as raised:
+        op.build_payload()
+    assert raised.value.field == field
+    _one_line(str(raised.value), f"{field}: ")
+
+
+def test_invalid_templated_submit_timeout_names_the_field() -> None:
+    templated: dict[str, Any] = {"timeout_seconds": "{{ params.t }}"}
+    op = DatabricksSubmitRunOperator(
+        task_id="submit", databricks_conn_id=CONN_ID, notebook_task=NB, **templated
+    )
+    op.render_template_fields({"params": {"t": "soon"}})
+    with pytest.raises(ConfigurationError) as raised:
+        op.build_payload()
+    assert raised.value.field == "timeout_seconds"
+    _one_line(str(raised.value), "timeout_seconds: ")
+
+
+# -- runs that disappear ---------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_run_deleted_while_polled(
+    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, logs: list[MutableMapping[str, Any]]
+) -> None:
+    set_connection(monkeypatch, emulator.url)
+    hook = DatabricksAsyncHook(CONN_ID)
+    body = {
+        "run_name": "doomed",
+        "tasks": [{"task_key": "a", "notebook_task": NB, "sim_duration_seconds": 30}],
+    }
+    async with JobsClient(await hook.aget_config()) as client:
+        run_id = await client.submit_run(body)
+    watching = asyncio.ensure_future(_events(_trigger(run_id, polling_period_seconds=0.2)))
+    for _ in range(500):  # poll the condition for at most 10 s: the trigger has seen the run going
+        if any("is RUNNING" in str(e["event"]) or "is PENDING" in str(e["event"]) for e in logs):
+            break
+        await asyncio.sleep(0.02)
+    else:
+        pytest.fail("the trigger never saw the run going")
+    async with aiohttp.ClientSession() as session, session.post(f"{emulator.url}/_emulator/reset") as answer:
+        assert answer.status == 200
+    (event,) = await asyncio.wait_for(watching, 20)
+    assert event.status == "error"
+    _one_line(event.reason, f"Run {run_id} does not exist")
+
+
+@pytest.mark.asyncio
+async def test_runs_get_400_does_not_exist(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, emulator.url)
+    await _error_event(_trigger(777_000_111), "400", "Run 777000111 does not exist")
+
+
+# -- malformed answers -----------------------------------------------------------------------------
+
+Answer = tuple[int, str, str]  # status, body, content type
+JSON = "application/json"
+
+
+def _state(lcs: str, result: str | None = None) -> Answer:
+    state = {"life_cycle_state": lcs, **({"result_state": result} if result else {})}
+    return 200, json.dumps({"run_id": 1, "state": state}), JSON
+
+
+class ScriptedWorkspace:
+    """runs/get answers from a script (the last answer repeats); runs/list always lists nothing."""
+
+    def __init__(self, script: list[Answer]) -> None:
+        self.script = list(script)
+        self.gets = 0
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/api/{version}/jobs/runs/list", self._list)
+        app.router.add_get("/api/{version}/jobs/runs/get", self._get)
+        return app
+
+    async def _list(self, request: web.Request) -> web.Response:
+        return web.json_response({"runs": []})
+
+    async def _get(self, request: web.Request) -> web.Response:
+        self.gets += 1
+        status, body, content_type = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        return web.Response(status=status, text=body, content_type=content_type)
+
+
+async def _watch_scripted(
+    monkeypatch: pytest.MonkeyPatch, script: list[Answer]
+) -> tuple[list[RunEvent], int]:
+    fake = ScriptedWorkspace(script)
+    async with TestServer(fake.app(), host="127.0.0.1") as server:
+        set_connection(monkeypatch, str(server.make_url("")).rstrip("/"))
+        events = await asyncio.wait_for(_events(_trigger(1)), 20)
+    return events, fake.gets
+
+
+HTML_PAGE = "<html><head><title>Access denied by proxy</title></head><body><h1>403</h1></body></html>"
+MALFORMED: list[tuple[str, list[Answer], tuple[str, ...]]] = [
+    ("html error page", [(403, HTML_PAGE, "text/html")], ("403", "Access denied by proxy")),
+    ("empty error body", [(400, "", JSON)], ("400", "empty body")),
+    (
+        "non-JSON 200",
+        [(200, "OK, all good", "text/plain")],
+        ("HTTP 200", "not a JSON object", "OK, all good"),
+    ),
+    ("JSON array 200", [(200, "[1, 2]", JSON)], ("HTTP 200", "not a JSON object")),
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("case", "script", "needles"), MALFORMED, ids=[c[0] for c in MALFORMED])
+async def test_malformed_answers_end_in_one_error_event(
+    monkeypatch: pytest.MonkeyPatch, case: str, script: list[Answer], needles: tuple[str, ...]
+) -> None:
+    events, gets = await _watch_scripted(monkeypatch, script)
+    assert [e.status for e in events] == ["error"]
+    _one_line(events[0].reason, *needles)
+    _one_line(short_message(events[0]), *needles)
+    assert gets == 1
+
+
+@pytest.mark.asyncio
+async def test_transient_html_502_from_a_proxy_keeps_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    page = "<html><title>502 Bad Gateway</title></html>"
+    script = [(502, page, "text/html"), (502, page, "text/html"), _state("TERMINATED", "SUCCESS")]
+    events, gets = await _watch_scripted(monkeypatch, script)
+    assert [e.status for e in events] == ["success"]
+    assert gets == 3
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("odd", "shown"),
+    [(_state("WARP_SPEED"), "unrecognised life_cycle_state 'WARP_SPEED'"), ((200, "", JSON), "'<missing>'")],
+    ids=["unknown life_cycle_state", "empty 200 body"],
+)
+async def test_unknown_state_keeps_polling_and_is_logged_once(
+    monkeypatch: pytest.MonkeyPatch, logs: list[MutableMapping[str, Any]], odd: Answer, shown: str
+) -> None:
+    # Decision: a state this version does not know is neither success nor failure. The trigger says
+    # so once and keeps polling (bounded by the task's execution_timeout), as for a new Databricks state.
+    script = [odd, odd, _state("TERMINATED", "SUCCESS")]
+    events, gets = await _watch_scripted(monkeypatch, script)
+    assert [e.status for e in events] == ["success"]
+    assert gets == 3
+    lines = [str(e["event"]) for e in logs]
+    assert sum(shown in line for line in lines) == 1, lines
