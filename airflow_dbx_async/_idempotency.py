@@ -3,8 +3,9 @@
 Databricks keeps a submitted token and answers a second submit carrying it with the *existing*
 run's id, so submitting with a token is itself the probe. Each task try probes slots 1, 2, ... of its
 task instance: a slot whose run is still active is re-attached (a worker died after submitting); a
-slot whose run finished before this try started belongs to an earlier try, so the next slot is used.
-A token given by the user is sent as-is, once.
+slot whose run has finished and *started* before this try started belongs to an earlier try, so the
+next slot is used. Start times are compared, not end times: a run of an earlier try that finished
+just before the probe still counts as that try's. A token given by the user is sent as-is, once.
 """
 
 from __future__ import annotations

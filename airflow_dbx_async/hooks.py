@@ -21,6 +21,7 @@ from asgiref.sync import async_to_sync
 
 from airflow_dbx_async.client import (
     DEFAULT_MAX_REQUESTS_PER_SECOND,
+    DEFAULT_TIMEOUT_SECONDS,
     WORKSPACES,
     AzureServicePrincipalAuth,
     BasicAuth,
@@ -161,7 +162,20 @@ def connection_to_config(
         verify_tls=_flag(extra, "verify_tls", default=True),
         ca_file=str(ca_file) if ca_file else None,
         max_requests_per_second=_rate_ceiling(extra),
+        timeout_seconds=_positive(extra, "timeout_seconds", DEFAULT_TIMEOUT_SECONDS),
     )
+
+
+def _positive(extra: Mapping[str, Any], key: str, default: float) -> float:
+    """A positive number from the connection extra, or ``default`` when absent."""
+    value = extra.get(key, default)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if number <= 0:
+        raise ConfigurationError(key, f"must be a positive number of seconds, got {value!r}")
+    return number
 
 
 def _rate_ceiling(extra: Mapping[str, Any]) -> float | None:

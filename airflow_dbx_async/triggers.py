@@ -20,7 +20,7 @@ import structlog
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_dbx_async._events import FailedTask, RunEvent, state_payload
-from airflow_dbx_async._failure_report import MAX_REPORTED_TASKS, bound_for_event, report_lines
+from airflow_dbx_async._failure_report import MAX_REPORTED_TASKS, bound_for_event, short_message
 from airflow_dbx_async.client import WORKSPACES, Outcome, TaskRun, is_retryable, judge
 from airflow_dbx_async.hooks import DEFAULT_CONN_ID, DatabricksAsyncHook
 
@@ -155,13 +155,14 @@ class DatabricksRunTrigger(BaseTrigger):
                 status="error", run_id=self.run_id, run_page_url=self.run_page_url, reason=reason
             )
         if event.status == "failed":
-            for line in report_lines(event):
-                self.log.error("%s", line)
+            # One line here; the full report goes to the task log once, from execute_complete, where
+            # Airflow's secret masker knows the task's secrets.
+            self.log.error("%s; the failure report follows when the task resumes", short_message(event))
         yield TriggerEvent(event.to_payload())  # type: ignore[no-untyped-call]
 
     async def _watch(self, client: JobsClient, watch: RunWatch) -> RunEvent:
         delays = poll_delays(float(self.polling_period_seconds), self._rng)
-        delay = 0.0  # the operator has just looked; the first check is for the shared sweep to batch
+        delay = next(delays)  # the operator looked just before deferring: the first check can wait a second
         last_seen: tuple[str, str, str] | None = None
         last_run: Run | None = None
         failing_since: float | None = None

@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from airflow_dbx_async.client.errors import ApiError, AuthError, Timeout, TransportError, api_error_for
+from airflow_dbx_async.client.errors import (
+    ApiError,
+    AuthError,
+    ConfigurationError,
+    Timeout,
+    TransportError,
+    api_error_for,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -166,9 +173,19 @@ def decode_success(
     raise ApiError(status, "INVALID_RESPONSE", message, method, path)
 
 
-def translate_client_error(exc: BaseException, method: str, path: str) -> TransportError:
-    """Turn an aiohttp / asyncio failure into a :class:`TransportError` (or :class:`Timeout`)."""
+def translate_client_error(exc: BaseException, method: str, path: str) -> TransportError | ConfigurationError:
+    """Turn an aiohttp / asyncio failure into a :class:`TransportError` (or :class:`Timeout`).
+
+    A certificate that fails verification is a settings problem, not a transient one: it becomes a
+    :class:`ConfigurationError` naming ``ca_file``, which is never retried.
+    """
     reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return ConfigurationError(
+            "ca_file",
+            f"the server's TLS certificate failed verification ({exc.certificate_error}); trust its CA "
+            "with the connection extra 'ca_file', or set 'verify_tls': false",
+        )
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return Timeout(method, path, reason, request_sent=False)
     if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):

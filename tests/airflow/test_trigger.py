@@ -122,10 +122,11 @@ async def test_failed_multi_task_run_carries_every_task_detail(
     assert not any(
         path.endswith("get-output") and body.get("run_id") == "11" for _, path, body in fake.requests
     )
-    errors = "\n".join(messages(logs, "error"))
-    assert "ValueError: bad input" in errors
-    assert "ZeroDivisionError" in errors
-    assert "line 2" in errors
+    # The trigger logs one summary line; the full report is written once, by execute_complete.
+    errors = messages(logs, "error")
+    assert len(errors) == 1, errors
+    assert "failed" in errors[0]
+    assert "the failure report follows" in errors[0]
 
 
 @pytest.mark.asyncio

@@ -178,9 +178,11 @@ async def test_tls_is_verified_by_default(monkeypatch: pytest.MonkeyPatch) -> No
         set_connection(monkeypatch, server.url)
         hook = DatabricksAsyncHook(CONN_ID, retry_limit=1)
         async with JobsClient(await hook.aget_config()) as client:
-            with pytest.raises(TransportError) as raised:
+            with pytest.raises(ConfigurationError) as raised:  # a settings problem: never retried
                 await client.list_runs()
+            assert client.request_count == 1
         message = str(raised.value)
+        assert message.startswith("ca_file: ")
         assert "CERTIFICATE_VERIFY_FAILED" in message or "certificate verify failed" in message
         assert "\n" not in message
         set_connection(monkeypatch, server.url, extra=json.dumps({"ca_file": server.ca_file}))
