@@ -115,38 +115,29 @@ class NotFound(ApiError):
     """The job, run or endpoint does not exist."""
 
 
-class RateLimited(ApiError):
+class _RetryAfter(ApiError):
+    """An API error that may carry the server's ``Retry-After`` hint, in seconds."""
+
+    def __init__(
+        self,
+        status: int,
+        error_code: str,
+        message: str,
+        method: str = "",
+        path: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(status, error_code, message, method, path)
+        self.args = (status, error_code, message, method, path, retry_after)
+        self.retry_after = retry_after
+
+
+class RateLimited(_RetryAfter):
     """429: too many requests; ``retry_after`` is the server's hint in seconds, if it sent one."""
 
-    def __init__(
-        self,
-        status: int,
-        error_code: str,
-        message: str,
-        method: str = "",
-        path: str = "",
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(status, error_code, message, method, path)
-        self.args = (status, error_code, message, method, path, retry_after)
-        self.retry_after = retry_after
 
-
-class ServerError(ApiError):
+class ServerError(_RetryAfter):
     """5xx: a fault on the Databricks side; ``retry_after`` is set when a 503 carries one."""
-
-    def __init__(
-        self,
-        status: int,
-        error_code: str,
-        message: str,
-        method: str = "",
-        path: str = "",
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(status, error_code, message, method, path)
-        self.args = (status, error_code, message, method, path, retry_after)
-        self.retry_after = retry_after
 
 
 class RunFailed(DatabricksError):

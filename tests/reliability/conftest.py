@@ -7,7 +7,6 @@ import json
 import logging
 import traceback
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -17,6 +16,7 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
 from airflow_dbx_async.triggers import DatabricksRunTrigger
+from tests.airflow.helpers import FakeTI as BaseFakeTI
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, MutableMapping
@@ -68,20 +68,13 @@ def all_logs(logs: list[MutableMapping[str, Any]], caplog: pytest.LogCaptureFixt
     return LogLines(logs, caplog)
 
 
-@dataclass
-class FakeTI:
+class FakeTI(BaseFakeTI):
     """The parts of Airflow's runtime task instance that the operators use."""
 
-    task_id: str = "task"
-    dag_id: str = "reliability"
-    run_id: str = "manual__reliability"
-    map_index: int = -1
-    try_number: int = 1
-    start_date: datetime = field(default_factory=lambda: datetime.now(UTC))
-    pushed: list[tuple[str, Any]] = field(default_factory=list)
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed.append((key, value))
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("dag_id", "reliability")
+        kwargs.setdefault("run_id", "manual__reliability")
+        super().__init__(**kwargs)
 
 
 @dataclass
