@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import email.utils
+import ssl
 
 import aiohttp
 import pytest
@@ -8,11 +9,13 @@ import pytest
 from airflow_dbx_async.client import (
     ApiError,
     AuthError,
+    ConfigurationError,
     NotFound,
     RateLimited,
     ServerError,
     Timeout,
     TransportError,
+    is_retryable,
     parse_retry_after,
 )
 from airflow_dbx_async.client._transport import (
@@ -160,6 +163,18 @@ def test_decode_success():
 def test_translate_client_error(exc, kind, sent):
     error = translate_client_error(exc, "POST", "/api/2.2/jobs/runs/submit")
     assert type(error) is kind
+    assert isinstance(error, TransportError)
     assert error.request_sent is sent
     assert error.path == "/api/2.2/jobs/runs/submit"
     assert type(exc).__name__ in error.reason
+
+
+def test_certificate_failure_is_a_configuration_error_naming_ca_file():
+    cert_error = ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed certificate")
+    key = aiohttp.client_reqrep.ConnectionKey("db.example.com", 443, True, True, None, None, None)
+    exc = aiohttp.ClientConnectorCertificateError(key, cert_error)
+    error = translate_client_error(exc, "GET", "/api/2.2/jobs/runs/get")
+    assert isinstance(error, ConfigurationError)
+    assert error.field == "ca_file"
+    assert "certificate verify failed" in str(error)
+    assert not is_retryable(error)
