@@ -113,7 +113,6 @@ class RunPoller:
         self._heap: list[tuple[float, int, RunWatch]] = []
         self._seq = 0
         self._planned = float("inf")  # when the loop plans its next sweep; -inf while sweeping
-        self._estimate = 0.0  # how long a sweep takes (moving average)
         self.sweeps = 0
         self.pages = 0
 
@@ -142,7 +141,7 @@ class RunPoller:
         watch._due = due
         self._seq += 1
         heapq.heappush(self._heap, (due, self._seq, watch))
-        if due - self._estimate < self._planned:
+        if due < self._planned:
             self._wakeup.set()
 
     async def aclose(self) -> None:
@@ -168,8 +167,9 @@ class RunPoller:
                 self._planned = float("inf")
                 await self._wakeup.wait()
                 continue
-            # Start early by the expected sweep time, so the answer is there by the due time.
-            start_at = max(due - self._estimate, self._last_sweep + self.min_sweep_gap)
+            # No need to start early by the sweep's length: a watch keeps its place in the newest-first
+            # list from sweep to sweep, so the time between two of its checks stays its own delay.
+            start_at = max(due, self._last_sweep + self.min_sweep_gap)
             delay = start_at - self.clock()
             if delay > 0:
                 self._planned = start_at
@@ -182,8 +182,6 @@ class RunPoller:
             self._planned = float("-inf")
             self._last_sweep = self.clock()
             await self._sweep()
-            took = self.clock() - self._last_sweep
-            self._estimate = 0.5 * self._estimate + 0.5 * took
 
     async def _sweep(self) -> None:
         self.sweeps += 1
