@@ -11,8 +11,8 @@ VENV=.venv-demo
 if [ ! -x "$VENV/bin/python" ]; then
     echo "==> creating $VENV with $PYTHON"
     "$PYTHON" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip 2>&1 | { grep -v "^WARNING: Location" || true; }
 fi
 echo "==> installing airflow-dbx-async and its dependencies into $VENV (quiet; takes a while the first time)"
-"$VENV/bin/python" -m pip install --quiet -e .
+"$VENV/bin/python" -m pip install --quiet -e . 2>&1 | { grep -v "^WARNING: Location" || true; }
 exec "$VENV/bin/python" scripts/demo.py "$@"
