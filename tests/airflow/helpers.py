@@ -23,3 +23,12 @@ class FakeTI:
 
 def context(ti: FakeTI | None = None) -> Any:
     return {"ti": ti or FakeTI()}
+
+
+async def first_event(trigger: Any) -> Any:
+    """Run a trigger as the triggerer does and return its first event, decoded."""
+    from airflow_dbx_async._events import RunEvent
+
+    async for event in trigger.run():
+        return RunEvent.from_payload(event.payload)
+    raise AssertionError("the trigger ended without an event")

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_dbx_async._events import RunEvent
 from airflow_dbx_async.client import JobsClient, OAuthM2MAuth, clear_token_cache
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
 from airflow_dbx_async.hooks import DatabricksAsyncHook
 from airflow_dbx_async.triggers import DatabricksRunTrigger
 from tests.airflow.conftest import CONN_ID
+from tests.airflow.helpers import first_event
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    pass
 
 TOKEN_PATH = "POST /oidc/v1/token"
 TASK = {"task_key": "t", "notebook_task": {"notebook_path": "/x"}, "sim_duration_seconds": 0.3}
@@ -33,13 +33,6 @@ def _connect(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     clear_token_cache()
 
 
-async def _event(trigger: DatabricksRunTrigger) -> RunEvent:
-    events: AsyncIterator[Any] = trigger.run()
-    async for event in events:
-        return RunEvent.from_payload(event.payload)
-    raise AssertionError("no event")
-
-
 @pytest.mark.asyncio
 async def test_one_cached_token_serves_the_whole_watch_and_a_revoked_token_is_replaced(
     monkeypatch: pytest.MonkeyPatch,
@@ -50,7 +43,7 @@ async def test_one_cached_token_serves_the_whole_watch_and_a_revoked_token_is_re
         assert isinstance(config.auth, OAuthM2MAuth)
         run_id = server.state.submit({"run_name": "oauth", "tasks": [TASK]})
         trigger = DatabricksRunTrigger(run_id=run_id, databricks_conn_id=CONN_ID, polling_period_seconds=0.2)
-        assert (await _event(trigger)).status == "success"
+        assert (await first_event(trigger)).status == "success"
         requests = server.state.stats.requests
         assert requests[TOKEN_PATH] == 1  # every poll of the trigger reused the cached token
         assert sum(n for path, n in requests.items() if "/api/" in path) >= 2

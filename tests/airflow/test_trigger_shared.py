@@ -11,14 +11,14 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from airflow_dbx_async._events import RunEvent
 from airflow_dbx_async.client import WORKSPACES
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
 from airflow_dbx_async.triggers import DatabricksRunTrigger
 from tests.airflow.conftest import CONN_ID
+from tests.airflow.helpers import first_event
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    pass
 
 TOKEN = "dapi-shared-trigger-test"
 
@@ -34,20 +34,13 @@ def _trigger(run_id: int, period: float = 1.0) -> DatabricksRunTrigger:
     )
 
 
-async def _event(trigger: DatabricksRunTrigger) -> RunEvent:
-    events: AsyncIterator[Any] = trigger.run()
-    async for event in events:
-        return RunEvent.from_payload(event.payload)
-    raise AssertionError("the trigger ended without an event")
-
-
 @pytest.mark.asyncio
 async def test_triggers_share_one_connection_and_the_run_list(monkeypatch: pytest.MonkeyPatch) -> None:
     config = EmulatorConfig(simulate=True, tokens=(TOKEN,))
     async with EmulatorServer(config) as server:
         _connect(monkeypatch, server.url)
         run_ids = [server.state.submit({"run_name": f"r{i}", "tasks": [_sim_task(i)]}) for i in range(30)]
-        events = await asyncio.gather(*(_event(_trigger(run_id)) for run_id in run_ids))
+        events = await asyncio.gather(*(first_event(_trigger(run_id)) for run_id in run_ids))
         stats = server.state.stats
         assert [e.status for e in events] == ["success" if i % 5 else "failed" for i in range(30)]
         # One shared keep-alive pool: sweeps reuse one connection; only the concurrent fetches of the
@@ -103,7 +96,7 @@ async def test_a_run_missing_from_the_list_still_reports_its_true_final_state(
     workspace = HiddenRuns(finish_after=2)
     async with TestServer(workspace.app(), host="127.0.0.1") as server:
         _connect(monkeypatch, str(server.make_url("")).rstrip("/"))
-        event = await _event(_trigger(7, period=0.2))
+        event = await first_event(_trigger(7, period=0.2))
     assert event.status == "success"
     assert event.run_state["result_state"] == "SUCCESS"
     assert workspace.gets == {7: 2}  # the sweeps missed it; the trigger asked runs/get itself
@@ -114,7 +107,7 @@ async def test_the_rate_ceiling_holds_across_triggers(monkeypatch: pytest.Monkey
     workspace = HiddenRuns(finish_after=3)
     async with TestServer(workspace.app(), host="127.0.0.1") as server:
         _connect(monkeypatch, str(server.make_url("")).rstrip("/"), max_requests_per_second=20)
-        events = await asyncio.gather(*(_event(_trigger(run_id, period=0.1)) for run_id in range(1, 21)))
+        events = await asyncio.gather(*(first_event(_trigger(run_id, period=0.1)) for run_id in range(1, 21)))
     assert {e.status for e in events} == {"success"}
     stamps = sorted(workspace.stamps)
     assert len(stamps) >= 60  # 20 runs x 3 runs/get, plus the sweeps
