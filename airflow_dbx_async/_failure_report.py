@@ -79,7 +79,7 @@ def bound_for_event(task: FailedTask, limit: int = _EVENT_FIELD_LIMIT) -> Failed
 def _block(title: str, text: str) -> list[str]:
     body = text.rstrip("\n")
     if not body.strip():
-        return []
+        return [f"  {title}: (none)"]  # said, not left out: readers look for every field
     return [f"  {title}:", *(f"{_INDENT}{line}" for line in body.splitlines())]
 
 
@@ -98,8 +98,7 @@ def _task_lines(position: str, task: FailedTask) -> list[str]:
         lines.append(f"  run page: {task.run_page_url}")
     lines += _block("error", truncate_tail(strip_ansi(task.error), _ERROR_LIMIT))
     lines += _block("error trace", truncate_tail(strip_ansi(task.error_trace), _TRACE_LIMIT))
-    if task.notebook_result is not None:
-        lines += _block("notebook result", truncate_head(strip_ansi(task.notebook_result), _RESULT_LIMIT))
+    lines += _block("notebook result", truncate_head(strip_ansi(task.notebook_result or ""), _RESULT_LIMIT))
     logs_title = "logs (Databricks kept only the tail)" if task.logs_truncated else "logs"
     lines += _block(logs_title, truncate_tail(strip_ansi(task.logs), _LOGS_LIMIT))
     return lines
