@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow_dbx_async.client.models import RunState
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from airflow_dbx_async._events import FailedTask, RunEvent
 
 __all__ = (
@@ -134,12 +136,22 @@ def _task_summary(task: FailedTask) -> str:
     return f"task {task.task_key}: {detail}"
 
 
+def _bare_state(run_state: Mapping[str, Any]) -> str:
+    """``TERMINATED/FAILED``: the states without the message."""
+    life_cycle = str(run_state.get("life_cycle_state") or "UNKNOWN")
+    result = run_state.get("result_state")
+    return f"{life_cycle}/{result}" if result else life_cycle
+
+
 def short_message(event: RunEvent) -> str:
     """One line for the exception: run id, final state, the first task errors and the run page."""
     if event.status == "error":
         text = (
             f"Could not watch Databricks run {event.run_id}: {_first_line(event.reason) or 'unknown error'}"
         )
+    elif event.failed_tasks and event.run_state:
+        # The tasks' own errors say more than the run's generic state message: keep the line short.
+        text = f"Databricks run {event.run_id} failed ({_bare_state(event.run_state)})"
     else:
         text = f"Databricks run {event.run_id} failed: {_first_line(event.reason or _state_text(event))}"
     tasks = event.failed_tasks
@@ -147,7 +159,7 @@ def short_message(event: RunEvent) -> str:
         parts = [_task_summary(t) for t in tasks[:_SHORT_TASKS]]
         if len(tasks) > _SHORT_TASKS:
             parts.append(f"+{len(tasks) - _SHORT_TASKS} more")
-        text += f" ({'; '.join(parts)})"
+        text += f": {'; '.join(parts)}"
     if event.run_page_url:
         text += f". See {event.run_page_url}"
     return text

@@ -126,8 +126,8 @@ def test_short_message_is_one_line_with_task_errors_and_url() -> None:
         event(task(0, error="ValueError: bad input\nmore lines"), task(1), task(2), task(3))
     )
     assert message == (
-        "Databricks run 123 failed: TERMINATED/FAILED: Workload failed (task task_0: ValueError: bad input; "
-        "task task_1: ValueError: bad input 1; task task_2: ValueError: bad input 2; +1 more). "
+        "Databricks run 123 failed (TERMINATED/FAILED): task task_0: ValueError: bad input; "
+        "task task_1: ValueError: bad input 1; task task_2: ValueError: bad input 2; +1 more. "
         "See http://dbx/?o=1#job/1/run/123"
     )
 
@@ -137,7 +137,7 @@ def test_short_message_for_errors_and_runs_without_tasks() -> None:
         "Could not watch Databricks run 123: AuthError: 403"
     )
     no_output = short_message(event(task(0, error="", state_message="")))
-    assert "(task task_0: failed)" in no_output
+    assert ": task task_0: failed." in no_output
 
 
 def test_bound_for_event_limits_every_field() -> None:

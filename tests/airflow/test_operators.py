@@ -167,7 +167,7 @@ def test_execute_complete_failure_raises_one_line_and_logs_details(
     assert isinstance(failed.value, AirflowException)
     message = str(failed.value)
     assert "\n" not in message
-    assert message.startswith("Databricks run 123 failed: TERMINATED/FAILED: Workload failed")
+    assert message.startswith("Databricks run 123 failed (TERMINATED/FAILED): task t0")
     assert "task t0: ValueError: bad input 0" in message
     assert "See http://dbx/?o=1#job/1/run/123" in message
     logged = "\n".join(messages(logs, "error"))
