@@ -14,6 +14,7 @@ from airflow_dbx_async.emulator._params import (
     get_str,
     invalid,
     json_response,
+    limit_and_offset,
     read_params,
 )
 from airflow_dbx_async.emulator._render import Renderer
@@ -64,15 +65,7 @@ async def _get_job(request: web.Request) -> web.Response:
 
 
 def _page(params: dict[str, Any], default: int, maximum: int, offset_cap: int) -> tuple[int, int]:
-    limit = get_int(params, "limit", default=default) or maximum
-    if limit < 0 or limit > maximum:
-        raise invalid(f"Invalid limit {limit} - it has to be no more than {maximum}.")
-    offset = get_int(params, "offset")
-    if offset > offset_cap:
-        raise invalid(
-            f"The supplied offset {offset} has exceeded the value of {offset_cap} allowed for this parameter."
-            "Please use the page_token parameter to paginate"
-        )
+    limit, offset = limit_and_offset(params, default=default, maximum=maximum, offset_cap=offset_cap)
     token = get_str(params, "page_token")
     return limit, decode_token(token) if token else offset
 

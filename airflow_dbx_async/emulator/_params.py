@@ -20,6 +20,7 @@ __all__ = (
     "get_int",
     "get_str",
     "json_response",
+    "limit_and_offset",
     "read_params",
 )
 
@@ -104,3 +105,19 @@ def get_str(params: Mapping[str, Any], name: str, default: str = "") -> str:
     """A string field (numbers are accepted and turned into text)."""
     value = params.get(name)
     return default if value is None else str(value)
+
+
+def limit_and_offset(
+    params: Mapping[str, Any], *, default: int, maximum: int, offset_cap: int
+) -> tuple[int, int]:
+    """A list endpoint's ``limit`` (``0`` means the maximum) and deprecated ``offset``, checked."""
+    limit = get_int(params, "limit", default=default) or maximum
+    if limit < 0 or limit > maximum:
+        raise invalid(f"Invalid limit {limit} - it has to be no more than {maximum}.")
+    offset = get_int(params, "offset")
+    if offset > offset_cap:
+        raise invalid(
+            f"The supplied offset {offset} has exceeded the value of {offset_cap} allowed for this parameter."
+            "Please use the page_token parameter to paginate"
+        )
+    return limit, offset

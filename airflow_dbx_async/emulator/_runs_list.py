@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_dbx_async.emulator._keys import STATE
 from airflow_dbx_async.emulator._model import TERMINAL, run_phase
-from airflow_dbx_async.emulator._params import get_bool, get_int, get_str, invalid, json_response, read_params
+from airflow_dbx_async.emulator._params import (
+    get_bool,
+    get_int,
+    get_str,
+    invalid,
+    json_response,
+    limit_and_offset,
+    read_params,
+)
 from airflow_dbx_async.emulator._render import Renderer
 
 if TYPE_CHECKING:
@@ -100,15 +108,9 @@ async def list_runs(request: web.Request) -> web.Response:
     """``GET runs/list`` for API 2.1 (``has_more``) and 2.2 (tokens only)."""
     params = await read_params(request)
     state: EmulatorState = request.app[STATE]
-    limit = get_int(params, "limit", default=_DEFAULT_LIMIT) or _MAX_LIMIT
-    if limit < 0 or limit > _MAX_LIMIT:
-        raise invalid(f"Invalid limit {limit} - it has to be no more than {_MAX_LIMIT}.")
-    offset = get_int(params, "offset")
-    if offset > _OFFSET_CAP:
-        raise invalid(
-            f"The supplied offset {offset} has exceeded the value of {_OFFSET_CAP} "
-            "allowed for this parameter."
-        )
+    limit, offset = limit_and_offset(
+        params, default=_DEFAULT_LIMIT, maximum=_MAX_LIMIT, offset_cap=_OFFSET_CAP
+    )
     token = get_str(params, "page_token")
     render = Renderer(f"{request.scheme}://{request.host}", state.config.workspace_id, state.now_ms())
     runs, more = _select(state, _Filter(params, render.now), token, 0 if token else offset, limit)
