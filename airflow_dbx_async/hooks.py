@@ -231,11 +231,10 @@ class DatabricksAsyncHook(BaseHook):
             f"or set the environment variable AIRFLOW_CONN_{self.databricks_conn_id.upper()}",
         )
 
-    def _build(self, conn: Connection) -> ClientConfig:
-        self._config = connection_to_config(
+    def _config_from(self, conn: Connection) -> ClientConfig:
+        return connection_to_config(
             conn, retry_limit=self.retry_limit, retry_delay=self.retry_delay, api_version=self.api_version
         )
-        return self._config
 
     def get_config(self) -> ClientConfig:
         """Read the connection (synchronously, in a worker) and return the client configuration."""
@@ -244,8 +243,7 @@ class DatabricksAsyncHook(BaseHook):
                 conn = self.get_connection(self.databricks_conn_id)
             except Exception as exc:  # AirflowNotFoundException and secrets-backend failures alike
                 raise self._missing(exc) from exc
-            self._build(conn)
-        assert self._config is not None
+            self._config = self._config_from(conn)
         return self._config
 
     async def aget_config(self) -> ClientConfig:
@@ -270,9 +268,7 @@ class DatabricksAsyncHook(BaseHook):
             conn = await self.aget_connection(self.databricks_conn_id)
         except Exception as exc:
             raise self._missing(exc) from exc
-        return connection_to_config(
-            conn, retry_limit=self.retry_limit, retry_delay=self.retry_delay, api_version=self.api_version
-        )
+        return self._config_from(conn)
 
     def get_conn(self) -> ClientConfig:
         """Return the client configuration (Airflow's generic hook entry point)."""
