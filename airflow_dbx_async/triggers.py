@@ -185,7 +185,8 @@ class DatabricksRunTrigger(BaseTrigger):
             if verdict.outcome is Outcome.SUCCEEDED:
                 return RunEvent.from_run("success", run, verdict.reason, run_page_url=self.run_page_url)
             if verdict.outcome is Outcome.FAILED:
-                run = await client.get_run(self.run_id)  # the list shows no tasks; their outputs need ids
+                if not run.tasks:  # seen in the run list, which omits tasks; their outputs need ids
+                    run = await client.get_run(self.run_id)
                 failed = await self.fetch_failed_tasks(client, run)
                 return RunEvent.from_run("failed", run, verdict.reason, failed, self.run_page_url)
             delay = next(delays)
