@@ -21,6 +21,7 @@ from airflow_dbx_async._events import EventStatus, FailedTask, RunEvent
 from airflow_dbx_async._failure_report import report_lines, short_message
 from airflow_dbx_async._idempotency import SubmitResult, TaskIdentity, submit_idempotent
 from airflow_dbx_async._payload import check_knobs
+from airflow_dbx_async._secrets import redact, register_connection_secrets
 from airflow_dbx_async.client import ConfigurationError, JobsClient, Outcome, judge
 from airflow_dbx_async.hooks import DEFAULT_CONN_ID, DatabricksAsyncHook
 from airflow_dbx_async.links import XCOM_RUN_ID_KEY, XCOM_RUN_PAGE_URL_KEY, DatabricksJobRunLink
@@ -131,6 +132,7 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         self.cancel_on_kill = cancel_on_kill
         self.run_id: int | None = None
         self._run_active = False
+        self._secrets_registered = False
 
     # -- overridden by the concrete operators ------------------------------------------------------
 
@@ -187,6 +189,7 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
     def execute(self, context: Context) -> None:
         """Submit the run, then finish at once, return (no waiting) or defer to the trigger."""
         payload = self._checked_payload()
+        self._register_secrets()
         ti = context["ti"]
         started = _try_started(ti)
         result, failed = self._hook().run_sync(
@@ -234,6 +237,7 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
 
     def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> None:
         """Resume after the trigger fired: succeed, or log the failure report and raise one line."""
+        self._register_secrets()  # a resumed worker has not read the connection: teach the masker first
         try:
             decoded = RunEvent.from_payload(event)
         except ValueError as exc:
@@ -252,8 +256,14 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
             return
         lines = report_lines(event) if event.status == "failed" else [short_message(event)]
         for line in lines:
-            self.log.error("%s", line)
-        raise DatabricksRunFailedError(short_message(event))
+            self.log.error("%s", redact(line))
+        raise DatabricksRunFailedError(redact(short_message(event)))
+
+    def _register_secrets(self) -> None:
+        """Register the connection's secrets with Airflow's masker in this process, once."""
+        if not self._secrets_registered:
+            register_connection_secrets(self.databricks_conn_id)
+            self._secrets_registered = True
 
     # -- cancellation -------------------------------------------------------------------------------
 

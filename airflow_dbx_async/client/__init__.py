@@ -21,6 +21,12 @@ from airflow_dbx_async.client._auth import (
 from airflow_dbx_async.client._client import (
     JobsClient,
 )
+from airflow_dbx_async.client._export import (
+    CellOutput,
+    ExportedView,
+    NotebookOutput,
+    RunExport,
+)
 from airflow_dbx_async.client._poller import (
     ListPage,
     RunPoller,
@@ -41,6 +47,9 @@ from airflow_dbx_async.client._retry import (
     call_with_retry,
     is_retryable,
     is_safe_to_repeat,
+)
+from airflow_dbx_async.client._text import (
+    sanitize_text,
 )
 from airflow_dbx_async.client._transport import (
     parse_retry_after,
@@ -97,6 +106,7 @@ __all__ = (
     "AuthError",
     "AzureServicePrincipalAuth",
     "BasicAuth",
+    "CellOutput",
     "ClientConfig",
     "ConfigurationError",
     "DEFAULT_API_VERSION",
@@ -106,11 +116,13 @@ __all__ = (
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT_SECONDS",
     "DatabricksError",
+    "ExportedView",
     "JobsClient",
     "Judgement",
     "LifeCycleState",
     "ListPage",
     "NotFound",
+    "NotebookOutput",
     "OAuthM2MAuth",
     "Outcome",
     "RateLimited",
@@ -118,6 +130,7 @@ __all__ = (
     "ResultState",
     "RetryPolicy",
     "Run",
+    "RunExport",
     "RunFailed",
     "RunOutput",
     "RunPoller",
@@ -145,4 +158,5 @@ __all__ = (
     "judge",
     "normalise_base_url",
     "parse_retry_after",
+    "sanitize_text",
 )

@@ -13,6 +13,7 @@ import enum
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from airflow_dbx_async.client._export import VIEWS_TO_EXPORT, RunExport
 from airflow_dbx_async.client._pool import new_session
 from airflow_dbx_async.client._retry import call_with_retry
 from airflow_dbx_async.client._transport import Transport
@@ -160,6 +161,19 @@ class JobsClient:
         """``runs/get-output`` of a task run (or a legacy single-task run)."""
         body = await self._call("GET", "jobs/runs/get-output", params={"run_id": run_id})
         return RunOutput.from_api(run_id, body)
+
+    async def export_run(self, run_id: int, views_to_export: str = "CODE") -> RunExport:
+        """``runs/export`` of a notebook task run: its views as HTML pages holding the executed notebook.
+
+        :param views_to_export: ``CODE`` (the notebook with its cell outputs), ``DASHBOARDS`` or ``ALL``.
+        :raises ConfigurationError: naming ``views_to_export``, before any request, for another value.
+        """
+        if views_to_export not in VIEWS_TO_EXPORT:
+            raise ConfigurationError(
+                "views_to_export", f"must be one of {', '.join(VIEWS_TO_EXPORT)}, got {views_to_export!r}"
+            )
+        params = {"run_id": run_id, "views_to_export": views_to_export}
+        return RunExport.from_api(run_id, await self._call("GET", "jobs/runs/export", params=params))
 
     async def cancel_run(self, run_id: int) -> None:
         """``runs/cancel``: ask Databricks to cancel a run (it stops asynchronously)."""
