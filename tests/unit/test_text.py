@@ -40,9 +40,7 @@ def test_sanitize_text(raw: str, clean: str) -> None:
 
 
 def test_sanitized_text_has_no_control_character_left() -> None:
-    hostile = (
-        "".join(chr(c) for c in range(0xA0)) + "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-    )
+    hostile = "".join(chr(c) for c in range(0xA0)) + "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
     left = sanitize_text(hostile * 3)
     assert all(ch in "\n\t" or (0x20 <= ord(ch) < 0x7F) for ch in left), repr(left)
 
