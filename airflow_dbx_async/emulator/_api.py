@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from airflow_dbx_async.emulator._export import export_run
 from airflow_dbx_async.emulator._jobs import job_object
 from airflow_dbx_async.emulator._keys import STATE
 from airflow_dbx_async.emulator._params import (
@@ -196,6 +197,7 @@ def jobs_routes() -> list[web.RouteDef]:
         web.post(f"{prefix}/runs/submit", _submit),
         web.get(f"{prefix}/runs/get", _get_run),
         web.get(f"{prefix}/runs/get-output", _get_output),
+        web.get(f"{prefix}/runs/export", export_run),
         web.post(f"{prefix}/runs/cancel", _cancel),
         web.post(f"{prefix}/runs/cancel-all", _cancel_all),
         web.post(f"{prefix}/runs/delete", _delete_run),

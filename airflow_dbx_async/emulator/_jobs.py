@@ -40,6 +40,7 @@ _LEGACY_TASK_FIELDS = (
     "sim_result",
     "sim_error",
     "sim_output",
+    "sim_print",
 )
 _TASK_KEY = re.compile(r"^[\w\-]{1,100}$")
 _LEGACY_SLOTS = (

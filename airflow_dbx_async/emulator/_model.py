@@ -92,6 +92,7 @@ class TaskRun:
     error: str | None = None
     error_trace: str | None = None
     logs: str | None = None
+    cells: list[dict[str, Any]] | None = None
     repair_id: int | None = None
 
     @property

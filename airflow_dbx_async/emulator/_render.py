@@ -7,11 +7,40 @@ from typing import Any
 
 from airflow_dbx_async.emulator._model import TERMINAL, Run, RunPhase, TaskRun, run_phase, task_phase
 
-__all__ = ("Renderer", "page_url", "state_json", "status_json")
+__all__ = (
+    "OUTPUT_LIMIT",
+    "LOG_TASK_TYPES",
+    "Renderer",
+    "head",
+    "page_url",
+    "state_json",
+    "status_json",
+    "tail",
+)
 
 CREATOR = "emulator@example.com"
 _STATUS_STATE = {"SKIPPED": "TERMINATED", "INTERNAL_ERROR": "TERMINATED", "WAITING_FOR_RETRY": "WAITING"}
-_TASK_TYPES = ("notebook_task", "spark_python_task")
+# get-output: ``logs`` exist only for these task types ("not supported for notebook_task, pipeline_task
+# or spark_submit_task"), are the last 5 MB; ``notebook_output.result`` is the first 5 MB.
+# https://docs.databricks.com/api/workspace/jobs/getrunoutput
+LOG_TASK_TYPES = ("spark_jar_task", "spark_python_task", "python_wheel_task")
+OUTPUT_LIMIT = 5 * 1024 * 1024
+
+
+def head(text: str, limit: int = OUTPUT_LIMIT) -> tuple[str, bool]:
+    """The first ``limit`` bytes of ``text`` (UTF-8) and whether it was cut."""
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text, False
+    return raw[:limit].decode("utf-8", errors="ignore"), True
+
+
+def tail(text: str, limit: int = OUTPUT_LIMIT) -> tuple[str, bool]:
+    """The last ``limit`` bytes of ``text`` (UTF-8) and whether it was cut."""
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text, False
+    return raw[-limit:].decode("utf-8", errors="ignore"), True
 
 
 def page_url(base_url: str, workspace_id: int, job_id: int, run_id: int) -> str:
@@ -188,15 +217,16 @@ class Renderer:
         return body
 
     def output(self, run: Run, task: TaskRun) -> dict[str, Any]:
-        """runs/get-output of a task run."""
+        """runs/get-output of a task run: exit value of notebooks, logs of Python/JAR/wheel tasks."""
         body: dict[str, Any] = {"metadata": self.task_run(run, task)}
         terminal = task_phase(task, self.now).life_cycle in TERMINAL
         if "notebook_task" in task.spec:
-            done = terminal and task.result is not None
-            body["notebook_output"] = {"result": task.result, "truncated": False} if done else {}
-        if terminal and task.logs is not None:
-            body["logs"] = task.logs
-            body["logs_truncated"] = False
+            body["notebook_output"] = {}
+            if terminal and task.result is not None:
+                result, cut = head(task.result)
+                body["notebook_output"] = {"result": result, "truncated": cut}
+        if terminal and task.logs is not None and any(kind in task.spec for kind in LOG_TASK_TYPES):
+            body["logs"], body["logs_truncated"] = tail(task.logs)
         if terminal and task.error is not None:
             body["error"] = task.error
             if task.error_trace is not None:

@@ -179,16 +179,24 @@ class Runner:
             await self._spawn(task, spec_file, result_file, limit=timeout)
 
     async def _spawn(self, task: TaskRun, spec_file: Path, result_file: Path, *, limit: float | None) -> None:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(_SHIM),
-            str(spec_file),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            stdin=asyncio.subprocess.DEVNULL,
-            start_new_session=True,
-            cwd=str(self._workspace) if self._workspace else None,
+        creating = asyncio.ensure_future(
+            asyncio.create_subprocess_exec(
+                sys.executable,
+                str(_SHIM),
+                str(spec_file),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                stdin=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=str(self._workspace) if self._workspace else None,
+            )
         )
+        try:
+            proc = await asyncio.shield(creating)
+        except asyncio.CancelledError:
+            # Cancelled while the process was being created: let it start, then kill it (no orphan).
+            await _kill(await creating)
+            raise
         self.processes[task.run_id] = proc
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), limit)
@@ -212,7 +220,8 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(proc.wait(), 5)
+        # Reading to EOF as well as reaping lets the pipe transports close (no ResourceWarning later).
+        await asyncio.wait_for(proc.communicate(), 5)
 
 
 def _record(task: TaskRun, out: bytes, result_file: Path, returncode: int | None) -> None:
@@ -223,6 +232,7 @@ def _record(task: TaskRun, out: bytes, result_file: Path, returncode: int | None
     except (OSError, ValueError):
         result = {"status": "FAILED", "error": f"Process exited with code {returncode} without a result."}
     task.result = result.get("result")
+    task.cells = result.get("cells")
     if result.get("status") == "SUCCESS":
         task.finish(_now(), "SUCCESS")
         return

@@ -58,22 +58,38 @@ def topological(tasks: list[TaskRun]) -> list[TaskRun]:
     return ordered
 
 
+def _simulated_cell(task: TaskRun) -> dict[str, Any]:
+    """The one command a simulated notebook shows in runs/export (``sim_print`` is what it printed)."""
+    printed = _lookup(task.spec, "sim_print")
+    cell: dict[str, Any] = {
+        "position": 1,
+        "command": f"# Simulated notebook of task {task.task_key}",
+        "state": "error" if task.error else "finished",
+        "results": [] if printed is None else [{"type": "ansi", "data": str(printed)}],
+    }
+    if task.error:
+        cell.update(error=task.error, error_trace=task.error_trace)
+    return cell
+
+
 def _fill_output(task: TaskRun, error: str | None) -> None:
     if task.outcome in ("SUCCESS", "EXCLUDED", "SKIPPED", "UPSTREAM_FAILED"):
         task.logs = f"Simulated task {task.task_key} finished.\n"
         output = _lookup(task.spec, "sim_output")
         task.result = None if output is None else str(output)
-        return
-    text = error or f"Exception: simulated {task.outcome.lower()} of task {task.task_key}"
-    if ": " not in text:
-        text = f"Exception: {text}"
-    task.error = text
-    task.error_trace = (
-        "Traceback (most recent call last):\n"
-        f'  File "<simulated task {task.task_key}>", line 1, in <module>\n'
-        f"{text}\n"
-    )
-    task.logs = f"Simulated task {task.task_key} started.\n{text}\n"
+    else:
+        text = error or f"Exception: simulated {task.outcome.lower()} of task {task.task_key}"
+        if ": " not in text:
+            text = f"Exception: {text}"
+        task.error = text
+        task.error_trace = (
+            "Traceback (most recent call last):\n"
+            f'  File "<simulated task {task.task_key}>", line 1, in <module>\n'
+            f"{text}\n"
+        )
+        task.logs = f"Simulated task {task.task_key} started.\n{text}\n"
+    if "notebook_task" in task.spec and task.outcome not in ("EXCLUDED", "SKIPPED", "UPSTREAM_FAILED"):
+        task.cells = [_simulated_cell(task)]
 
 
 def schedule_simulated(

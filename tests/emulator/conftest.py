@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import re
+import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +56,32 @@ class Api:
                 await asyncio.sleep(0.05)
 
         return await asyncio.wait_for(loop(), limit)
+
+
+def decode_export(html: str) -> dict[str, Any]:
+    """The notebook model of an exported page, decoded the way users decode a real export."""
+    found = re.search(r"var __DATABRICKS_NOTEBOOK_MODEL = '([^']+)';", html)
+    assert found is not None, html[:200]
+    model: dict[str, Any] = json.loads(urllib.parse.unquote(base64.b64decode(found.group(1)).decode("utf-8")))
+    return model
+
+
+def printed(model: dict[str, Any]) -> str:
+    """All text (``ansi``) output of the model's commands, in position order."""
+    out = []
+    for command in sorted(model["commands"], key=lambda c: c["position"]):
+        results = command["results"] or {}
+        items = results["data"] if results.get("type") == "listResults" else [results]
+        out += [item["data"] for item in items if item.get("type") == "ansi"]
+    return "".join(out)
+
+
+async def export_model(api: Api, task_run_id: int) -> dict[str, Any]:
+    """``runs/export`` of a notebook task run, decoded."""
+    body = await api.get("jobs/runs/export", run_id=task_run_id, views_to_export="CODE")
+    (view,) = body["views"]
+    assert view["type"] == "NOTEBOOK"
+    return decode_export(view["content"])
 
 
 if TYPE_CHECKING:

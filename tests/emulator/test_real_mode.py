@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.emulator.conftest import DEMO, Api, notebook
+from tests.emulator.conftest import DEMO, Api, export_model, notebook, printed
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -33,7 +33,8 @@ async def test_demo_quickstart_job_with_widget(make_api: MakeApi) -> None:
     run, out = await _task_output(api, run_id)
     assert run["state"]["result_state"] == "SUCCESS"
     assert out["notebook_output"] == {"result": "ok", "truncated": False}
-    assert "Variable = hello" in out["logs"]
+    assert "logs" not in out  # notebook prints are in the run export, not in get-output
+    assert "Variable = hello" in printed(await export_model(api, run["tasks"][0]["run_id"]))
     assert "error" not in out
 
 
@@ -49,7 +50,9 @@ async def test_failing_notebook_reports_exception(make_api: MakeApi) -> None:
     assert out["error_trace"].startswith("Traceback (most recent call last):")
     assert 'raise ValueError("Input data is empty' in out["error_trace"]
     assert "_shim" not in out["error_trace"]
-    assert out["logs"] == "Starting the failing notebook\nChecking the input data\n"
+    assert "logs" not in out
+    model = await export_model(api, run["tasks"][0]["run_id"])
+    assert printed(model) == "Starting the failing notebook\nChecking the input data\n"
     assert out["notebook_output"] == {}
 
 
@@ -67,7 +70,7 @@ async def test_widgets_defaults_and_missing_widget(make_api: MakeApi, workspace:
     run, out = await _task_output(
         api, (await api.post("jobs/runs/submit", {"notebook_task": task}))["run_id"]
     )
-    assert out["logs"] == "default-a y none\n"
+    assert printed(await export_model(api, run["tasks"][0]["run_id"])) == "default-a y none\n"
     assert out["error"] == "InputWidgetNotDefined: No input widget named missing is defined"
 
 
@@ -92,8 +95,14 @@ async def test_ipynb_notebook(make_api: MakeApi, workspace: Path) -> None:
     (workspace / "Users" / "me" / "jupyter.ipynb").write_text(json.dumps({"cells": cells}), encoding="utf-8")
     _, api = await make_api(workspace=workspace)
     body = {"tasks": [{"task_key": "j", "notebook_task": {"notebook_path": "/Workspace/Users/me/jupyter"}}]}
-    _, out = await _task_output(api, (await api.post("jobs/runs/submit", body))["run_id"])
-    assert out["logs"] == "from ipynb\n"
+    run, out = await _task_output(api, (await api.post("jobs/runs/submit", body))["run_id"])
+    model = await export_model(api, run["tasks"][0]["run_id"])
+    assert [c["command"] for c in model["commands"]] == [
+        "%md\n# title",
+        "%pip install nothing\nprint('from ipynb')\n",
+        "dbutils.notebook.exit('nb')",
+    ]
+    assert printed(model) == "from ipynb\n"
     assert out["notebook_output"]["result"] == "nb"
 
 
@@ -106,6 +115,7 @@ async def test_spark_python_task_with_argv_and_python_params(make_api: MakeApi) 
     run, out = await _task_output(api, (await api.post("jobs/runs/submit", body))["run_id"])
     assert run["state"]["result_state"] == "SUCCESS"
     assert "etl.py started with arguments: ['a', '1']" in out["logs"]
+    assert out["logs_truncated"] is False
     assert "notebook_output" not in out
     task = {"task_key": "etl", "spark_python_task": {"python_file": "file:/scripts/etl.py"}}
     job_id = (await api.post("jobs/create", {"name": "etl", "tasks": [task]}))["job_id"]

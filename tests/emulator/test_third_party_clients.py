@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorHandle, EmulatorServer
-from tests.emulator.conftest import DEMO
+from tests.emulator.conftest import DEMO, decode_export, printed
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -63,8 +63,11 @@ def test_databricks_sdk_scenario(emulator: EmulatorHandle) -> None:
     output = w.jobs.get_run_output(run.tasks[0].run_id)  # type: ignore[arg-type]
     assert output.notebook_output is not None
     assert output.notebook_output.result == "ok"
-    assert output.logs is not None
-    assert "Variable = sdk" in output.logs
+    assert output.logs is None  # not given for notebook tasks; the prints are in the export
+    exported = w.jobs.export_run(run.tasks[0].run_id, views_to_export=jobs.ViewsToExport.CODE)  # type: ignore[arg-type]
+    assert exported.views is not None
+    assert exported.views[0].type == jobs.ViewType.NOTEBOOK
+    assert "Variable = sdk" in printed(decode_export(str(exported.views[0].content)))
 
     failing = [jobs.SubmitTask(task_key="fail", notebook_task=jobs.NotebookTask(notebook_path=FAILING))]
     failed = w.jobs.submit(run_name="sdk failing", tasks=failing).result(timedelta(seconds=30))
