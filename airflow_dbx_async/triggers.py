@@ -199,6 +199,7 @@ class DatabricksRunTrigger(BaseTrigger):
         run = await watch.observe(delay, grace)
         if run is None:  # not covered by a sweep: ask for this run alone
             run = await client.get_run(self.run_id)
+            watch.saw(run)  # its start time bounds the next sweeps
         poll_counter.value += 1
         return run
 

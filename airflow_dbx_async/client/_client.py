@@ -193,14 +193,18 @@ class JobsClient:
         limit: int = 25,
         page_token: str | None = None,
         expand_tasks: bool = False,
+        start_time_from: int | None = None,
+        start_time_to: int | None = None,
     ) -> RunsPage:
-        """One page of ``runs/list``, newest first."""
+        """One page of ``runs/list``, newest first; the start-time bounds are epoch ms, inclusive."""
         params: dict[str, object] = {
             "job_id": job_id,
             "active_only": active_only,
             "completed_only": completed_only,
             "limit": limit,
             "expand_tasks": expand_tasks,
+            "start_time_from": start_time_from,
+            "start_time_to": start_time_to,
             "page_token": page_token or None,
         }
         body = await self._call("GET", "jobs/runs/list", params=params)

@@ -1,15 +1,28 @@
-"""Batched run polling: one ``runs/list`` sweep answers many triggers at once.
+"""Batched run polling: one ``runs/list`` sweep answers many triggers at once, never dearer than ``runs/get``.
 
 A triggerer may hold thousands of deferred Databricks tasks against one workspace. Polling each run
 with its own ``runs/get`` costs one request per run per poll. Instead, every trigger of a workspace
 registers a :class:`RunWatch` with the workspace's :class:`RunPoller`; when any watch wants news, the
-poller pages through ``runs/list`` (newest first, 25 runs per page) until it has seen every watched
-run, and hands each watch the run it saw. Finished runs show their final state in the same list, so
-a successful run costs no extra request at all.
+poller sweeps ``runs/list`` (25 runs per page) and hands each waiting watch the run it saw.
 
-The poller is only an accelerator. A watch whose run was not covered by a sweep (paging limit,
-a run hidden from the list, a failed sweep) is told so at once, and the caller falls back to its own
-``runs/get``. A trigger alone in a fresh triggerer therefore behaves exactly as with many.
+A sweep lists only what it needs, so its cost follows what Airflow watches, not what else the
+workspace runs (see ``docs/polling.md``):
+
+1. the **active pass**: ``active_only`` runs whose start lies within the start times of the waiting
+   watches (``start_time_from``/``start_time_to``, learnt from earlier answers). A run it lists is
+   still going; a watched run it does not list, when it got to the end of the list, has ended;
+2. the **completed pass**: ``completed_only`` runs within the start times of just those ended runs,
+   which shows their final state without one ``runs/get`` each;
+3. the **top pass**, for new watches whose start time is not known yet: all runs, newest first,
+   which is where a run submitted a moment ago is, even one that has already ended.
+
+Each pass fetches at most as many pages as the watches it is meant to answer (the ``runs/get`` each
+would cost otherwise), and a pass that cost more pages than it answered watches last time is skipped
+for the next few sweeps (its watches ask ``runs/get``) before it is tried again.
+
+The poller is only an accelerator. A watch whose run was not answered by a sweep (start time not yet
+known, page budget spent, a failed sweep, a run hidden from the list) is told so at once, and the
+caller falls back to its own ``runs/get``. A trigger alone in a fresh triggerer behaves as with many.
 """
 
 from __future__ import annotations
@@ -19,17 +32,32 @@ import heapq
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
+from airflow_dbx_async.client.errors import RateLimited, ServerError
 from airflow_dbx_async.client.models import Run, RunsPage
 
-__all__ = ("ListPage", "RunPoller", "RunWatch")
+__all__ = ("ListPage", "ListQuery", "PassCost", "RunPoller", "RunWatch")
 
 log = logging.getLogger(__name__)
 
-ListPage = Callable[[str | None], Awaitable[RunsPage]]
-"""Fetch one ``runs/list`` page (newest first) given the previous page's token."""
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """The filters of one ``runs/list`` pass; start-time bounds in epoch ms, inclusive."""
+
+    active_only: bool = False
+    completed_only: bool = False
+    start_time_from: int | None = None
+    start_time_to: int | None = None
+
+
+ListPage = Callable[[ListQuery, str | None], Awaitable[RunsPage]]
+"""Fetch one ``runs/list`` page (newest first) for a query, given the previous page's token."""
 
 _MISSED = object()
+_Serving = dict[int, list["RunWatch"]]
+_PROBE_AFTER = 8  # sweeps a pass sits out after losing to runs/get, before it is measured again
 
 
 class RunWatch:
@@ -49,13 +77,14 @@ class RunWatch:
     async def observe(self, delay: float, grace: float) -> Run | None:
         """Ask for a sweep within ``delay`` seconds and return the run it saw.
 
-        Returns ``None`` when the sweep did not cover this run, failed, or did not finish within
-        ``delay + grace`` seconds: the caller should then ask ``runs/get`` itself.
+        Returns ``None`` when the sweep did not answer for this run, failed, or did not finish within
+        ``delay + grace`` seconds: the caller should then ask ``runs/get`` itself (and pass the
+        answer to :meth:`saw`).
         """
         self._waiter = waiter = asyncio.get_running_loop().create_future()
         now, delay = self._poller.clock(), max(0.0, delay)
         # Any sweep before the due time answers this watch too: sweeps are shared by every waiting
-        # watch (a sweep costs the same however many it serves), and no check comes later than asked.
+        # watch, and no check comes later than asked.
         self._poller._schedule(self, now + delay)
         try:
             async with asyncio.timeout(delay + grace):  # no extra task per waiting watch
@@ -67,12 +96,14 @@ class RunWatch:
             self._waiter = None
         return result if isinstance(result, Run) else None
 
-    def _note(self, result: object) -> None:
-        if isinstance(result, Run) and result.start_time:
-            self.start_time = result.start_time
+    def saw(self, run: Run) -> None:
+        """Learn from ``run`` (listed, or fetched by the caller) when it started: it bounds later sweeps."""
+        if run.start_time:
+            self.start_time = run.start_time
 
     def _deliver(self, result: object) -> None:
-        self._note(result)
+        if isinstance(result, Run):
+            self.saw(result)
         waiter = self._waiter
         if self._due is not None and waiter is not None and not waiter.done():
             self._due = None
@@ -85,13 +116,40 @@ class RunWatch:
             self._poller._unwatch(self)
 
 
+class PassCost:
+    """What one kind of pass cost lately: pages fetched per watch it answered.
+
+    A pass that needed more pages than it answered watches was dearer than one ``runs/get`` each; it
+    then sits out :data:`_PROBE_AFTER` sweeps and is measured again, since workspaces change.
+    """
+
+    __slots__ = ("pages_per_answer", "sat_out")
+
+    def __init__(self) -> None:
+        self.pages_per_answer = 0.0
+        self.sat_out = 0
+
+    def worth_trying(self) -> bool:
+        """True when the pass should run in this sweep."""
+        if self.pages_per_answer <= 1.0 or self.sat_out >= _PROBE_AFTER:
+            self.sat_out = 0
+            return True
+        self.sat_out += 1
+        return False
+
+    def learn(self, pages: int, answered: int) -> None:
+        """Record one pass: ``pages`` fetched, ``answered`` watches it settled."""
+        self.pages_per_answer = pages / max(answered, 1)
+
+
 class RunPoller:
     """Sweeps ``runs/list`` for the watched runs of one workspace on one event loop.
 
-    :param list_page: fetches one page of ``runs/list``.
+    :param list_page: fetches one page of ``runs/list`` for a query.
     :param min_sweep_gap: seconds between the starts of two sweeps, at least.
-    :param max_pages: pages per sweep at most; runs beyond are reported as not covered.
+    :param max_pages: pages per pass at most; runs beyond are reported as not answered.
     :param clock: monotonic clock, injectable for tests.
+    :param sleep: the sleep function, default :func:`asyncio.sleep`, injectable for tests.
     """
 
     def __init__(
@@ -101,11 +159,13 @@ class RunPoller:
         min_sweep_gap: float = 1.0,
         max_pages: int = 1000,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self._list_page = list_page
         self.min_sweep_gap = min_sweep_gap
         self.max_pages = max_pages
         self.clock = clock
+        self._sleep = sleep
         self._watches: dict[int, list[RunWatch]] = {}
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -113,6 +173,8 @@ class RunPoller:
         self._heap: list[tuple[float, int, RunWatch]] = []
         self._seq = 0
         self._planned = float("inf")  # when the loop plans its next sweep; -inf while sweeping
+        self.active_cost = PassCost()
+        self.completed_cost = PassCost()
         self.sweeps = 0
         self.pages = 0
 
@@ -145,12 +207,14 @@ class RunPoller:
             self._wakeup.set()
 
     async def aclose(self) -> None:
-        """Stop the sweep task; open watches are told their runs are not covered."""
+        """Stop the sweep task; open watches are told their runs are not answered."""
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        self._release_waiting(_MISSED)
+        for watches in self._watches.values():
+            for watch in watches:
+                watch._deliver(_MISSED)
 
     def _next_due(self) -> float | None:
         """The earliest due time of a waiting watch (stale heap entries are dropped on the way)."""
@@ -167,57 +231,107 @@ class RunPoller:
                 self._planned = float("inf")
                 await self._wakeup.wait()
                 continue
-            # No need to start early by the sweep's length: a watch keeps its place in the newest-first
-            # list from sweep to sweep, so the time between two of its checks stays its own delay.
             start_at = max(due, self._last_sweep + self.min_sweep_gap)
             delay = start_at - self.clock()
             if delay > 0:
                 self._planned = start_at
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), delay)
-                except TimeoutError:
-                    pass
-                else:
+                if await self._nap(delay):
                     continue  # an earlier due time arrived, or the last watch left: recompute
             self._planned = float("-inf")
             self._last_sweep = self.clock()
             await self._sweep()
 
+    async def _nap(self, delay: float) -> bool:
+        """Sleep ``delay`` seconds unless woken first; True when woken."""
+        waker = asyncio.ensure_future(self._wakeup.wait())
+        sleeper = asyncio.ensure_future(self._sleep(delay))
+        try:
+            done, _ = await asyncio.wait((waker, sleeper), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waker.cancel()
+            sleeper.cancel()
+        return waker in done
+
     async def _sweep(self) -> None:
         self.sweeps += 1
-        serving: dict[int, list[RunWatch]] = {}
+        known: _Serving = {}
+        unknown: _Serving = {}
         for run_id, watches in self._watches.items():
             waiting = [w for w in watches if w._due is not None]
             if waiting:
-                serving[run_id] = waiting
+                (known if _start(waiting) else unknown)[run_id] = waiting
+        ended: _Serving = {}
         try:
-            await self._collect(serving)
+            ended = await self._active_pass(known)
+            if unknown:  # new watches: their runs started a moment ago, near the top of the list
+                await self._pass(ListQuery(), unknown)
+            if ended:
+                await self._completed_pass(ended)
         except Exception as exc:  # the callers fall back to runs/get; never kill the loop
-            log.warning("Run list sweep failed, falling back to per-run polling: %s", exc)
-        for watches in serving.values():  # whatever the sweep did not find
+            if isinstance(exc, RateLimited | ServerError) and exc.retry_after is not None:
+                log.debug("Run list sweep held back by the server: %s", exc)  # the gate logged it
+            else:
+                log.warning("Run list sweep failed, falling back to per-run polling: %s", exc)
+        for watches in (*known.values(), *unknown.values(), *ended.values()):  # not answered
             for watch in watches:
                 watch._deliver(_MISSED)
 
-    async def _collect(self, serving: dict[int, list[RunWatch]]) -> None:
-        """Page through runs/list, answering each serving watch as soon as its run shows up."""
-        starts = [w.start_time for ws in serving.values() for w in ws]
-        oldest = min(starts) if starts and 0 not in starts else 0
+    async def _active_pass(self, known: _Serving) -> _Serving:
+        """List the active runs in the window of the known start times; take out and return the ended."""
+        if not known or not self.active_cost.worth_trying():
+            return {}
+        before = len(known)
+        pages, complete = await self._pass(_window(known, active_only=True), known)
+        ended: _Serving = {}
+        if complete:  # every run in the window that is still going was listed: the others have ended
+            ended = dict(known)
+            known.clear()
+        self.active_cost.learn(pages, before - len(known))
+        return ended
+
+    async def _completed_pass(self, ended: _Serving) -> None:
+        """List the completed runs in the window of the runs that have just ended: their final state."""
+        if not self.completed_cost.worth_trying():
+            return
+        before = len(ended)
+        pages, _ = await self._pass(_window(ended, completed_only=True), ended)
+        self.completed_cost.learn(pages, before - len(ended))
+
+    async def _pass(self, query: ListQuery, targets: _Serving) -> tuple[int, bool]:
+        """Page through one query, answering (and removing) each target as its run shows up.
+
+        Stops once every target is answered, at the end of the list, or after as many pages as there
+        were targets (one ``runs/get`` each would have cost no more). Returns the pages fetched and
+        whether the list was seen to its end (or every target was found).
+        """
+        budget = min(self.max_pages, len(targets))
         token: str | None = None
-        for _ in range(self.max_pages):
-            if not serving:
-                return
-            page = await self._list_page(token)
+        pages = 0
+        while targets and pages < budget:
+            page = await self._list_page(query, token)
+            pages += 1
             self.pages += 1
             for run in page.runs:
                 for watch in self._watches.get(run.run_id, ()):
-                    watch._note(run)  # idle watches learn their run's start time on the way
-                for watch in serving.pop(run.run_id, ()):
+                    watch.saw(run)  # idle watches learn their run's start time on the way
+                for watch in targets.pop(run.run_id, ()):
                     watch._deliver(run)
-            if not page.next_page_token or (oldest and page.runs and page.runs[-1].start_time < oldest):
-                return  # the end of the list, or past the start of every run still missing
+            if not page.next_page_token:
+                return pages, True
             token = page.next_page_token
+        return pages, not targets
 
-    def _release_waiting(self, result: object) -> None:
-        for watches in self._watches.values():
-            for watch in watches:
-                watch._deliver(result)
+
+def _start(watches: list[RunWatch]) -> int:
+    return max(w.start_time for w in watches)
+
+
+def _window(targets: _Serving, *, active_only: bool = False, completed_only: bool = False) -> ListQuery:
+    """The start-time window of ``targets`` (whose start times are all known)."""
+    starts = [_start(ws) for ws in targets.values()]
+    return ListQuery(
+        active_only=active_only,
+        completed_only=completed_only,
+        start_time_from=min(starts),
+        start_time_to=max(starts),
+    )

@@ -1,55 +1,104 @@
-"""A client-side request rate ceiling for one workspace.
+"""A client-side request gate for one workspace: a rate ceiling and the server's ``Retry-After``.
 
 Thousands of triggers share one workspace's API quota. A token bucket per workspace and event loop
 keeps the sum of their requests under a configurable rate, so a busy triggerer slows itself down
-instead of collecting 429 answers from Databricks.
+instead of collecting 429 answers from Databricks. When Databricks answers 429 or 503 with a
+``Retry-After`` anyway, the gate holds every request of the workspace (the shared sweep and each
+trigger's own ``runs/get`` alike) until then, and says so in one log line per back-off episode.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING
 
 from airflow_dbx_async.client.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
-__all__ = ("RateLimiter",)
+__all__ = ("MAX_HOLD_SECONDS", "RateLimiter")
+
+log = logging.getLogger(__name__)
+
+MAX_HOLD_SECONDS = 600.0
+"""The longest pause one ``Retry-After`` can impose: a broken header must not stall polling for hours."""
 
 
 class RateLimiter:
     """Token bucket: at most ``rate`` requests per second on average, bursts up to ``burst``.
 
-    :param rate: sustained requests per second (must be positive).
+    :param rate: sustained requests per second (must be positive), or ``None`` for no ceiling; the
+        ``Retry-After`` hold applies either way.
     :param burst: how many requests may go at once after a quiet period.
     :param clock: monotonic clock in seconds, injectable for tests.
+    :param sleep: the sleep function, default :func:`asyncio.sleep` (inject a fake one in tests).
     """
 
-    def __init__(self, rate: float, burst: int | None = None, *, clock: Callable[[], float] = time.monotonic):
-        if rate <= 0:
+    def __init__(
+        self,
+        rate: float | None,
+        burst: int | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ):
+        if rate is not None and rate <= 0:
             raise ConfigurationError("max_requests_per_second", f"must be positive, got {rate!r}")
-        self.rate = float(rate)
-        self.burst = max(1, burst if burst is not None else int(rate))
+        self.rate = float(rate) if rate is not None else None
+        self.burst = max(1, burst if burst is not None else int(rate or 1))
         self._clock = clock
+        self._sleep = sleep
         self._tokens = float(self.burst)
         self._stamp = clock()
         self._lock = asyncio.Lock()
+        self._hold_until = float("-inf")
         self.waited_seconds = 0.0
+        self.hold_episodes = 0
 
     def _refill(self) -> None:
         now = self._clock()
-        self._tokens = min(float(self.burst), self._tokens + (now - self._stamp) * self.rate)
+        if self.rate is not None:
+            self._tokens = min(float(self.burst), self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
+
+    def hold(self, seconds: float, cause: str) -> None:
+        """Let no request through for ``seconds`` (at most :data:`MAX_HOLD_SECONDS`), as the server asked.
+
+        A hold that starts while none is in force opens a back-off episode and logs one line; holds
+        asked for during an episode only extend it, silently.
+        """
+        now = self._clock()
+        until = now + min(max(0.0, seconds), MAX_HOLD_SECONDS)
+        if until <= self._hold_until:
+            return
+        if self._hold_until <= now:
+            self.hold_episodes += 1
+            log.warning(
+                "Databricks asked to slow down (%s): holding every request to this workspace for %.0f s",
+                cause,
+                until - now,
+            )
+        self._hold_until = until
+
+    @property
+    def holding(self) -> bool:
+        """True while a ``Retry-After`` hold is in force."""
+        return self._hold_until > self._clock()
 
     async def acquire(self) -> None:
         """Wait until one request may be sent. Waiters are served in arrival order."""
         async with self._lock:
+            while (pause := self._hold_until - self._clock()) > 0:
+                self.waited_seconds += pause
+                await self._sleep(pause)
             self._refill()
-            if self._tokens < 1.0:
+            if self.rate is not None and self._tokens < 1.0:
                 delay = (1.0 - self._tokens) / self.rate
                 self.waited_seconds += delay
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
                 self._refill()
-            self._tokens -= 1.0
+            if self.rate is not None:
+                self._tokens -= 1.0

@@ -24,6 +24,8 @@ from airflow_dbx_async.client.errors import (
     ApiError,
     AuthError,
     ConfigurationError,
+    RateLimited,
+    ServerError,
     Timeout,
     TransportError,
     api_error_for,
@@ -265,7 +267,11 @@ class Transport:
             # ``from None``: aiohttp's request_info (in some reprs) holds the Authorization header.
             raise translate_client_error(exc, method, api_path) from None
         if status >= 300:
-            raise error_for_answer(status, raw, answer_headers, method, api_path, secrets)
+            error = error_for_answer(status, raw, answer_headers, method, api_path, secrets)
+            pause = error.retry_after if isinstance(error, RateLimited | ServerError) else None
+            if pause is not None and self._limiter is not None:  # the server's pause: whole workspace
+                self._limiter.hold(pause, f"{status} on {method} {api_path}")
+            raise error
         return decode_success(status, raw, method, api_path, secrets)
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from airflow_dbx_async.client._client import JobsClient
-from airflow_dbx_async.client._poller import RunPoller
+from airflow_dbx_async.client._poller import ListQuery, RunPoller
 from airflow_dbx_async.client._pool import SESSION_POOL, SessionPool
 from airflow_dbx_async.client._ratelimit import RateLimiter
 
@@ -37,7 +37,7 @@ class SharedWorkspace:
 
     client: JobsClient
     poller: RunPoller
-    limiter: RateLimiter | None
+    limiter: RateLimiter
     borrowers: int = 0
 
 
@@ -98,11 +98,19 @@ class WorkspaceRegistry:
         stack = AsyncExitStack()
         session = await stack.enter_async_context(self._pool.lease(config))
         rate = config.max_requests_per_second
-        limiter = RateLimiter(rate, burst=max(1, int(rate))) if rate else None
+        # Always a gate, even without a rate ceiling: it also holds the workspace on Retry-After.
+        limiter = RateLimiter(rate, burst=max(1, int(rate)) if rate else None)
         client = await stack.enter_async_context(JobsClient(config, session=session, limiter=limiter))
 
-        async def list_page(token: str | None) -> RunsPage:
-            return await client.list_runs(limit=_PAGE_SIZE, page_token=token)
+        async def list_page(query: ListQuery, token: str | None) -> RunsPage:
+            return await client.list_runs(
+                limit=_PAGE_SIZE,
+                page_token=token,
+                active_only=query.active_only,
+                completed_only=query.completed_only,
+                start_time_from=query.start_time_from,
+                start_time_to=query.start_time_to,
+            )
 
         poller = RunPoller(list_page, min_sweep_gap=self.min_sweep_gap)
         return SharedWorkspace(client=client, poller=poller, limiter=limiter), stack

@@ -1,180 +1,238 @@
-"""The batched poller: one runs/list sweep serves many watches; uncovered runs are reported as such."""
+"""The batched poller: active and completed passes in the watched runs' window, bounded by runs/get's cost."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
-from airflow_dbx_async.client._poller import RunPoller
-from airflow_dbx_async.client._ratelimit import RateLimiter
-from airflow_dbx_async.client.errors import ConfigurationError, ServerError
+from airflow_dbx_async.client._poller import ListQuery, PassCost, RunPoller, RunWatch
+from airflow_dbx_async.client.errors import ServerError
 from airflow_dbx_async.client.models import LifeCycleState, Run, RunsPage, RunState
+
+_ENDED = {LifeCycleState.TERMINATED, LifeCycleState.SKIPPED, LifeCycleState.INTERNAL_ERROR}
 
 
 def _run(run_id: int, lcs: str = "RUNNING", start: int = 0) -> Run:
     return Run(run_id=run_id, state=RunState(LifeCycleState(lcs)), start_time=start or run_id)
 
 
+class FakeTime:
+    """A clock that moves only when someone sleeps: no test waits in real time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        self.now += max(0.0, delay)
+        await asyncio.sleep(0)
+
+
 class FakeList:
-    """A runs/list over a fixed set of runs, newest first, ``per_page`` runs per page."""
+    """runs/list over a set of runs: newest first, filtered like the API, ``per_page`` runs per page."""
 
     def __init__(self, runs: list[Run], per_page: int = 25) -> None:
-        self.runs = sorted(runs, key=lambda r: r.start_time, reverse=True)
+        self.runs = runs
         self.per_page = per_page
-        self.calls: list[str | None] = []
+        self.calls: list[tuple[ListQuery, str | None]] = []
         self.fail = False
 
-    async def __call__(self, token: str | None) -> RunsPage:
-        self.calls.append(token)
+    def finish(self, *run_ids: int) -> None:
+        ended = RunState(LifeCycleState.TERMINATED)
+        self.runs = [replace(r, state=ended) if r.run_id in run_ids else r for r in self.runs]
+
+    def _keep(self, query: ListQuery, run: Run) -> bool:
+        ended = run.state.life_cycle_state in _ENDED
+        if (query.active_only and ended) or (query.completed_only and not ended):
+            return False
+        low, high = query.start_time_from, query.start_time_to
+        return (low is None or run.start_time >= low) and (high is None or run.start_time <= high)
+
+    async def __call__(self, query: ListQuery, token: str | None) -> RunsPage:
+        self.calls.append((query, token))
         if self.fail:
             raise ServerError(503, "TEMPORARILY_UNAVAILABLE", "try later")
+        listed = sorted((r for r in self.runs if self._keep(query, r)), key=lambda r: -r.start_time)
         offset = int(token or 0)
-        chunk = self.runs[offset : offset + self.per_page]
-        more = offset + self.per_page < len(self.runs)
-        return RunsPage(runs=tuple(chunk), next_page_token=str(offset + self.per_page) if more else "")
+        more = offset + self.per_page < len(listed)
+        return RunsPage(
+            runs=tuple(listed[offset : offset + self.per_page]),
+            next_page_token=str(offset + self.per_page) if more else "",
+        )
+
+
+def _poller(listing: FakeList, time: FakeTime | None = None, gap: float = 0.0) -> RunPoller:
+    time = time or FakeTime()
+    return RunPoller(listing, min_sweep_gap=gap, clock=time.clock, sleep=time.sleep)
+
+
+async def _observe_all(watches: list[RunWatch], delay: float = 0.0) -> list[Run | None]:
+    return list(await asyncio.gather(*(w.observe(delay, 60.0) for w in watches)))
+
+
+async def _close(poller: RunPoller, watches: list[RunWatch]) -> None:
+    for watch in watches:
+        watch.close()
+    await poller.aclose()
 
 
 @pytest.mark.asyncio
 async def test_one_sweep_serves_every_watch() -> None:
     listing = FakeList([_run(i) for i in range(1, 101)])
-    poller = RunPoller(listing, min_sweep_gap=0.0)
+    poller = _poller(listing)
     watches = [poller.watch(i) for i in range(1, 101)]
-    results = await asyncio.gather(*(w.observe(0.0, 5.0) for w in watches))
-    assert [r.run_id for r in results if r is not None] == list(range(1, 101))
+    results = await _observe_all(watches)
+    assert sorted(r.run_id for r in results if r is not None) == list(range(1, 101))
     assert poller.sweeps == 1
+    assert listing.calls[0] == (ListQuery(), None)  # new watches: the top of the list
     assert len(listing.calls) == 4  # 100 runs, 25 per page
-    for w in watches:
-        w.close()
-    await poller.aclose()
+    listing.calls.clear()
+    assert all(await _observe_all(watches))
+    assert listing.calls[0] == (ListQuery(active_only=True, start_time_from=1, start_time_to=100), None)
+    assert len(listing.calls) == 4
+    await _close(poller, watches)
 
 
 @pytest.mark.asyncio
-async def test_sweep_stops_paging_once_all_watched_runs_are_seen() -> None:
-    listing = FakeList([_run(i) for i in range(1, 1001)])
-    poller = RunPoller(listing, min_sweep_gap=0.0)
-    watch = poller.watch(990)  # near the newest end
-    run = await watch.observe(0.0, 5.0)
+async def test_ended_runs_get_their_final_state_from_the_completed_pass_of_their_window() -> None:
+    listing = FakeList([_run(i, start=1000 + i) for i in range(1, 51)])
+    poller = _poller(listing)
+    watches = [poller.watch(i) for i in range(1, 51)]
+    await _observe_all(watches)  # learns every start time
+    listing.finish(10, 11, 12)
+    listing.calls.clear()
+    results = await _observe_all(watches)
+    ended = {
+        r.run_id: r.state.life_cycle_state for r in results if r is not None and r.run_id in (10, 11, 12)
+    }
+    assert ended == dict.fromkeys((10, 11, 12), LifeCycleState.TERMINATED)
+    assert all(r is not None for r in results)
+    active, completed = listing.calls[0][0], listing.calls[-1][0]
+    assert (active.active_only, active.start_time_from, active.start_time_to) == (True, 1001, 1050)
+    assert (completed.completed_only, completed.start_time_from, completed.start_time_to) == (
+        True,
+        1010,
+        1012,
+    )
+    assert len(listing.calls) == 3  # 47 active runs on two pages, the three ended ones on one
+    await _close(poller, watches)
+
+
+@pytest.mark.asyncio
+async def test_foreign_runs_outside_the_watched_window_cost_nothing() -> None:
+    watched = [_run(i, start=100 + i) for i in range(1, 11)]
+    foreign = [_run(1000 + i, "TERMINATED" if i % 10 else "RUNNING", start=500 + i) for i in range(5000)]
+    listing = FakeList(watched + foreign)
+    poller = _poller(listing)
+    watches = [poller.watch(i) for i in range(1, 11)]
+    assert await _observe_all(watches) == [None] * 10  # start unknown, under 500 active foreign runs
+    assert len(listing.calls) == 10  # never more pages than the ten runs/get it stands for
+    for watch, run in zip(watches, watched, strict=True):
+        watch.saw(run)  # what the callers' runs/get tell them
+    listing.calls.clear()
+    results = await _observe_all(watches)
+    assert sorted(r.run_id for r in results if r is not None) == list(range(1, 11))
+    assert len(listing.calls) == 1  # the window of the ten watched runs excludes every foreign run
+    await _close(poller, watches)
+
+
+@pytest.mark.asyncio
+async def test_a_pass_never_fetches_more_pages_than_the_watches_it_answers() -> None:
+    foreign = [_run(1000 + i, start=500 + i) for i in range(500)]  # active and newer than the watched run
+    listing = FakeList([_run(1, start=100), *foreign])
+    poller = _poller(listing)
+    watch = poller.watch(1)
+    assert await watch.observe(0.0, 60.0) is None  # start unknown: one page, then runs/get is cheaper
+    assert len(listing.calls) == 1
+    watch.saw(_run(1, start=100))  # what the caller's runs/get tells it
+    listing.calls.clear()
+    run = await watch.observe(0.0, 60.0)
     assert run is not None
-    assert run.run_id == 990
-    assert listing.calls == [None]
-    watch.close()
-    await poller.aclose()
+    assert run.run_id == 1
+    assert listing.calls == [(ListQuery(active_only=True, start_time_from=100, start_time_to=100), None)]
+    await _close(poller, [watch])
+
+
+def test_a_pass_dearer_than_runs_get_sits_out_then_is_measured_again() -> None:
+    cost = PassCost()
+    assert cost.worth_trying()
+    cost.learn(pages=6, answered=3)
+    skipped = 0
+    while not cost.worth_trying():
+        skipped += 1
+    assert skipped == 8
+    cost.learn(pages=1, answered=3)
+    assert cost.worth_trying()
 
 
 @pytest.mark.asyncio
-async def test_run_missing_from_the_list_is_reported_not_covered() -> None:
-    listing = FakeList([_run(i) for i in range(1, 30)])
-    poller = RunPoller(listing, min_sweep_gap=0.0)
-    lost = poller.watch(5000)
-    present = poller.watch(3)
-    lost_result, present_result = await asyncio.gather(lost.observe(0.0, 5.0), present.observe(0.0, 5.0))
+async def test_watch_whose_run_is_missing_everywhere_is_left_to_runs_get() -> None:
+    listing = FakeList([_run(i, start=100 + i) for i in range(1, 30)])
+    poller = _poller(listing)
+    lost, present = poller.watch(5000), poller.watch(3)
+    lost_result, present_result = await _observe_all([lost, present])
     assert lost_result is None
     assert present_result is not None
     assert present_result.run_id == 3
-    lost.close()
-    present.close()
-    await poller.aclose()
-
-
-@pytest.mark.asyncio
-async def test_known_start_time_bounds_the_sweep() -> None:
-    listing = FakeList([_run(i) for i in range(1, 201)])
-    poller = RunPoller(listing, min_sweep_gap=0.0)
-    watch = poller.watch(150)
-    assert await watch.observe(0.0, 5.0) is not None
-    listing.runs = [r for r in listing.runs if r.run_id != 150]  # the run vanishes from the list
-    calls_before = len(listing.calls)
-    assert await watch.observe(0.0, 5.0) is None
-    # It started at 150, so the sweep stops at the first page reaching back past that start.
-    assert len(listing.calls) - calls_before == 3
-    watch.close()
-    await poller.aclose()
+    lost.saw(_run(5000, start=110))  # known now, but absent from both the active and the completed list
+    assert (await _observe_all([lost]))[0] is None
+    await _close(poller, [lost, present])
 
 
 @pytest.mark.asyncio
 async def test_failed_sweep_releases_waiters_for_fallback() -> None:
     listing = FakeList([_run(1)])
     listing.fail = True
-    poller = RunPoller(listing, min_sweep_gap=0.0)
+    poller = _poller(listing)
     watch = poller.watch(1)
-    assert await watch.observe(0.0, 5.0) is None
+    assert await watch.observe(0.0, 60.0) is None
     listing.fail = False
-    observed = await watch.observe(0.0, 5.0)
+    observed = await watch.observe(0.0, 60.0)
     assert observed is not None
     assert observed.state.life_cycle_state is LifeCycleState.RUNNING
-    watch.close()
-    await poller.aclose()
+    await _close(poller, [watch])
 
 
 @pytest.mark.asyncio
 async def test_sweep_task_ends_when_the_last_watch_closes() -> None:
     listing = FakeList([_run(1)])
-    poller = RunPoller(listing, min_sweep_gap=0.0)
+    poller = _poller(listing)
     watch = poller.watch(1)
-    await watch.observe(0.0, 5.0)
+    await watch.observe(0.0, 60.0)
     task = poller._task
     assert task is not None
     watch.close()
-    await asyncio.wait_for(task, 5.0)
+    await task
     assert poller.watch_count == 0
     await poller.aclose()
 
 
 @pytest.mark.asyncio
-async def test_watch_is_served_no_later_than_it_asked_when_idle() -> None:
-    listing = FakeList([_run(1, "TERMINATED")])
-    poller = RunPoller(listing, min_sweep_gap=0.0)
+async def test_watch_is_served_when_it_asked_not_later() -> None:
+    time = FakeTime()
+    listing = FakeList([_run(1)])
+    poller = _poller(listing, time, gap=1.0)
     watch = poller.watch(1)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    run = await watch.observe(0.2, 5.0)
-    assert run is not None
-    assert 0.15 <= loop.time() - started < 2.0
-    watch.close()
-    await poller.aclose()
-
-
-def test_rate_limiter_rejects_non_positive_rate() -> None:
-    with pytest.raises(ConfigurationError, match="max_requests_per_second"):
-        RateLimiter(0)
-
-
-@pytest.mark.asyncio
-async def test_rate_limiter_holds_the_ceiling() -> None:
-    now = [0.0]
-    limiter = RateLimiter(10, burst=2, clock=lambda: now[0])
-    slept: list[float] = []
-    real_sleep = asyncio.sleep
-
-    async def fake_sleep(delay: float) -> None:
-        slept.append(delay)
-        now[0] += delay
-        await real_sleep(0)
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(asyncio, "sleep", fake_sleep)
-    try:
-        for _ in range(12):
-            await limiter.acquire()
-    finally:
-        mp.undo()
-    # 2 requests from the burst, then 10 more at 10/s: one simulated second in total.
-    assert now[0] == pytest.approx(1.0)
-    assert limiter.waited_seconds == pytest.approx(1.0)
+    first = await watch.observe(0.2, 60.0)
+    assert first is not None
+    assert time.now == pytest.approx(0.2)
+    assert await watch.observe(0.1, 60.0) is not None
+    assert time.now == pytest.approx(1.2)  # the sweep gap, not the shorter delay, set the second one
+    await _close(poller, [watch])
 
 
 @pytest.mark.asyncio
 async def test_a_sweep_serves_every_waiting_watch_before_its_due_time() -> None:
+    time = FakeTime()
     listing = FakeList([_run(1), _run(2)])
-    poller = RunPoller(listing, min_sweep_gap=0.0)
+    poller = _poller(listing, time)
     first, second = poller.watch(1), poller.watch(2)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    results = await asyncio.gather(first.observe(0.2, 5.0), second.observe(30.0, 5.0))
+    results = await asyncio.gather(first.observe(0.2, 60.0), second.observe(30.0, 60.0))
     assert [r.run_id for r in results if r is not None] == [1, 2]
     assert poller.sweeps == 1  # the sweep due for the first watch answered the second one too
-    assert loop.time() - started < 5.0
-    first.close()
-    second.close()
-    await poller.aclose()
+    assert time.now == pytest.approx(0.2)
+    await _close(poller, [first, second])

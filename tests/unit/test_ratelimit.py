@@ -1,0 +1,92 @@
+"""The workspace request gate: a rate ceiling, and the server's Retry-After held for every request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from airflow_dbx_async.client._ratelimit import MAX_HOLD_SECONDS, RateLimiter
+from airflow_dbx_async.client.errors import ConfigurationError
+
+
+class FakeTime:
+    """A clock that moves only when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        self.slept.append(delay)
+        self.now += delay
+        await asyncio.sleep(0)
+
+
+def _limiter(time: FakeTime, rate: float | None = 10, burst: int | None = 2) -> RateLimiter:
+    return RateLimiter(rate, burst=burst, clock=time.clock, sleep=time.sleep)
+
+
+def test_rate_limiter_rejects_non_positive_rate() -> None:
+    with pytest.raises(ConfigurationError, match="max_requests_per_second"):
+        RateLimiter(0)
+
+
+@pytest.mark.asyncio
+async def test_rate_limiter_holds_the_ceiling() -> None:
+    time = FakeTime()
+    limiter = _limiter(time)
+    for _ in range(12):
+        await limiter.acquire()
+    # 2 requests from the burst, then 10 more at 10/s: one simulated second in total.
+    assert time.now == pytest.approx(1.0)
+    assert limiter.waited_seconds == pytest.approx(1.0)
+
+
+@pytest.mark.asyncio
+async def test_retry_after_holds_every_request_until_then(caplog: pytest.LogCaptureFixture) -> None:
+    time = FakeTime()
+    limiter = _limiter(time, rate=None)
+    sent: list[float] = []
+
+    async def request() -> None:
+        await limiter.acquire()
+        sent.append(time.now)
+
+    with caplog.at_level(logging.WARNING, logger="airflow_dbx_async.client._ratelimit"):
+        limiter.hold(30, "429 on GET /api/2.2/jobs/runs/list")
+        limiter.hold(10, "429 on GET /api/2.2/jobs/runs/get")  # shorter: changes nothing
+        await asyncio.gather(*(request() for _ in range(5)))
+    assert sent == [pytest.approx(30.0)] * 5
+    assert not limiter.holding
+    assert len(caplog.records) == 1
+    assert "holding every request to this workspace for 30 s" in caplog.records[0].getMessage()
+
+
+@pytest.mark.asyncio
+async def test_one_log_line_per_back_off_episode(caplog: pytest.LogCaptureFixture) -> None:
+    time = FakeTime()
+    limiter = _limiter(time, rate=None)
+    with caplog.at_level(logging.WARNING, logger="airflow_dbx_async.client._ratelimit"):
+        for _ in range(20):  # many polls answered 429 during one episode
+            limiter.hold(30, "429 on GET /api/2.2/jobs/runs/get")
+            time.now += 1
+        await limiter.acquire()  # the episode ends 30 s after the last answer
+        assert time.now == pytest.approx(49.0)
+        limiter.hold(5, "503 on GET /api/2.2/jobs/runs/list")  # a new episode
+    assert limiter.hold_episodes == 2
+    assert len(caplog.records) == 2
+
+
+def test_a_hold_is_capped() -> None:
+    time = FakeTime()
+    limiter = _limiter(time)
+    limiter.hold(10**9, "429 on GET /api/2.2/jobs/runs/list")
+    time.now = MAX_HOLD_SECONDS - 1
+    assert limiter.holding
+    time.now = MAX_HOLD_SECONDS
+    assert not limiter.holding
