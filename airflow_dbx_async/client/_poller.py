@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from airflow_dbx_async.client.errors import RateLimited, ServerError
 from airflow_dbx_async.client.models import Run, RunsPage
 
-__all__ = ("ListPage", "ListQuery", "PassCost", "RunPoller", "RunWatch")
+__all__ = ("ListPage", "RunPoller", "RunWatch")
 
 log = logging.getLogger(__name__)
 

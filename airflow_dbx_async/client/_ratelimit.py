@@ -19,7 +19,7 @@ from airflow_dbx_async.client.errors import ConfigurationError
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-__all__ = ("MAX_HOLD_SECONDS", "RateLimiter")
+__all__ = ("RateLimiter",)
 
 log = logging.getLogger(__name__)
 
