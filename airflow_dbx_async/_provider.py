@@ -20,6 +20,11 @@ def get_provider_info() -> dict[str, Any]:
         "name": "Databricks (deferrable, async)",
         "description": "Deferrable operators for Databricks jobs, polled by the triggerer over aiohttp.",
         "versions": [__version__],
-        "extra-links": ["airflow_dbx_async.links.DatabricksJobRunLink"],
+        "extra-links": [
+            "airflow_dbx_async.links.DatabricksJobRunLink",
+            "airflow_dbx_async.workflow_links.WorkflowJobRunLink",
+            "airflow_dbx_async.workflow_links.WorkflowJobRepairAllFailedLink",
+            "airflow_dbx_async.workflow_links.WorkflowJobRepairSingleTaskLink",
+        ],
         "connection-types": [],
     }

@@ -264,6 +264,22 @@ class JobsClient:
             seen.add(next_token)
             token = next_token
 
+    async def create_job(self, settings: Mapping[str, Any]) -> int:
+        """``jobs/create``: returns the new ``job_id``."""
+        body = await self._call("POST", "jobs/create", body=settings, idempotent=False)
+        return _required_id(body, "job_id", "POST", "jobs/create")
+
+    async def reset_job(self, job_id: int, settings: Mapping[str, Any]) -> None:
+        """``jobs/reset``: replace every setting of a job."""
+        await self._call("POST", "jobs/reset", body={"job_id": job_id, "new_settings": settings})
+
+    async def latest_repair_id(self, run_id: int) -> int | None:
+        """The id of the run's latest repair, or ``None`` when it was never repaired."""
+        body = await self._call("GET", "jobs/runs/get", params={"run_id": run_id, "include_history": True})
+        history = [h for h in body.get("repair_history") or () if isinstance(h, Mapping)]
+        repairs = [h for h in history if h.get("type") != "ORIGINAL" and h.get("id") is not None]
+        return _required_id(repairs[-1], "id", "GET", "jobs/runs/get") if repairs else None
+
     async def find_job_id_by_name(self, name: str) -> int:
         """The id of the one job whose name is exactly ``name`` (case-sensitive).
 
