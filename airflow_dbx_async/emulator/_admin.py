@@ -6,7 +6,6 @@ They need no authentication and are never faulted, so tests can always observe a
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from weakref import WeakSet
 
 from aiohttp import web
 
@@ -95,7 +94,8 @@ async def _reset(request: web.Request) -> web.Response:
     if state.runner is not None:
         await state.runner.shutdown()
     state.reset()
-    request.app[CONNECTIONS] = WeakSet()
+    # Clear in place: assigning app state after start-up is deprecated (a warning, an error under -W error).
+    request.app[CONNECTIONS].clear()
     return json_response({})
 
 

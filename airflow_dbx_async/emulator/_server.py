@@ -25,7 +25,12 @@ if TYPE_CHECKING:
 
     from airflow_dbx_async.emulator.state import EmulatorState
 
-__all__ = ("EmulatorHandle", "EmulatorServer", "make_tls")
+__all__ = ("EmulatorHandle", "EmulatorServer", "make_tls", "url_host")
+
+
+def url_host(host: str) -> str:
+    """``host`` as it goes into a URL: IPv6 addresses in brackets (``[::1]``)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def make_tls() -> tuple[ssl.SSLContext, str]:
@@ -35,7 +40,7 @@ def make_tls() -> tuple[ssl.SSLContext, str]:
     except ImportError:
         raise RuntimeError("TLS mode needs the 'trustme' package: pip install trustme") from None
     authority = trustme.CA()
-    cert = authority.issue_cert("127.0.0.1", "localhost")
+    cert = authority.issue_cert("127.0.0.1", "::1", "localhost")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(context)
     fd, path = tempfile.mkstemp(prefix="dbx-emulator-ca-", suffix=".pem")
@@ -79,7 +84,7 @@ class EmulatorServer:
         self._runner = runner
         port = runner.addresses[0][1]
         scheme = "https" if context is not None else "http"
-        self.url = f"{scheme}://{self.config.host}:{port}"
+        self.url = f"{scheme}://{url_host(self.config.host)}:{port}"
 
     async def stop(self) -> None:
         """Stop listening, kill task subprocesses and delete the CA file (idempotent)."""

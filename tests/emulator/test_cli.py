@@ -68,6 +68,16 @@ def test_cli_simulated_ready_line_and_sigterm() -> None:
     assert code == 0
 
 
+def test_cli_ipv6_host_prints_a_bracketed_url() -> None:
+    proc, ready, conn = _start("--simulate", "--host", "::1")
+    try:
+        assert str(ready["url"]) == f"http://[::1]:{conn['port']}"
+        assert conn["host"] == ready["url"]
+        assert _get(str(ready["url"]), str(ready["token"])) == 200
+    finally:
+        assert _stop(proc) == 0
+
+
 def test_cli_tls() -> None:
     proc, ready, _ = _start("--simulate", "--tls")
     try:

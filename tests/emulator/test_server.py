@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import warnings
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -120,3 +121,14 @@ def test_start_in_thread_handle() -> None:
             assert resp.headers["Content-Type"].startswith("application/json")
         assert handle.ca_file is None
     handle.stop()
+
+
+@pytest.mark.asyncio
+async def test_reset_raises_no_warning_under_the_strictest_filter(sim: tuple[EmulatorServer, Api]) -> None:
+    _, api = sim
+    await api.post("jobs/runs/submit", {"tasks": [{"task_key": "a"}]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(2):
+            await api.ok("POST", "/_emulator/reset")
+    assert (await api.ok("GET", "/_emulator/stats"))["runs_total"] == 0
