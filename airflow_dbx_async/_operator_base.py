@@ -23,7 +23,8 @@ from airflow_dbx_async._idempotency import SubmitResult, TaskIdentity, submit_id
 from airflow_dbx_async._payload import check_knobs
 from airflow_dbx_async._secrets import redact, register_connection_secrets
 from airflow_dbx_async.client import ConfigurationError, JobsClient, Outcome, judge
-from airflow_dbx_async.hooks import DEFAULT_CONN_ID, DatabricksAsyncHook
+from airflow_dbx_async.client.config import DEFAULT_RETRY_DELAY_SECONDS, DEFAULT_RETRY_LIMIT
+from airflow_dbx_async.hooks import DEFAULT_CONN_ID, DatabricksAsyncHook, retry_policy
 from airflow_dbx_async.links import XCOM_RUN_ID_KEY, XCOM_RUN_PAGE_URL_KEY, DatabricksJobRunLink
 from airflow_dbx_async.triggers import DatabricksRunTrigger
 
@@ -102,8 +103,8 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         json: Any | None = None,
         databricks_conn_id: str = DEFAULT_CONN_ID,
         polling_period_seconds: float = 30,
-        databricks_retry_limit: int = 3,
-        databricks_retry_delay: float = 1,
+        databricks_retry_limit: int = DEFAULT_RETRY_LIMIT,
+        databricks_retry_delay: float = DEFAULT_RETRY_DELAY_SECONDS,
         databricks_retry_args: dict[Any, Any] | None = None,
         do_xcom_push: bool = True,
         wait_for_termination: bool = True,
@@ -113,11 +114,8 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         try:
-            check_knobs(
-                polling_period_seconds=polling_period_seconds,
-                databricks_retry_limit=databricks_retry_limit,
-                databricks_retry_delay=databricks_retry_delay,
-            )
+            check_knobs(polling_period_seconds=polling_period_seconds)
+            retry_policy(databricks_retry_limit, databricks_retry_delay)
         except ConfigurationError as exc:
             raise _config_error(exc) from None
         self.json = json

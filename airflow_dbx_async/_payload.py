@@ -260,19 +260,8 @@ def run_now_payload(value: Any, named: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def check_knobs(
-    *, polling_period_seconds: Any, databricks_retry_limit: Any, databricks_retry_delay: Any
-) -> None:
-    """Check the operator settings that are not sent to Databricks."""
-    checks = (
-        ("polling_period_seconds", polling_period_seconds, 0.0, False),
-        ("databricks_retry_limit", databricks_retry_limit, 1, True),
-        ("databricks_retry_delay", databricks_retry_delay, 0.0, True),
-    )
-    for name, value, minimum, inclusive in checks:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if ok and (value < minimum or (value == minimum and not inclusive)):
-            ok = False
-        if not ok:
-            sign = ">=" if inclusive else ">"
-            raise ConfigurationError(name, f"must be a number {sign} {minimum}, got {value!r}")
+def check_knobs(*, polling_period_seconds: Any) -> None:
+    """Check the operator settings that are not sent to Databricks (the hook checks the retry ones)."""
+    value = polling_period_seconds
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigurationError("polling_period_seconds", f"must be a number > 0.0, got {value!r}")

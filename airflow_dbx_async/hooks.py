@@ -1,10 +1,11 @@
 """Airflow hook: turns a Databricks connection into a client configuration and a ``JobsClient``.
 
 The hook holds no HTTP code and no session. :func:`connection_to_config` reads a connection the way
-the official Databricks provider does, so existing connections work unchanged. The worker runs the
-async client through :meth:`DatabricksAsyncHook.run_sync`; in the triggerer, all triggers of one
-workspace and event loop share a keep-alive session, a rate ceiling and a batched run poller through
-:meth:`DatabricksAsyncHook.shared_workspace`.
+the official Databricks provider does, so existing connections work unchanged, and names the Airflow
+parameter at fault when a setting is refused. The worker runs the async client through
+:meth:`DatabricksAsyncHook.run_sync`; the triggerer reads configurations with
+:meth:`DatabricksAsyncHook.aget_config` (one connection lookup shared by the triggers starting
+together) and borrows the shared workspace with them (see :mod:`airflow_dbx_async.triggers`).
 """
 
 from __future__ import annotations
@@ -13,16 +14,12 @@ import asyncio
 import json
 import time
 import weakref
-from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow.sdk import BaseHook
 from asgiref.sync import async_to_sync
 
 from airflow_dbx_async.client import (
-    DEFAULT_MAX_REQUESTS_PER_SECOND,
-    DEFAULT_TIMEOUT_SECONDS,
-    WORKSPACES,
     AzureServicePrincipalAuth,
     BasicAuth,
     ClientConfig,
@@ -33,26 +30,60 @@ from airflow_dbx_async.client import (
     TokenAuth,
     normalise_base_url,
 )
+from airflow_dbx_async.client.config import (
+    DEFAULT_API_VERSION,
+    DEFAULT_MAX_REQUESTS_PER_SECOND,
+    DEFAULT_RETRY_DELAY_SECONDS,
+    DEFAULT_RETRY_LIMIT,
+    DEFAULT_TIMEOUT_SECONDS,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Mapping
 
     from airflow.sdk import Connection
 
-    from airflow_dbx_async.client import SharedWorkspace
-    from airflow_dbx_async.client.config import Auth
+    from airflow_dbx_async.client import Auth
 
-__all__ = ("DEFAULT_CONN_ID", "DatabricksAsyncHook", "connection_to_config")
+__all__ = (
+    "AIRFLOW_NAMES",
+    "DEFAULT_CONN_ID",
+    "DatabricksAsyncHook",
+    "airflow_error",
+    "connection_to_config",
+    "retry_policy",
+)
 
 DEFAULT_CONN_ID = "databricks_default"
+AIRFLOW_NAMES = {"max_attempts": "databricks_retry_limit", "base_delay": "databricks_retry_delay"}
+"""The Airflow parameter behind each client field it sets, for error messages."""
 _CONFIG_REUSE_SECONDS = 10.0
-_CONFIG_LOOKUPS: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[str, int, float, str], tuple[float, asyncio.Task[ClientConfig]]]
+# Connection lookups shared per connection id and event loop (the Connection, not a config: the
+# policy part of a config is each hook's own).
+_LOOKUPS: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, tuple[float, asyncio.Task[Connection]]]
 ] = weakref.WeakKeyDictionary()
 
 
-def _failed(task: asyncio.Task[ClientConfig]) -> bool:
+def _failed(task: asyncio.Task[Connection]) -> bool:
     return task.done() and (task.cancelled() or task.exception() is not None)
+
+
+def airflow_error(exc: ConfigurationError) -> ConfigurationError:
+    """``exc`` naming the Airflow parameter instead of the client field, when they differ."""
+    name = AIRFLOW_NAMES.get(exc.field)
+    return exc if name is None else ConfigurationError(name, exc.message)
+
+
+def retry_policy(retry_limit: int, retry_delay: float) -> RetryPolicy:
+    """The client's retry policy for ``databricks_retry_limit`` and ``databricks_retry_delay``.
+
+    :raises ConfigurationError: naming the Airflow parameter at fault.
+    """
+    try:
+        return RetryPolicy.starting_at(retry_limit, retry_delay)
+    except ConfigurationError as exc:
+        raise airflow_error(exc) from None
 
 
 _T = TypeVar("_T")
@@ -129,9 +160,9 @@ def _scheme(conn: Connection) -> str | None:
 def connection_to_config(
     conn: Connection,
     *,
-    retry_limit: int = 3,
-    retry_delay: float = 1.0,
-    api_version: str = "2.2",
+    retry_limit: int = DEFAULT_RETRY_LIMIT,
+    retry_delay: float = DEFAULT_RETRY_DELAY_SECONDS,
+    api_version: str = DEFAULT_API_VERSION,
 ) -> ClientConfig:
     """Build a :class:`ClientConfig` from an Airflow connection, as the official provider reads it.
 
@@ -139,8 +170,9 @@ def connection_to_config(
     :param retry_limit: attempts per request, the first included (``databricks_retry_limit``).
     :param retry_delay: first backoff delay in seconds (``databricks_retry_delay``).
     :param api_version: Jobs API version, ``2.1`` or ``2.2``.
-    :raises ConfigurationError: naming the connection field at fault.
+    :raises ConfigurationError: naming the connection field or Airflow parameter at fault.
     """
+    retry = retry_policy(retry_limit, retry_delay)
     extra = _extra(conn)
     host = str(extra.get("host") or conn.host or "")
     base_url = normalise_base_url(
@@ -154,11 +186,7 @@ def connection_to_config(
         base_url=base_url,
         auth=_auth_from(conn, extra),
         api_version=api_version,
-        retry=RetryPolicy(
-            max_attempts=retry_limit,
-            base_delay=float(retry_delay),
-            max_delay=max(float(retry_delay), 30.0),
-        ),
+        retry=retry,
         verify_tls=_flag(extra, "verify_tls", default=True),
         ca_file=str(ca_file) if ca_file else None,
         max_requests_per_second=_rate_ceiling(extra),
@@ -179,17 +207,16 @@ def _positive(extra: Mapping[str, Any], key: str, default: float) -> float:
 
 
 def _rate_ceiling(extra: Mapping[str, Any]) -> float | None:
-    """Extra ``max_requests_per_second``: a positive number, or ``null``/``0`` for no ceiling."""
+    """Extra ``max_requests_per_second``: a number (checked by the config), or ``null``/``0`` for none."""
     value = extra.get("max_requests_per_second", DEFAULT_MAX_REQUESTS_PER_SECOND)
     if value in (None, 0, "0", ""):
         return None
     try:
-        rate = float(value)
+        return float(value)
     except (TypeError, ValueError):
-        rate = -1.0
-    if rate <= 0:
-        raise ConfigurationError("max_requests_per_second", f"must be a positive number, got {value!r}")
-    return rate
+        raise ConfigurationError(
+            "max_requests_per_second", f"must be a positive number, got {value!r}"
+        ) from None
 
 
 class DatabricksAsyncHook(BaseHook):
@@ -210,9 +237,9 @@ class DatabricksAsyncHook(BaseHook):
         self,
         databricks_conn_id: str = DEFAULT_CONN_ID,
         *,
-        retry_limit: int = 3,
-        retry_delay: float = 1.0,
-        api_version: str = "2.2",
+        retry_limit: int = DEFAULT_RETRY_LIMIT,
+        retry_delay: float = DEFAULT_RETRY_DELAY_SECONDS,
+        api_version: str = DEFAULT_API_VERSION,
     ) -> None:
         super().__init__()
         self.databricks_conn_id = databricks_conn_id
@@ -250,25 +277,25 @@ class DatabricksAsyncHook(BaseHook):
         """Read the connection without blocking the event loop (in the triggerer).
 
         Thousands of triggers start at once when a triggerer starts; they share one lookup per
-        connection and event loop, and its result for a few seconds.
+        connection id and event loop, and its result for a few seconds, whatever their retry
+        settings or API version.
         """
         if self._config is None:
             loop = asyncio.get_running_loop()
-            per_loop = _CONFIG_LOOKUPS.setdefault(loop, {})
-            key = (self.databricks_conn_id, self.retry_limit, self.retry_delay, self.api_version)
+            per_loop = _LOOKUPS.setdefault(loop, {})
+            key = self.databricks_conn_id
             hit = per_loop.get(key)
             if hit is None or hit[0] < time.monotonic() or _failed(hit[1]):
                 hit = (time.monotonic() + _CONFIG_REUSE_SECONDS, loop.create_task(self._lookup()))
                 per_loop[key] = hit
-            self._config = await asyncio.shield(hit[1])
+            self._config = self._config_from(await asyncio.shield(hit[1]))
         return self._config
 
-    async def _lookup(self) -> ClientConfig:
+    async def _lookup(self) -> Connection:
         try:
-            conn = await self.aget_connection(self.databricks_conn_id)
+            return await self.aget_connection(self.databricks_conn_id)
         except Exception as exc:
             raise self._missing(exc) from exc
-        return self._config_from(conn)
 
     def get_conn(self) -> ClientConfig:
         """Return the client configuration (Airflow's generic hook entry point)."""
@@ -287,16 +314,3 @@ class DatabricksAsyncHook(BaseHook):
                 return await fn(client)
 
         return async_to_sync(_call)()
-
-    @asynccontextmanager
-    async def shared_workspace(self) -> AsyncIterator[SharedWorkspace]:
-        """The client, rate ceiling and batched poller shared by all triggers of this workspace and loop."""
-        config = await self.aget_config()
-        async with WORKSPACES.borrow(config) as shared:
-            yield shared
-
-    @asynccontextmanager
-    async def pooled_client(self) -> AsyncIterator[JobsClient]:
-        """A client over the shared keep-alive session of this workspace and event loop."""
-        async with self.shared_workspace() as shared:
-            yield shared.client

@@ -21,13 +21,21 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_dbx_async._events import FailedTask, RunEvent, state_payload
 from airflow_dbx_async._failure_report import MAX_REPORTED_TASKS, bound_for_event, short_message
-from airflow_dbx_async.client import WORKSPACES, Outcome, TaskRun, is_retryable, judge
+from airflow_dbx_async.client import Outcome, TaskRun, is_retryable, judge
+from airflow_dbx_async.client._workspace import WORKSPACES
+from airflow_dbx_async.client.config import (
+    DEFAULT_API_VERSION,
+    DEFAULT_RETRY_DELAY_SECONDS,
+    DEFAULT_RETRY_LIMIT,
+)
 from airflow_dbx_async.hooks import DEFAULT_CONN_ID, DatabricksAsyncHook
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
-    from airflow_dbx_async.client import JobsClient, Run, RunWatch
+    from airflow_dbx_async.client import JobsClient, Run
+    from airflow_dbx_async.client._poller import RunWatch
+    from airflow_dbx_async.client._workspace import _Borrowing
 
 __all__ = ("TRIGGER_CLASSPATH", "DatabricksRunTrigger", "PollCounter", "poll_counter", "poll_delays")
 
@@ -92,12 +100,12 @@ class DatabricksRunTrigger(BaseTrigger):
         run_id: int,
         databricks_conn_id: str = DEFAULT_CONN_ID,
         polling_period_seconds: float = 30,
-        retry_limit: int = 3,
-        retry_delay: float = 1.0,
+        retry_limit: int = DEFAULT_RETRY_LIMIT,
+        retry_delay: float = DEFAULT_RETRY_DELAY_SECONDS,
         run_page_url: str = "",
         deadline: float | None = None,
         cancel_on_kill: bool = True,
-        api_version: str = "2.2",
+        api_version: str = DEFAULT_API_VERSION,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.run_id = int(run_id)
@@ -125,13 +133,15 @@ class DatabricksRunTrigger(BaseTrigger):
             "api_version": self.api_version,
         }
 
-    def _hook(self) -> DatabricksAsyncHook:
-        return DatabricksAsyncHook(
+    async def _borrow(self) -> _Borrowing:
+        """The shared workspace of this trigger's connection, with a client using its own policy."""
+        hook = DatabricksAsyncHook(
             self.databricks_conn_id,
             retry_limit=self.retry_limit,
             retry_delay=self.retry_delay,
             api_version=self.api_version,
         )
+        return WORKSPACES.borrow(await hook.aget_config())
 
     @property
     def transient_window_seconds(self) -> float:
@@ -141,13 +151,12 @@ class DatabricksRunTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Watch the run and yield exactly one event."""
         try:
-            shared = await WORKSPACES.acquire(await self._hook().aget_config())
-            watch = shared.poller.watch(self.run_id)
-            try:
-                event = await self._watch(shared.client, watch)
-            finally:
-                watch.close()
-                await WORKSPACES.release(shared)
+            async with await self._borrow() as borrowed:
+                watch = borrowed.poller.watch(self.run_id)
+                try:
+                    event = await self._watch(borrowed.client, watch)
+                finally:
+                    watch.close()
         except Exception as exc:  # one error event, never a crashed triggerer
             reason = f"{type(exc).__name__}: {exc}"
             self.log.error("Stopped watching Databricks run %s: %s", self.run_id, reason)
@@ -260,8 +269,8 @@ class DatabricksRunTrigger(BaseTrigger):
                 "Task killed; leaving Databricks run %s running (cancel_on_kill=False)", self.run_id
             )
             return
-        async with self._hook().pooled_client() as client:
-            await client.cancel_run(self.run_id)
+        async with await self._borrow() as borrowed:
+            await borrowed.client.cancel_run(self.run_id)
         self.log.info("Task killed; cancelled Databricks run %s", self.run_id)
 
 

@@ -58,3 +58,40 @@ def test_the_blocker_really_blocks():
     result = _import_with_blocked("airflow_dbx_async.hooks", ("airflow",))
     assert result.returncode != 0
     assert "layering violation: airflow" in result.stderr
+
+
+def _client_imports() -> dict[str, set[str]]:
+    """Each client module's imports of other client modules, type-checking-only imports included."""
+    import ast
+    import pathlib
+
+    import airflow_dbx_async.client as client
+
+    graph: dict[str, set[str]] = {}
+    for path in pathlib.Path(client.__path__[0]).glob("*.py"):
+        name = f"airflow_dbx_async.client.{path.stem}"
+        tree = ast.parse(path.read_text())
+        graph[name] = {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom)
+            and node.module
+            and node.module.startswith("airflow_dbx_async.client.")
+        }
+    return graph
+
+
+def test_the_client_modules_have_no_import_cycle():
+    graph = _client_imports()
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, " -> ".join((*path, module))
+        if module in done:
+            return
+        for imported in graph.get(module, ()):
+            visit(imported, (*path, module))
+        done.add(module)
+
+    for module in graph:
+        visit(module, ())

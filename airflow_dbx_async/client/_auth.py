@@ -1,10 +1,13 @@
-"""Credentials and the headers they produce: PAT, Basic, OAuth M2M and Azure service principals.
+"""Credentials and what they add to a request: PAT, Basic, OAuth M2M and Azure service principals.
 
-OAuth and Azure tokens are fetched with the client-credentials grant and cached per process and per
+An auth object turns into :class:`AuthHeaders`: the headers of one request plus the secrets that no
+error or log line may show. OAuth and Azure tokens come from the client-credentials grant, sent as a
+:class:`TokenRequest` through the caller's ``fetch`` (the transport: the one HTTP path, with its
+retries, error translation, redaction and request count). Tokens are cached per process and per
 credential (a module-level cache keyed by a hash of the credential), so thousands of triggers polling
-the same workspace share one token. A token is refreshed :data:`TOKEN_REFRESH_MARGIN_SECONDS` before it
-expires; when Databricks still rejects it, :meth:`invalidate` drops it and the request is sent once more
-with a fresh one. Every ``repr`` masks secrets, and no error message ever contains one.
+the same workspace share one token. A token is refreshed :data:`TOKEN_REFRESH_MARGIN_SECONDS` before
+it expires; when Databricks still rejects it, :meth:`invalidate` drops it and the request is sent once
+more with a fresh one. Every ``repr`` masks secrets.
 """
 
 from __future__ import annotations
@@ -14,26 +17,23 @@ import hashlib
 import json
 import time
 import weakref
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from airflow_dbx_async.client._transport import redact, snippet, translate_client_error
-from airflow_dbx_async.client.errors import ApiError, AuthError, api_error_for
-
-if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+from airflow_dbx_async.client.errors import AuthError
 
 __all__ = (
-    "AZURE_DATABRICKS_RESOURCE_ID",
     "Auth",
+    "AuthHeaders",
     "AzureServicePrincipalAuth",
     "BasicAuth",
+    "FetchToken",
     "OAuthM2MAuth",
-    "TOKEN_REFRESH_MARGIN_SECONDS",
     "TokenAuth",
+    "TokenRequest",
     "clear_token_cache",
 )
 
@@ -41,8 +41,39 @@ AZURE_DATABRICKS_RESOURCE_ID = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"
 _AZURE_MANAGEMENT_RESOURCE = "https://management.core.windows.net/"
 TOKEN_REFRESH_MARGIN_SECONDS = 60.0
 _DEFAULT_LIFETIME_SECONDS = 300.0
-_TOKEN_TIMEOUT_SECONDS = 30.0
 _MASK = "***"
+
+
+@dataclass(frozen=True)
+class AuthHeaders:
+    """What a credential adds to one request.
+
+    :param headers: the headers that authenticate the request.
+    :param secrets: every secret value in them (or behind them), to redact from errors and logs.
+    """
+
+    headers: Mapping[str, str] = field(repr=False)
+    secrets: tuple[str, ...] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """A client-credentials grant to POST (form-encoded) to a token endpoint.
+
+    :param url: the token endpoint.
+    :param form: the form fields.
+    :param secret: the client secret, redacted from any error about this request.
+    :param basic_login: when set, the client authenticates with HTTP Basic ``basic_login:secret``.
+    """
+
+    url: str
+    form: Mapping[str, str] = field(repr=False)
+    secret: str = field(repr=False)
+    basic_login: str | None = None
+
+
+FetchToken = Callable[[TokenRequest], Awaitable[bytes]]
+"""Sends a :class:`TokenRequest` and returns the raw body of its 2xx answer (errors are raised)."""
 
 
 @dataclass(frozen=True)
@@ -50,16 +81,15 @@ class TokenAuth:
     """A bearer token: a personal access token or an already-issued OAuth token."""
 
     token: str = field(repr=False)
-    refreshable: ClassVar[bool] = False
 
     def __repr__(self) -> str:
         return f"TokenAuth(token={_MASK!r})"
 
-    async def headers(self, session: aiohttp.ClientSession, base_url: str) -> dict[str, str]:
-        """The headers that authenticate a request."""
-        return {"Authorization": f"Bearer {self.token}"}
+    async def headers(self, base_url: str, fetch: FetchToken) -> AuthHeaders:
+        """The bearer header."""
+        return AuthHeaders({"Authorization": f"Bearer {self.token}"}, (self.token,))
 
-    def invalidate(self, base_url: str, used: Mapping[str, str]) -> bool:
+    def invalidate(self, base_url: str, used: AuthHeaders) -> bool:
         """A static token cannot be refreshed: always ``False``."""
         return False
 
@@ -70,16 +100,16 @@ class BasicAuth:
 
     login: str
     password: str = field(repr=False)
-    refreshable: ClassVar[bool] = False
 
     def __repr__(self) -> str:
         return f"BasicAuth(login={self.login!r}, password={_MASK!r})"
 
-    async def headers(self, session: aiohttp.ClientSession, base_url: str) -> dict[str, str]:
-        """The headers that authenticate a request."""
-        return {"Authorization": aiohttp.BasicAuth(self.login, self.password).encode()}
+    async def headers(self, base_url: str, fetch: FetchToken) -> AuthHeaders:
+        """The Basic header; both the password and its encoded form are secrets."""
+        value = aiohttp.BasicAuth(self.login, self.password).encode()
+        return AuthHeaders({"Authorization": value}, (self.password, value.split(" ", 1)[-1]))
 
-    def invalidate(self, base_url: str, used: Mapping[str, str]) -> bool:
+    def invalidate(self, base_url: str, used: AuthHeaders) -> bool:
         """A password cannot be refreshed: always ``False``."""
         return False
 
@@ -98,7 +128,6 @@ class OAuthM2MAuth:
     client_secret: str = field(repr=False)
     token_url: str | None = None
     scopes: str = "all-apis"
-    refreshable: ClassVar[bool] = True
 
     def __repr__(self) -> str:
         return (
@@ -118,20 +147,20 @@ class OAuthM2MAuth:
             self.scopes,
         )
 
-    async def headers(self, session: aiohttp.ClientSession, base_url: str) -> dict[str, str]:
+    async def headers(self, base_url: str, fetch: FetchToken) -> AuthHeaders:
         """``Authorization: Bearer <token>`` with a cached or freshly fetched token."""
-        url = self._endpoint(base_url)
-        form = {"grant_type": "client_credentials", "scope": self.scopes}
-        client = aiohttp.BasicAuth(self.client_id, self.client_secret)
-        token = await _cached_token(
-            self._key(base_url),
-            lambda: _fetch_token(session, url, form, client, self.client_secret),
+        request = TokenRequest(
+            url=self._endpoint(base_url),
+            form={"grant_type": "client_credentials", "scope": self.scopes},
+            secret=self.client_secret,
+            basic_login=self.client_id,
         )
-        return {"Authorization": f"Bearer {token}"}
+        token = await _cached_token(self._key(base_url), fetch, request)
+        return AuthHeaders({"Authorization": f"Bearer {token}"}, (token, self.client_secret))
 
-    def invalidate(self, base_url: str, used: Mapping[str, str]) -> bool:
-        """Forget the token sent in ``used`` (if still cached) so the next call fetches a new one."""
-        _invalidate(self._key(base_url), _bearer(used))
+    def invalidate(self, base_url: str, used: AuthHeaders) -> bool:
+        """Forget the token sent with ``used`` (if still cached) so the next call fetches a new one."""
+        _invalidate(self._key(base_url), used.secrets)
         return True
 
 
@@ -152,7 +181,6 @@ class AzureServicePrincipalAuth:
     client_secret: str = field(repr=False)
     resource_id: str | None = None
     login_url: str = "https://login.microsoftonline.com"
-    refreshable: ClassVar[bool] = True
 
     def __repr__(self) -> str:
         return (
@@ -170,34 +198,36 @@ class AzureServicePrincipalAuth:
             resource,
         )
 
-    async def _token(self, session: aiohttp.ClientSession, resource: str) -> str:
-        url = f"{self.login_url.rstrip('/')}/{self.tenant_id}/oauth2/v2.0/token"
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-            "scope": f"{resource}/.default",  # the management resource keeps its slash: "...net//.default"
-        }
-        return await _cached_token(
-            self._key(resource), lambda: _fetch_token(session, url, form, None, self.client_secret)
+    async def _token(self, fetch: FetchToken, resource: str) -> str:
+        request = TokenRequest(
+            url=f"{self.login_url.rstrip('/')}/{self.tenant_id}/oauth2/v2.0/token",
+            form={
+                "grant_type": "client_credentials",
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+                # The management resource keeps its slash: "...net//.default".
+                "scope": f"{resource}/.default",
+            },
+            secret=self.client_secret,
         )
+        return await _cached_token(self._key(resource), fetch, request)
 
-    async def headers(self, session: aiohttp.ClientSession, base_url: str) -> dict[str, str]:
+    async def headers(self, base_url: str, fetch: FetchToken) -> AuthHeaders:
         """The bearer token, plus the management-token headers when ``resource_id`` is set."""
-        headers = {"Authorization": f"Bearer {await self._token(session, AZURE_DATABRICKS_RESOURCE_ID)}"}
+        token = await self._token(fetch, AZURE_DATABRICKS_RESOURCE_ID)
+        headers = {"Authorization": f"Bearer {token}"}
+        secrets = [token, self.client_secret]
         if self.resource_id:
-            headers["X-Databricks-Azure-SP-Management-Token"] = await self._token(
-                session, _AZURE_MANAGEMENT_RESOURCE
-            )
+            management = await self._token(fetch, _AZURE_MANAGEMENT_RESOURCE)
+            headers["X-Databricks-Azure-SP-Management-Token"] = management
             headers["X-Databricks-Azure-Workspace-Resource-Id"] = self.resource_id
-        return headers
+            secrets.append(management)
+        return AuthHeaders(headers, tuple(secrets))
 
-    def invalidate(self, base_url: str, used: Mapping[str, str]) -> bool:
-        """Forget the tokens sent in ``used`` (if still cached) so the next call fetches new ones."""
-        _invalidate(self._key(AZURE_DATABRICKS_RESOURCE_ID), _bearer(used))
-        _invalidate(
-            self._key(_AZURE_MANAGEMENT_RESOURCE), used.get("X-Databricks-Azure-SP-Management-Token", "")
-        )
+    def invalidate(self, base_url: str, used: AuthHeaders) -> bool:
+        """Forget the tokens sent with ``used`` (if still cached) so the next call fetches new ones."""
+        _invalidate(self._key(AZURE_DATABRICKS_RESOURCE_ID), used.secrets)
+        _invalidate(self._key(_AZURE_MANAGEMENT_RESOURCE), used.secrets)
         return True
 
 
@@ -226,11 +256,6 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _bearer(headers: Mapping[str, str]) -> str:
-    value = headers.get("Authorization", "")
-    return value[len("Bearer ") :] if value.startswith("Bearer ") else ""
-
-
 def _fresh(cached: _CachedToken | None) -> bool:
     return cached is not None and _clock() < cached.expires_at - TOKEN_REFRESH_MARGIN_SECONDS
 
@@ -241,13 +266,13 @@ def _lock_for(key: tuple[str, ...]) -> asyncio.Lock:
     return per_loop.setdefault(key, asyncio.Lock())
 
 
-def _invalidate(key: tuple[str, ...], used_token: str) -> None:
+def _invalidate(key: tuple[str, ...], used_secrets: tuple[str, ...]) -> None:
     cached = _TOKENS.get(key)
-    if cached is not None and cached.access_token == used_token:
+    if cached is not None and cached.access_token in used_secrets:
         _TOKENS.pop(key, None)
 
 
-async def _cached_token(key: tuple[str, ...], fetch: Callable[[], Awaitable[tuple[str, float]]]) -> str:
+async def _cached_token(key: tuple[str, ...], fetch: FetchToken, request: TokenRequest) -> str:
     cached = _TOKENS.get(key)
     if cached is not None and _fresh(cached):
         return cached.access_token
@@ -255,55 +280,13 @@ async def _cached_token(key: tuple[str, ...], fetch: Callable[[], Awaitable[tupl
         cached = _TOKENS.get(key)
         if cached is not None and _fresh(cached):
             return cached.access_token
-        token, lifetime = await fetch()
+        token, lifetime = _read_token(await fetch(request), request.url)
         _TOKENS[key] = _CachedToken(token, _clock() + lifetime)
         return token
 
 
-async def _fetch_token(
-    session: aiohttp.ClientSession,
-    url: str,
-    form: Mapping[str, str],
-    client: aiohttp.BasicAuth | None,
-    secret: str,
-) -> tuple[str, float]:
-    """POST a client-credentials grant; return the access token and its lifetime in seconds."""
-    path = urlsplit(url).path or "/"
-    try:
-        async with session.post(
-            url,
-            data=dict(form),
-            auth=client,
-            headers={"Accept": "application/json"},
-            timeout=aiohttp.ClientTimeout(total=_TOKEN_TIMEOUT_SECONDS),
-            allow_redirects=False,
-        ) as response:
-            raw = await response.read()
-            status = response.status
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        raise translate_client_error(exc, "POST", path) from None
-    if status >= 300:
-        raise _token_error(status, raw, path, secret)
-    return _read_token(raw, path)
-
-
-def _token_error(status: int, raw: bytes, path: str, secret: str) -> ApiError:
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        code = str(body.get("error") or body.get("error_code") or f"HTTP_{status}")
-        message = redact(str(body.get("error_description") or body.get("message") or ""), (secret,))
-    else:
-        code, message = f"HTTP_{status}", snippet(raw, (secret,))
-    message = f"token request failed: {message or f'HTTP {status}'}"
-    if status in (400, 401, 403):
-        return AuthError(status, code, message, "POST", path)
-    return api_error_for(status, code, message, "POST", path)
-
-
-def _read_token(raw: bytes, path: str) -> tuple[str, float]:
+def _read_token(raw: bytes, url: str) -> tuple[str, float]:
+    """The access token and its lifetime in seconds from a grant's answer."""
     try:
         body = json.loads(raw)
     except ValueError:
@@ -314,6 +297,7 @@ def _read_token(raw: bytes, path: str) -> tuple[str, float]:
         or not isinstance(body.get("access_token"), str)
         or not body["access_token"]
     ):
+        path = urlsplit(url).path or "/"
         raise AuthError(
             200, "INVALID_TOKEN_RESPONSE", "token endpoint answer has no access_token", "POST", path
         )

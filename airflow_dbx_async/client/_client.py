@@ -3,8 +3,8 @@
 The client owns its aiohttp session unless one is injected (a pooled one, see
 :mod:`~airflow_dbx_async.client._pool`); it never closes an injected session. It moves through
 ``UNOPENED -> OPENED -> CLOSED`` once: ``aclose()`` is idempotent and a closed client cannot be reopened.
-Answers are parsed into the frozen models at this boundary; every call is retried per the config's
-:class:`~airflow_dbx_async.client.config.RetryPolicy`.
+Answers are parsed into the frozen models at this boundary; every call carries the config's
+:class:`~airflow_dbx_async.client.config.CallPolicy` (retries, timeout, API version) to the transport.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_dbx_async.client._export import VIEWS_TO_EXPORT, RunExport
 from airflow_dbx_async.client._pool import new_session
-from airflow_dbx_async.client._retry import call_with_retry
 from airflow_dbx_async.client._transport import Transport
 from airflow_dbx_async.client.errors import ApiError, ConfigurationError
 from airflow_dbx_async.client.models import Run, RunOutput, RunsPage
@@ -49,7 +48,7 @@ class JobsClient:
     Use it as ``async with JobsClient(config) as client: ...``.
 
     :param config: where and how to connect.
-    :param session: a session to borrow (e.g. from ``SESSION_POOL.lease``); the client never closes it.
+    :param session: a session to borrow; the client never closes it.
     :param limiter: a request-rate ceiling shared with other clients of the same workspace.
     """
 
@@ -76,12 +75,23 @@ class JobsClient:
         """The configuration this client was built with."""
         return self._config
 
+    @classmethod
+    def _over(cls, transport: Transport, config: ClientConfig) -> JobsClient:
+        """An open client sending through a shared ``transport`` with ``config``'s call policy.
+
+        It owns nothing: closing it leaves the transport and its session to their owner.
+        """
+        client = cls(config, session=transport.session)
+        client._transport = transport
+        client._state = _State.OPENED
+        return client
+
     @property
     def request_count(self) -> int:
-        """API requests sent so far, our retries included.
+        """Requests sent so far through this client's transport: retries and token requests included.
 
-        Token requests are not counted, nor aiohttp's own single resend of an idempotent (GET) request
-        whose connection dropped.
+        A client over a shared workspace counts everything sent to that workspace. aiohttp's own
+        single resend of an idempotent (GET) request whose connection dropped is not counted.
         """
         return self._transport.request_count if self._transport else self._requests_before_close
 
@@ -91,8 +101,8 @@ class JobsClient:
         if self._state is _State.CLOSED:
             raise RuntimeError("a closed JobsClient cannot be reopened; create a new one")
         if self._session is None:
-            self._session = new_session(self._config)
-        self._transport = Transport(self._session, self._config, self._limiter)
+            self._session = new_session(self._config.workspace)
+        self._transport = Transport(self._session, self._config.workspace, self._limiter)
         self._state = _State.OPENED
         return self
 
@@ -129,12 +139,14 @@ class JobsClient:
         if transport is None:
             state = "closed" if self._state is _State.CLOSED else "not open"
             raise RuntimeError(f"JobsClient is {state}; use 'async with JobsClient(config) as client:'")
-        shown = f"{method} /api/{version or self._config.api_version}/{path}"
-        return await call_with_retry(
-            lambda: transport.request(method, path, version=version, params=params, json_body=body),
-            self._config.retry,
+        return await transport.request(
+            method,
+            path,
+            policy=self._config.policy,
+            version=version,
+            params=params,
+            json_body=body,
             idempotent=idempotent,
-            description=shown,
         )
 
     # -- runs -------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Shared aiohttp sessions: one per workspace and event loop, reference counted.
+"""Shared aiohttp sessions: one per workspace identity and event loop, reference counted.
 
 In the triggerer thousands of triggers share one event loop. Giving each its own session would open a
 TCP+TLS connection per poll; lending them one pooled session per workspace keeps warm keep-alive
@@ -22,7 +22,7 @@ import aiohttp
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from airflow_dbx_async.client.config import ClientConfig
+    from airflow_dbx_async.client.config import Workspace
 
 __all__ = ("DEFAULT_KEEPALIVE_SECONDS", "DEFAULT_LIMIT_PER_HOST", "SESSION_POOL", "SessionPool")
 
@@ -35,31 +35,28 @@ def _ssl_context_for_ca(ca_file: str) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_file)
 
 
-def ssl_option(config: ClientConfig) -> ssl.SSLContext | bool:
+def ssl_option(workspace: Workspace) -> ssl.SSLContext | bool:
     """The ``ssl`` argument for aiohttp: ``False`` without verification, a context for a CA file."""
-    if not config.verify_tls:
+    if not workspace.verify_tls:
         return False
-    if config.ca_file:
-        return _ssl_context_for_ca(config.ca_file)
+    if workspace.ca_file:
+        return _ssl_context_for_ca(workspace.ca_file)
     return True
 
 
 def new_session(
-    config: ClientConfig,
+    workspace: Workspace,
     *,
     limit_per_host: int = DEFAULT_LIMIT_PER_HOST,
     keepalive_timeout: float = DEFAULT_KEEPALIVE_SECONDS,
 ) -> aiohttp.ClientSession:
-    """A session whose keep-alive outlives a poll interval and whose TLS honours ``config``."""
+    """A session whose keep-alive outlives a poll interval and whose TLS honours ``workspace``."""
     connector = aiohttp.TCPConnector(
         keepalive_timeout=keepalive_timeout,
         limit_per_host=limit_per_host,
-        ssl=ssl_option(config),
+        ssl=ssl_option(workspace),
     )
     return aiohttp.ClientSession(connector=connector)
-
-
-_Key = tuple[str, bool, str]
 
 
 @dataclass
@@ -69,7 +66,7 @@ class _Entry:
 
 
 class SessionPool:
-    """Lends one :class:`aiohttp.ClientSession` per (workspace, TLS settings, event loop).
+    """Lends one :class:`aiohttp.ClientSession` per (:class:`Workspace`, event loop).
 
     :param limit_per_host: the connection limit of each pooled session.
     :param keepalive_timeout: seconds an idle connection is kept open.
@@ -83,7 +80,7 @@ class SessionPool:
     ) -> None:
         self.limit_per_host = limit_per_host
         self.keepalive_timeout = keepalive_timeout
-        self._entries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_Key, _Entry]] = (
+        self._entries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Workspace, _Entry]] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -99,16 +96,16 @@ class SessionPool:
         return len(self._entries.get(loop, {}))
 
     @asynccontextmanager
-    async def lease(self, config: ClientConfig) -> AsyncIterator[aiohttp.ClientSession]:
-        """Borrow the shared session for ``config``'s workspace; never close it yourself."""
+    async def lease(self, workspace: Workspace) -> AsyncIterator[aiohttp.ClientSession]:
+        """Borrow the shared session for ``workspace``; never close it yourself."""
         loop = asyncio.get_running_loop()
         per_loop = self._entries.setdefault(loop, {})
-        key: _Key = (config.base_url, config.verify_tls, config.ca_file or "")
+        key = workspace
         entry = per_loop.get(key)
         if entry is None or entry.session.closed:
             entry = _Entry(
                 new_session(
-                    config, limit_per_host=self.limit_per_host, keepalive_timeout=self.keepalive_timeout
+                    workspace, limit_per_host=self.limit_per_host, keepalive_timeout=self.keepalive_timeout
                 )
             )
             per_loop[key] = entry

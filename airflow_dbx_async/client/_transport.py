@@ -1,10 +1,14 @@
-"""The one HTTP request helper of the client: URL, headers, query/JSON encoding, answer decoding.
+"""The one HTTP path of the client: every API request and every OAuth/Azure token request.
 
-Every aiohttp exception is translated to :class:`~airflow_dbx_async.client.errors.TransportError`
-here and nowhere else, and every HTTP error answer becomes an
-:class:`~airflow_dbx_async.client.errors.ApiError` that keeps Databricks' ``error_code`` and
-``message``. Answers that are not JSON (an HTML page from a proxy, an empty body) still give a clear
-error naming the status and a short, credential-free excerpt of the body.
+:class:`Transport` sends for one :class:`~airflow_dbx_async.client.config.Workspace` over a session it
+borrows; each request carries the caller's
+:class:`~airflow_dbx_async.client.config.CallPolicy` (retries, timeout, API version). Every attempt,
+token requests included, is retried by the same loop, counted, and has its credentials redacted from
+any error. Every aiohttp exception is translated to
+:class:`~airflow_dbx_async.client.errors.TransportError` here and nowhere else, and every HTTP error
+answer becomes an :class:`~airflow_dbx_async.client.errors.ApiError` that keeps Databricks'
+``error_code`` and ``message``. Answers that are not JSON (an HTML page from a proxy, an empty body)
+still give a clear error naming the status and a short, credential-free excerpt of the body.
 """
 
 from __future__ import annotations
@@ -16,32 +20,38 @@ import json
 import logging
 import re
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
+from airflow_dbx_async.client._retry import call_with_retry
 from airflow_dbx_async.client.errors import (
     ApiError,
     AuthError,
     ConfigurationError,
+    NotFound,
     RateLimited,
     ServerError,
     Timeout,
     TransportError,
-    api_error_for,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
+    from airflow_dbx_async.client._auth import AuthHeaders, TokenRequest
     from airflow_dbx_async.client._ratelimit import RateLimiter
-    from airflow_dbx_async.client.config import ClientConfig
+    from airflow_dbx_async.client.config import CallPolicy, Workspace
 
-__all__ = ("parse_retry_after",)
+__all__ = ("Transport",)
 
 _log = logging.getLogger(__name__)
 
 _SNIPPET_CHARS = 200
+_USER_AGENT = "airflow-dbx-async"
+_TOKEN_TIMEOUT_SECONDS = 30.0
 _STATUS_CODES = {
     400: "BAD_REQUEST",
     401: "UNAUTHENTICATED",
@@ -59,9 +69,31 @@ _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _CODE_PREFIX = re.compile(r"^([A-Z][A-Z0-9_]{2,}): (.+)$", re.DOTALL)
 
 
-def build_url(base_url: str, version: str, path: str) -> str:
-    """``{base_url}/api/{version}/{path}``."""
-    return f"{base_url.rstrip('/')}/api/{version}/{path.lstrip('/')}"
+_NOT_FOUND_MARKERS = ("does not exist", "doesn't exist")
+
+
+def api_error_for(
+    status: int,
+    error_code: str,
+    message: str,
+    method: str = "",
+    path: str = "",
+    retry_after: float | None = None,
+) -> ApiError:
+    """Map an HTTP error answer to the most specific :class:`ApiError` subclass."""
+    if status in (401, 403):
+        return AuthError(status, error_code, message, method, path)
+    if status == 404 or (
+        status == 400
+        and error_code in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST")
+        and any(marker in message for marker in _NOT_FOUND_MARKERS)
+    ):
+        return NotFound(status, error_code, message, method, path)
+    if status == 429:
+        return RateLimited(status, error_code, message, method, path, retry_after)
+    if status >= 500:
+        return ServerError(status, error_code, message, method, path, retry_after)
+    return ApiError(status, error_code, message, method, path)
 
 
 def encode_params(params: Mapping[str, object] | None) -> dict[str, str]:
@@ -198,17 +230,18 @@ def translate_client_error(exc: BaseException, method: str, path: str) -> Transp
 
 
 class Transport:
-    """Sends one API request at a time for a :class:`JobsClient`, counting every request it sends.
+    """Sends every request to one workspace, counting each one (retries and token requests included).
 
     :param session: the aiohttp session to send through (owned by someone else).
-    :param config: the client configuration.
+    :param workspace: the workspace and its credential.
+    :param limiter: the workspace's request-rate ceiling, shared by everything that sends to it.
     """
 
     def __init__(
-        self, session: aiohttp.ClientSession, config: ClientConfig, limiter: RateLimiter | None = None
+        self, session: aiohttp.ClientSession, workspace: Workspace, limiter: RateLimiter | None = None
     ) -> None:
-        self._session = session
-        self._config = config
+        self.session = session
+        self._workspace = workspace
         self._limiter = limiter
         self.request_count = 0
 
@@ -217,62 +250,113 @@ class Transport:
         method: str,
         path: str,
         *,
+        policy: CallPolicy,
         version: str | None = None,
         params: Mapping[str, object] | None = None,
         json_body: Mapping[str, Any] | None = None,
+        idempotent: bool = True,
     ) -> dict[str, Any]:
-        """Send one request; on a stale OAuth token, refresh it once and send again."""
-        version = version or self._config.api_version
-        api_path = f"/api/{version}/{path.lstrip('/')}"
-        url = build_url(self._config.base_url, version, path)
-        auth = self._config.auth
-        auth_headers = await auth.headers(self._session, self._config.base_url)
+        """Send one API request under ``policy``, retrying transient failures; return the JSON answer.
+
+        :param version: the API version in the path, when not the policy's (the cluster APIs).
+        :param idempotent: ``False`` for requests that may create something twice (see ``_retry``).
+        """
+        api_path = f"/api/{version or policy.api_version}/{path.lstrip('/')}"
+        return await call_with_retry(
+            partial(self._attempt, method, api_path, policy, params, json_body),
+            policy.retry,
+            idempotent=idempotent,
+            description=f"{method} {api_path}",
+        )
+
+    async def _attempt(
+        self,
+        method: str,
+        api_path: str,
+        policy: CallPolicy,
+        params: Mapping[str, object] | None,
+        json_body: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """One attempt; when Databricks rejects an OAuth token, refresh it once and send again."""
+        auth, base_url = self._workspace.auth, self._workspace.base_url
+        fetch = partial(self._fetch_token, policy)
+        used = await auth.headers(base_url, fetch)
         try:
-            return await self._send(method, url, api_path, auth_headers, params, json_body)
+            return await self._send(method, api_path, policy, used, params, json_body)
         except AuthError as exc:
-            if not _token_rejected(exc) or not auth.invalidate(self._config.base_url, auth_headers):
+            if not _token_rejected(exc) or not auth.invalidate(base_url, used):
                 raise
         _log.info("Databricks rejected the OAuth token for %s %s; fetching a new one", method, api_path)
-        auth_headers = await auth.headers(self._session, self._config.base_url)
-        return await self._send(method, url, api_path, auth_headers, params, json_body)
+        used = await auth.headers(base_url, fetch)
+        return await self._send(method, api_path, policy, used, params, json_body)
 
     async def _send(
         self,
         method: str,
-        url: str,
         api_path: str,
-        auth_headers: Mapping[str, str],
+        policy: CallPolicy,
+        auth: AuthHeaders,
         params: Mapping[str, object] | None,
         json_body: Mapping[str, Any] | None,
     ) -> dict[str, Any]:
-        headers = {"User-Agent": self._config.user_agent, "Accept": "application/json", **auth_headers}
-        secrets = _header_secrets(auth_headers)
         if self._limiter is not None:
             await self._limiter.acquire()
-        self.request_count += 1
         try:
-            async with self._session.request(
+            status, raw = await self._exchange(
                 method,
-                url,
+                f"{self._workspace.base_url.rstrip('/')}{api_path}",
+                api_path,
+                auth.secrets,
+                policy.timeout_seconds,
                 params=encode_params(params),
                 json=dict(json_body) if json_body is not None else None,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self._config.timeout_seconds),
-                allow_redirects=False,
+                headers={"User-Agent": _USER_AGENT, "Accept": "application/json", **auth.headers},
+            )
+        except (RateLimited, ServerError) as error:
+            if (
+                error.retry_after is not None and self._limiter is not None
+            ):  # the server's pause: whole workspace
+                self._limiter.hold(error.retry_after, f"{error.status} on {method} {api_path}")
+            raise
+        return decode_success(status, raw, method, api_path, auth.secrets)
+
+    async def _fetch_token(self, policy: CallPolicy, request: TokenRequest) -> bytes:
+        """POST a client-credentials grant; return the raw 2xx answer for the auth object to read."""
+        path = urlsplit(request.url).path or "/"
+        login = request.basic_login
+        try:
+            _, raw = await self._exchange(
+                "POST",
+                request.url,
+                path,
+                (request.secret,),
+                min(policy.timeout_seconds, _TOKEN_TIMEOUT_SECONDS),
+                data=dict(request.form),
+                auth=aiohttp.BasicAuth(login, request.secret) if login is not None else None,
+                headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
+            )
+        except ApiError as exc:
+            raise _token_error(exc) from None
+        return raw
+
+    async def _exchange(
+        self, method: str, url: str, path: str, secrets: tuple[str, ...], seconds: float, **kwargs: Any
+    ) -> tuple[int, bytes]:
+        """Send one HTTP request within ``seconds``; return a 2xx answer's status and body, else raise."""
+        self.request_count += 1
+        try:
+            async with self.session.request(
+                method, url, timeout=aiohttp.ClientTimeout(total=seconds), allow_redirects=False, **kwargs
             ) as response:
                 raw = await response.read()
                 status = response.status
-                answer_headers = {k: v for k, v in response.headers.items() if k.lower() == "retry-after"}
+                retry_after = {k: v for k, v in response.headers.items() if k.lower() == "retry-after"}
         except (TimeoutError, aiohttp.ClientError) as exc:
             # ``from None``: aiohttp's request_info (in some reprs) holds the Authorization header.
-            raise translate_client_error(exc, method, api_path) from None
+            raise translate_client_error(exc, method, path) from None
         if status >= 300:
-            error = error_for_answer(status, raw, answer_headers, method, api_path, secrets)
-            pause = error.retry_after if isinstance(error, RateLimited | ServerError) else None
-            if pause is not None and self._limiter is not None:  # the server's pause: whole workspace
-                self._limiter.hold(pause, f"{status} on {method} {api_path}")
-            raise error
-        return decode_success(status, raw, method, api_path, secrets)
+            raise error_for_answer(status, raw, retry_after, method, path, secrets)
+        return status, raw
 
 
 def _token_rejected(exc: AuthError) -> bool:
@@ -280,11 +364,10 @@ def _token_rejected(exc: AuthError) -> bool:
     return exc.status == 401 or (exc.status == 403 and exc.error_code == "403")
 
 
-def _header_secrets(auth_headers: Mapping[str, str]) -> tuple[str, ...]:
-    secrets: list[str] = []
-    for name, value in auth_headers.items():
-        if name.lower() == "authorization":
-            secrets.append(value.split(" ", 1)[-1])
-        elif "token" in name.lower():
-            secrets.append(value)
-    return tuple(secrets)
+def _token_error(exc: ApiError) -> ApiError:
+    """The error of a failed token request: an :class:`AuthError` when the credential was refused."""
+    message = f"token request failed: {exc.message}"
+    if exc.status in (400, 401, 403):
+        return AuthError(exc.status, exc.error_code, message, exc.method, exc.path)
+    retry_after = getattr(exc, "retry_after", None)
+    return api_error_for(exc.status, exc.error_code, message, exc.method, exc.path, retry_after)

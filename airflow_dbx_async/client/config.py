@@ -1,43 +1,49 @@
-"""Value objects that configure the client: where, who, how long, how often to retry.
+"""Value objects that configure the client: which workspace (and as whom), and how each call behaves.
 
-Credentials enter the client here and nowhere else; every ``repr`` masks them. The client never
-reads the environment or Airflow: the Airflow hook builds a :class:`ClientConfig` from a connection.
+Two parts, kept apart on purpose:
+
+- :class:`Workspace` is the workspace's identity: base URL, credential, TLS settings and the request
+  ceiling the workspace imposes. Everything shared in a process (pooled sessions, the
+  rate ceiling, the batched run poller) is keyed on it.
+- :class:`CallPolicy` is how one caller's requests behave: retries, timeout and API version. Two
+  callers of one workspace with different policies share the same session, ceiling and poller.
+
+:class:`ClientConfig` holds both, flat, for users. Every default and every check is defined here
+once; errors name the client's own fields (the Airflow layer translates them to its parameter
+names). Credentials enter the client here and nowhere else; every ``repr`` masks them. The client
+never reads the environment or Airflow: the Airflow hook builds a :class:`ClientConfig` from a
+connection.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from airflow_dbx_async.client._auth import (
-    Auth,
-    AzureServicePrincipalAuth,
-    BasicAuth,
-    OAuthM2MAuth,
-    TokenAuth,
-)
 from airflow_dbx_async.client.errors import ConfigurationError
 
+if TYPE_CHECKING:
+    from airflow_dbx_async.client._auth import Auth
+
 __all__ = (
-    "DEFAULT_API_VERSION",
-    "DEFAULT_MAX_REQUESTS_PER_SECOND",
-    "DEFAULT_RETRY",
-    "DEFAULT_TIMEOUT_SECONDS",
-    "Auth",
-    "AzureServicePrincipalAuth",
-    "BasicAuth",
+    "CallPolicy",
     "ClientConfig",
-    "OAuthM2MAuth",
     "RetryPolicy",
-    "TokenAuth",
+    "Workspace",
     "normalise_base_url",
 )
 
+# The defaults, each defined here once; the Airflow layer imports them from this module.
+API_VERSIONS = ("2.1", "2.2")
 DEFAULT_API_VERSION = "2.2"
 DEFAULT_TIMEOUT_SECONDS = 60.0
 # Databricks documents about 100 runs/get requests per second per workspace; stay at that.
 DEFAULT_MAX_REQUESTS_PER_SECOND = 100.0
+DEFAULT_RETRY_LIMIT = 3
+DEFAULT_RETRY_DELAY_SECONDS = 1.0
+DEFAULT_MAX_DELAY_SECONDS = 30.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,27 +52,89 @@ class RetryPolicy:
 
     :param max_attempts: attempts in total, the first included (>= 1).
     :param base_delay: the first backoff ceiling, in seconds.
-    :param max_delay: the largest single sleep, in seconds.
+    :param max_delay: the largest single sleep, in seconds; never below ``base_delay``.
     :param budget_seconds: total time allowed for one call including its retries.
     """
 
-    max_attempts: int = 4
-    base_delay: float = 1.0
-    max_delay: float = 30.0
+    max_attempts: int = DEFAULT_RETRY_LIMIT
+    base_delay: float = DEFAULT_RETRY_DELAY_SECONDS
+    max_delay: float = DEFAULT_MAX_DELAY_SECONDS
     budget_seconds: float = 300.0
 
     def __post_init__(self) -> None:
+        for name in ("max_attempts", "base_delay", "max_delay", "budget_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigurationError(name, f"must be a number, got {value!r}")
         if self.max_attempts < 1:
-            raise ConfigurationError("databricks_retry_limit", "must be at least 1")
+            raise ConfigurationError("max_attempts", f"must be at least 1, got {self.max_attempts!r}")
         if self.base_delay < 0:
-            raise ConfigurationError("databricks_retry_delay", "must not be negative")
+            raise ConfigurationError("base_delay", f"must not be negative, got {self.base_delay!r}")
         if self.max_delay < self.base_delay:
             raise ConfigurationError("max_delay", "must not be smaller than the base delay")
         if self.budget_seconds <= 0:
             raise ConfigurationError("budget_seconds", "must be positive")
 
+    @classmethod
+    def starting_at(cls, max_attempts: int, base_delay: float) -> RetryPolicy:
+        """A policy from an attempt count and a first delay; the longest sleep is the default or more."""
+        return cls(
+            max_attempts=max_attempts,
+            base_delay=base_delay,
+            max_delay=max(base_delay, DEFAULT_MAX_DELAY_SECONDS),
+        )
+
 
 DEFAULT_RETRY = RetryPolicy()
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallPolicy:
+    """How one caller's requests behave; travels with every request.
+
+    :param api_version: Jobs API version in paths, one of :data:`API_VERSIONS`.
+    :param timeout_seconds: total timeout of one HTTP request.
+    :param retry: the retry policy for transient failures.
+    """
+
+    api_version: str = DEFAULT_API_VERSION
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+    retry: RetryPolicy = DEFAULT_RETRY
+
+    def __post_init__(self) -> None:
+        if self.api_version not in API_VERSIONS:
+            raise ConfigurationError("api_version", f"must be '2.1' or '2.2', got {self.api_version!r}")
+        if self.timeout_seconds <= 0:
+            raise ConfigurationError("timeout_seconds", "must be positive")
+
+
+DEFAULT_POLICY = CallPolicy()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Workspace:
+    """Which workspace, as whom, over which TLS settings: the key of everything shared.
+
+    :param base_url: ``scheme://host[:port]`` of the workspace (see :func:`normalise_base_url`).
+    :param auth: the credential.
+    :param verify_tls: verify the server certificate (on by default).
+    :param ca_file: extra CA bundle to trust, e.g. the local emulator's self-signed certificate.
+    :param max_requests_per_second: ceiling on the request rate of everything that shares this
+        workspace on one event loop (all triggers of a triggerer); ``None`` for no ceiling.
+    """
+
+    base_url: str
+    auth: Auth = field(repr=False)
+    verify_tls: bool = True
+    ca_file: str | None = None
+    max_requests_per_second: float | None = DEFAULT_MAX_REQUESTS_PER_SECOND
+
+    def __post_init__(self) -> None:
+        if self.max_requests_per_second is not None and self.max_requests_per_second <= 0:
+            raise ConfigurationError("max_requests_per_second", "must be positive (or unset for no ceiling)")
+
+    def __repr__(self) -> str:
+        return f"Workspace(base_url={self.base_url!r}, auth={self.auth!r}, verify_tls={self.verify_tls!r})"
 
 
 def _is_loopback(hostname: str) -> bool:
@@ -112,7 +180,10 @@ def normalise_base_url(
 
 @dataclass(frozen=True, kw_only=True)
 class ClientConfig:
-    """Everything the client needs to talk to one workspace.
+    """Everything a :class:`~airflow_dbx_async.client.JobsClient` needs: a workspace and a call policy.
+
+    The fields are those of :class:`Workspace` and :class:`CallPolicy`, flat; :attr:`workspace` and
+    :attr:`policy` give the two parts (and constructing the config checks both).
 
     :param base_url: ``scheme://host[:port]`` of the workspace (see :func:`normalise_base_url`).
     :param auth: the credential.
@@ -121,7 +192,6 @@ class ClientConfig:
     :param retry: the retry policy for transient failures.
     :param verify_tls: verify the server certificate (on by default).
     :param ca_file: extra CA bundle to trust, e.g. the local emulator's self-signed certificate.
-    :param user_agent: sent with every request.
     :param max_requests_per_second: ceiling on the request rate of everything that shares this
         workspace on one event loop (all triggers of a triggerer); ``None`` for no ceiling.
     """
@@ -133,16 +203,37 @@ class ClientConfig:
     retry: RetryPolicy = DEFAULT_RETRY
     verify_tls: bool = True
     ca_file: str | None = None
-    user_agent: str = "airflow-dbx-async"
     max_requests_per_second: float | None = DEFAULT_MAX_REQUESTS_PER_SECOND
+    workspace: Workspace = field(init=False, repr=False, compare=False)
+    policy: CallPolicy = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.api_version not in ("2.1", "2.2"):
-            raise ConfigurationError("api_version", f"must be '2.1' or '2.2', got {self.api_version!r}")
-        if self.timeout_seconds <= 0:
-            raise ConfigurationError("timeout_seconds", "must be positive")
-        if self.max_requests_per_second is not None and self.max_requests_per_second <= 0:
-            raise ConfigurationError("max_requests_per_second", "must be positive (or unset for no ceiling)")
+        workspace = Workspace(
+            base_url=self.base_url,
+            auth=self.auth,
+            verify_tls=self.verify_tls,
+            ca_file=self.ca_file,
+            max_requests_per_second=self.max_requests_per_second,
+        )
+        policy = CallPolicy(
+            api_version=self.api_version, timeout_seconds=self.timeout_seconds, retry=self.retry
+        )
+        object.__setattr__(self, "workspace", workspace)
+        object.__setattr__(self, "policy", policy)
+
+    @classmethod
+    def of(cls, workspace: Workspace, policy: CallPolicy = DEFAULT_POLICY) -> ClientConfig:
+        """The config made of ``workspace`` and ``policy``."""
+        return cls(
+            base_url=workspace.base_url,
+            auth=workspace.auth,
+            verify_tls=workspace.verify_tls,
+            ca_file=workspace.ca_file,
+            max_requests_per_second=workspace.max_requests_per_second,
+            api_version=policy.api_version,
+            timeout_seconds=policy.timeout_seconds,
+            retry=policy.retry,
+        )
 
     def __repr__(self) -> str:
         return (

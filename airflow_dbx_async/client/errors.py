@@ -3,26 +3,22 @@
 One root, so callers can catch everything the client raises with a single clause::
 
     DatabricksError
-    ├── ConfigurationError        bad input, always naming the offending field
+    ├── ConfigurationError        bad input, always naming the offending field (also a ValueError)
     ├── TransportError            the request never got an HTTP answer
     │   └── Timeout               (also a builtin TimeoutError)
-    ├── ApiError                  an HTTP error answer; keeps Databricks' error_code and message
-    │   ├── AuthError             401 / 403
-    │   ├── NotFound              404, or 400 "... does not exist."
-    │   ├── RateLimited           429, with the server's Retry-After
-    │   └── ServerError           5xx
-    └── RunFailed                 a run ended in a state that is not success
+    └── ApiError                  an HTTP error answer; keeps Databricks' error_code and message
+        ├── AuthError             401 / 403, and a refused or unreadable token request
+        ├── NotFound              404, or 400 "... does not exist."
+        ├── RateLimited           429, with the server's Retry-After
+        └── ServerError           5xx, with Retry-After when a 503 sends one
+
+A run that ends badly is not an error of the client: :func:`~airflow_dbx_async.client.judge` says so.
 
 Every ``args`` tuple holds only primitives, so errors pickle across processes (the triggerer sends
 events, Airflow pickles task failures). No error ever carries a credential.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from airflow_dbx_async.client.models import RunState
 
 __all__ = (
     "ApiError",
@@ -31,11 +27,9 @@ __all__ = (
     "DatabricksError",
     "NotFound",
     "RateLimited",
-    "RunFailed",
     "ServerError",
     "Timeout",
     "TransportError",
-    "api_error_for",
 )
 
 
@@ -138,48 +132,3 @@ class RateLimited(_RetryAfter):
 
 class ServerError(_RetryAfter):
     """5xx: a fault on the Databricks side; ``retry_after`` is set when a 503 carries one."""
-
-
-class RunFailed(DatabricksError):
-    """A run reached a terminal state that is not success.
-
-    :param run_id: the Databricks run id.
-    :param reason: one short line saying why.
-    :param state: the final run state, if known.
-    """
-
-    def __init__(self, run_id: int, reason: str, state: RunState | None = None) -> None:
-        super().__init__(run_id, reason, state)
-        self.run_id = run_id
-        self.reason = reason
-        self.state = state
-
-    def __str__(self) -> str:
-        return f"Databricks run {self.run_id} failed: {self.reason}"
-
-
-_NOT_FOUND_MARKERS = ("does not exist", "doesn't exist")
-
-
-def api_error_for(
-    status: int,
-    error_code: str,
-    message: str,
-    method: str = "",
-    path: str = "",
-    retry_after: float | None = None,
-) -> ApiError:
-    """Map an HTTP error answer to the most specific :class:`ApiError` subclass."""
-    if status in (401, 403):
-        return AuthError(status, error_code, message, method, path)
-    if status == 404 or (
-        status == 400
-        and error_code in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST")
-        and any(marker in message for marker in _NOT_FOUND_MARKERS)
-    ):
-        return NotFound(status, error_code, message, method, path)
-    if status == 429:
-        return RateLimited(status, error_code, message, method, path, retry_after)
-    if status >= 500:
-        return ServerError(status, error_code, message, method, path, retry_after)
-    return ApiError(status, error_code, message, method, path)

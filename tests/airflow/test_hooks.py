@@ -9,8 +9,6 @@ import pytest
 from airflow.sdk import Connection
 
 from airflow_dbx_async.client import (
-    SESSION_POOL,
-    WORKSPACES,
     AzureServicePrincipalAuth,
     BasicAuth,
     ConfigurationError,
@@ -18,6 +16,8 @@ from airflow_dbx_async.client import (
     OAuthM2MAuth,
     TokenAuth,
 )
+from airflow_dbx_async.client._pool import SESSION_POOL
+from airflow_dbx_async.client._workspace import WORKSPACES
 from airflow_dbx_async.hooks import DatabricksAsyncHook, connection_to_config
 from tests.airflow.conftest import CONN_ID
 from tests.airflow.fake_databricks import TOKEN, FakeDatabricks
@@ -166,17 +166,17 @@ async def test_run_sync_refuses_a_running_loop(async_server: str) -> None:
 
 
 @pytest.mark.asyncio
-async def test_pooled_clients_share_one_session(fake: FakeDatabricks, async_server: str) -> None:
-    hook = DatabricksAsyncHook(CONN_ID)
-    async with hook.shared_workspace() as one, DatabricksAsyncHook(CONN_ID).shared_workspace() as two:
-        assert one is two  # one client, rate ceiling and poller per workspace and loop
+async def test_borrowers_of_one_workspace_share_one_session(fake: FakeDatabricks, async_server: str) -> None:
+    one_config = await DatabricksAsyncHook(CONN_ID).aget_config()
+    other_config = await DatabricksAsyncHook(CONN_ID, retry_limit=1).aget_config()
+    async with WORKSPACES.borrow(one_config) as one, WORKSPACES.borrow(other_config) as two:
+        assert one.shared is two.shared  # one session, rate ceiling and poller per workspace and loop
         assert len(WORKSPACES.active()) == 1
         assert SESSION_POOL.session_count() == 1
-    assert WORKSPACES.active() == []
-    assert SESSION_POOL.session_count() == 0
-    async with hook.pooled_client() as first, DatabricksAsyncHook(CONN_ID).pooled_client() as second:
-        assert SESSION_POOL.session_count() == 1
-        await first.cancel_run(1)
-        await second.cancel_run(2)
+        assert one.client.config.retry.max_attempts == 3
+        assert two.client.config.retry.max_attempts == 1  # each borrower keeps its own policy
+        await one.client.cancel_run(1)
+        await two.client.cancel_run(2)
     assert fake.cancelled == [1, 2]
+    assert WORKSPACES.active() == []
     assert SESSION_POOL.session_count() == 0

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from airflow_dbx_async.client import WORKSPACES
+from airflow_dbx_async.client._workspace import WORKSPACES
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
 from airflow_dbx_async.triggers import DatabricksRunTrigger
 from tests.airflow.conftest import CONN_ID
@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 TOKEN = "dapi-shared-trigger-test"
 
 
-def _connect(monkeypatch: pytest.MonkeyPatch, url: str, **extra: Any) -> None:
+def _connect(monkeypatch: pytest.MonkeyPatch, url: str, conn_id: str = CONN_ID, **extra: Any) -> None:
     body = {"conn_type": "databricks", "host": url, "password": TOKEN, "extra": json.dumps(extra)}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(body))
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(body))
 
 
 def _trigger(run_id: int, period: float = 1.0) -> DatabricksRunTrigger:
@@ -51,6 +51,29 @@ async def test_triggers_share_one_connection_and_the_run_list(monkeypatch: pytes
         assert gets == 6  # one per failed run, for its task list; successes need no request of their own
         assert 0 < lists < 30  # each sweep of 2 pages answered all 30 triggers
     assert WORKSPACES.active() == []  # the last trigger to finish closed the shared session
+
+
+@pytest.mark.asyncio
+async def test_triggers_differing_only_in_policy_share_session_ceiling_and_poller(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = EmulatorConfig(simulate=True, tokens=(TOKEN,))
+    async with EmulatorServer(config) as server:
+        _connect(monkeypatch, server.url)
+        _connect(monkeypatch, server.url, "dbx_slow", timeout_seconds=5)  # same workspace, other timeout
+        quick = DatabricksRunTrigger(run_id=1, databricks_conn_id=CONN_ID, retry_limit=1, retry_delay=0.1)
+        patient = DatabricksRunTrigger(
+            run_id=1, databricks_conn_id="dbx_slow", retry_limit=7, retry_delay=2, api_version="2.1"
+        )
+        async with await quick._borrow() as one, await patient._borrow() as two:
+            assert one.shared is two.shared
+            assert WORKSPACES.active() == [one.shared]
+            assert one.shared.borrowers == 2
+            assert one.client.config.policy != two.client.config.policy
+            assert two.client.config.policy.timeout_seconds == 5
+            assert two.client.config.retry.max_attempts == 7
+            assert one.shared.limiter is not None
+        assert WORKSPACES.active() == []
 
 
 def _sim_task(i: int) -> dict[str, Any]:

@@ -95,7 +95,7 @@ async def test_401_forces_one_refresh_and_one_retry(fake):
     fake.on("GET", _GET, reply(401, {"error_code": 401, "message": "Token expired"}), _RUN)
     async with JobsClient(make_config(fake, auth=OAuthM2MAuth("id", _SECRET))) as client:
         assert (await client.get_run(1)).run_id == 1
-        assert client.request_count == 2
+        assert client.request_count == 4  # two token requests and two runs/get: one HTTP path counts all
     assert _bearers(fake) == ["Bearer stale", "Bearer fresh"]
     assert len(fake.calls(_OIDC)) == 2
 
@@ -107,7 +107,7 @@ async def test_persistent_401_fails_after_exactly_one_refresh(fake):
     async with JobsClient(make_config(fake, auth=OAuthM2MAuth("id", _SECRET))) as client:
         with pytest.raises(AuthError) as info:
             await client.get_run(1)
-        assert client.request_count == 2
+        assert client.request_count == 4  # two token requests and two runs/get
     assert info.value.status == 401
     assert len(fake.calls(_OIDC)) == 2
 
@@ -155,6 +155,19 @@ async def test_token_endpoint_outage_is_retried(fake):
     async with JobsClient(make_config(fake, auth=OAuthM2MAuth("other", _SECRET))) as client:
         with pytest.raises(ServerError):
             await client.get_run(1)
+
+
+@pytest.mark.asyncio
+async def test_token_requests_take_the_one_http_path(fake, no_sleep):
+    fake.on(
+        "POST", _OIDC, reply(503, {"error": "temporarily_unavailable"}, Retry_After="7"), _token_answers("t")
+    )
+    fake.on("GET", _GET, _RUN)
+    async with JobsClient(make_config(fake, auth=OAuthM2MAuth("id", _SECRET))) as client:
+        await client.get_run(1)
+        assert client.request_count == 3  # two token requests and the runs/get, all counted
+    assert no_sleep == [7.0]  # the token endpoint's Retry-After is honoured like any answer's
+    assert fake.calls(_OIDC)[0].headers["User-Agent"] == "airflow-dbx-async"
 
 
 @pytest.mark.asyncio

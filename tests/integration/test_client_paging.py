@@ -5,7 +5,8 @@ import asyncio
 import pytest
 from aiohttp import web
 
-from airflow_dbx_async.client import ConfigurationError, JobsClient, SessionPool
+from airflow_dbx_async.client import ConfigurationError, JobsClient
+from airflow_dbx_async.client._pool import SessionPool
 from tests.integration.conftest import make_config
 
 
@@ -134,10 +135,10 @@ async def test_pooled_leases_reuse_one_connection(fake):
 
     async def trigger(polls: int) -> None:
         for _ in range(polls):
-            async with pool.lease(config) as session, JobsClient(config, session=session) as client:
+            async with pool.lease(config.workspace) as session, JobsClient(config, session=session) as client:
                 await client.get_run(1)
 
-    async with pool.lease(config) as held:
+    async with pool.lease(config.workspace) as held:
         for _ in range(3):
             await trigger(5)
         await asyncio.gather(trigger(1))

@@ -185,8 +185,11 @@ async def test_tls_is_verified_by_default(monkeypatch: pytest.MonkeyPatch) -> No
         assert message.startswith("ca_file: ")
         assert "CERTIFICATE_VERIFY_FAILED" in message or "certificate verify failed" in message
         assert "\n" not in message
-        set_connection(monkeypatch, server.url, extra=json.dumps({"ca_file": server.ca_file}))
-        trusted = DatabricksAsyncHook(CONN_ID, retry_limit=2)  # not the lookup cached a moment ago
+        # Another connection id: lookups of one id are shared for a few seconds, whatever the retry settings.
+        body = {"conn_type": "databricks", "host": server.url, "password": SECRET}
+        body["extra"] = json.dumps({"ca_file": server.ca_file})
+        monkeypatch.setenv("AIRFLOW_CONN_DBX_TRUSTED", json.dumps(body))
+        trusted = DatabricksAsyncHook("dbx_trusted", retry_limit=2)
         async with JobsClient(await trusted.aget_config()) as client:
             assert (await client.list_runs()).runs == ()
 

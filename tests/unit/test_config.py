@@ -1,19 +1,24 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from airflow_dbx_async.client import (
     AzureServicePrincipalAuth,
     BasicAuth,
+    CallPolicy,
     ClientConfig,
     ConfigurationError,
     OAuthM2MAuth,
     RetryPolicy,
     TokenAuth,
+    Workspace,
     normalise_base_url,
 )
+from airflow_dbx_async.client.config import DEFAULT_RETRY_LIMIT
 
 _SECRET = "dapi-super-secret-0123456789"
 
@@ -72,7 +77,7 @@ def test_http_refusal_explains_the_fix():
 )
 def test_reprs_mask_secrets(auth):
     config = ClientConfig(base_url="https://h.example.com", auth=auth)
-    for text in (repr(auth), repr(config), str(config)):
+    for text in (repr(auth), repr(config), str(config), repr(config.workspace)):
         assert _SECRET not in text
     assert "***" in repr(auth)
 
@@ -89,8 +94,9 @@ def test_client_config_defaults_and_validation():
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
-        ({"max_attempts": 0}, "databricks_retry_limit"),
-        ({"base_delay": -1}, "databricks_retry_delay"),
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"max_attempts": "3"}, "max_attempts"),
+        ({"base_delay": -1}, "base_delay"),
         ({"base_delay": 5, "max_delay": 1}, "max_delay"),
         ({"budget_seconds": 0}, "budget_seconds"),
     ],
@@ -99,3 +105,45 @@ def test_retry_policy_validation(kwargs, field):
     with pytest.raises(ConfigurationError) as info:
         RetryPolicy(**kwargs)
     assert info.value.field == field
+
+
+def test_the_retry_default_is_three_attempts_everywhere():
+    import inspect
+
+    from airflow_dbx_async._operator_base import DatabricksDeferrableOperatorBase
+    from airflow_dbx_async.hooks import DatabricksAsyncHook, connection_to_config
+    from airflow_dbx_async.triggers import DatabricksRunTrigger
+
+    assert DEFAULT_RETRY_LIMIT == 3
+    assert RetryPolicy().max_attempts == DEFAULT_RETRY_LIMIT
+    checks: list[tuple[Callable[..., Any], str]] = [
+        (DatabricksAsyncHook.__init__, "retry_limit"),
+        (connection_to_config, "retry_limit"),
+        (DatabricksRunTrigger.__init__, "retry_limit"),
+        (DatabricksDeferrableOperatorBase.__init__, "databricks_retry_limit"),
+    ]
+    for callable_, name in checks:
+        assert inspect.signature(callable_).parameters[name].default == DEFAULT_RETRY_LIMIT, callable_
+
+
+def test_a_config_is_a_workspace_and_a_call_policy():
+    auth = TokenAuth(_SECRET)
+    retry = RetryPolicy(max_attempts=5)
+    config = ClientConfig(
+        base_url="https://h.example.com", auth=auth, api_version="2.1", retry=retry, verify_tls=False
+    )
+    assert config.workspace == Workspace(base_url="https://h.example.com", auth=auth, verify_tls=False)
+    assert config.policy == CallPolicy(api_version="2.1", retry=retry)
+    assert ClientConfig.of(config.workspace, config.policy) == config
+    quicker = dataclasses.replace(
+        config, retry=RetryPolicy(max_attempts=1), timeout_seconds=5, api_version="2.2"
+    )
+    assert quicker.workspace == config.workspace
+    assert hash(quicker.workspace) == hash(config.workspace)
+    assert quicker.policy != config.policy
+
+
+def test_rate_ceiling_is_checked_by_the_workspace():
+    with pytest.raises(ConfigurationError) as info:
+        Workspace(base_url="https://h.example.com", auth=TokenAuth(_SECRET), max_requests_per_second=0)
+    assert info.value.field == "max_requests_per_second"

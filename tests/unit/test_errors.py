@@ -11,15 +11,12 @@ from airflow_dbx_async.client import (
     DatabricksError,
     NotFound,
     RateLimited,
-    RunFailed,
-    RunState,
     ServerError,
     Timeout,
     TransportError,
-    api_error_for,
 )
+from airflow_dbx_async.client._transport import api_error_for
 
-_STATE = RunState.from_api({"life_cycle_state": "TERMINATED", "result_state": "FAILED"})
 _ERRORS = [
     ConfigurationError("job_name", "no job named 'x'"),
     TransportError("GET", "/api/2.2/jobs/runs/get", "connection reset"),
@@ -30,7 +27,6 @@ _ERRORS = [
     NotFound(400, "INVALID_PARAMETER_VALUE", "Run 5 does not exist."),
     RateLimited(429, "REQUEST_LIMIT_EXCEEDED", "slow down", "GET", "/x", 7.0),
     ServerError(503, "TEMPORARILY_UNAVAILABLE", "busy", "GET", "/x", 2.0),
-    RunFailed(42, "TERMINATED/FAILED", _STATE),
 ]
 
 

@@ -6,12 +6,12 @@ import ssl
 import aiohttp
 import pytest
 
-from airflow_dbx_async.client import ClientConfig, SessionPool, TokenAuth
-from airflow_dbx_async.client._pool import new_session, ssl_option
+from airflow_dbx_async.client import TokenAuth, Workspace
+from airflow_dbx_async.client._pool import SessionPool, new_session, ssl_option
 
 
 def _config(base_url="https://h.example.com", **kwargs):
-    return ClientConfig(base_url=base_url, auth=TokenAuth("t"), **kwargs)
+    return Workspace(base_url=base_url, auth=TokenAuth("t"), **kwargs)
 
 
 def _closed(session: aiohttp.ClientSession) -> bool:

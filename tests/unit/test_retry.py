@@ -12,14 +12,15 @@ from airflow_dbx_async.client import (
     NotFound,
     RateLimited,
     RetryPolicy,
-    RunFailed,
     ServerError,
     Timeout,
     TransportError,
+    is_retryable,
+)
+from airflow_dbx_async.client._retry import (
     backoff_delay,
     backoff_delays,
     call_with_retry,
-    is_retryable,
     is_safe_to_repeat,
 )
 
@@ -45,7 +46,6 @@ _TABLE = [
     (AuthError(403, "PERMISSION_DENIED", "no"), False, False),
     (NotFound(404, "NOT_FOUND", "x"), False, False),
     (ConfigurationError("job_name", "x"), False, False),
-    (RunFailed(1, "failed"), False, False),
     (ValueError("x"), False, False),
     (TimeoutError(), False, False),
     (KeyboardInterrupt(), False, False),
@@ -174,5 +174,5 @@ async def test_each_retry_is_logged_at_warning(caplog):
         await _run(attempt, RetryPolicy(), fake, description="GET /api/2.2/jobs/runs/get")
     [record] = caplog.records
     assert record.levelno == logging.WARNING
-    assert "GET /api/2.2/jobs/runs/get failed (attempt 1 of 4)" in record.getMessage()
+    assert "GET /api/2.2/jobs/runs/get failed (attempt 1 of 3)" in record.getMessage()
     assert "TEMPORARILY_UNAVAILABLE" in record.getMessage()

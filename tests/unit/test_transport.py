@@ -16,22 +16,16 @@ from airflow_dbx_async.client import (
     Timeout,
     TransportError,
     is_retryable,
-    parse_retry_after,
 )
 from airflow_dbx_async.client._transport import (
-    build_url,
     decode_success,
     encode_params,
     error_for_answer,
+    parse_retry_after,
     translate_client_error,
 )
 
 _TOKEN = "dapi-secret-token-abcdef"
-
-
-def test_build_url():
-    assert build_url("https://h", "2.2", "jobs/runs/get") == "https://h/api/2.2/jobs/runs/get"
-    assert build_url("https://h/", "2.0", "/libraries/install") == "https://h/api/2.0/libraries/install"
 
 
 def test_encode_params_like_the_sdk():
