@@ -34,6 +34,9 @@ class TaskIdentity:
     task_id: str
     run_id: str
     map_index: int = -1
+    #: set for a non-durable task (``durable=False``): each try then gets tokens of its own, so a
+    #: retry starts a fresh run instead of re-attaching to the previous try's run.
+    try_number: int | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class SubmitResult:
 def make_token(identity: TaskIdentity, slot: int) -> str:
     """``airflow-`` plus the first 48 hex digits of a SHA-256 over the task instance and slot."""
     key = f"{identity.dag_id}|{identity.task_id}|{identity.run_id}|{identity.map_index}|{slot}"
+    if identity.try_number is not None:
+        key += f"|try={identity.try_number}"
     return "airflow-" + hashlib.sha256(key.encode()).hexdigest()[:48]
 
 

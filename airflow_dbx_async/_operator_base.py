@@ -12,7 +12,7 @@ import threading
 import time
 from datetime import timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
@@ -20,12 +20,19 @@ from airflow.sdk.exceptions import AirflowException
 from airflow_dbx_async._events import EventStatus, FailedTask, RunEvent
 from airflow_dbx_async._failure_report import report_lines, short_message
 from airflow_dbx_async._idempotency import SubmitResult, TaskIdentity, submit_idempotent
+from airflow_dbx_async._official_events import is_official_event, read_official_event
 from airflow_dbx_async._payload import check_knobs
 from airflow_dbx_async._secrets import redact, register_connection_secrets
+from airflow_dbx_async._worker_wait import wait_in_worker
 from airflow_dbx_async.client import ConfigurationError, JobsClient, Outcome, judge
 from airflow_dbx_async.client.config import DEFAULT_RETRY_DELAY_SECONDS, DEFAULT_RETRY_LIMIT
 from airflow_dbx_async.hooks import DEFAULT_CONN_ID, DatabricksAsyncHook, retry_policy
-from airflow_dbx_async.links import XCOM_RUN_ID_KEY, XCOM_RUN_PAGE_URL_KEY, DatabricksJobRunLink
+from airflow_dbx_async.links import (
+    XCOM_JOB_ID_KEY,
+    XCOM_RUN_ID_KEY,
+    XCOM_RUN_PAGE_URL_KEY,
+    DatabricksJobRunLink,
+)
 from airflow_dbx_async.triggers import DatabricksRunTrigger
 
 if TYPE_CHECKING:
@@ -34,6 +41,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from airflow_dbx_async._idempotency import Submit
+    from airflow_dbx_async.client import Run
 
 __all__ = (
     "DEFERRAL_GRACE_SECONDS",
@@ -62,13 +70,15 @@ def _config_error(exc: ConfigurationError) -> DatabricksConfigError:
     return DatabricksConfigError(exc.field, exc.message)
 
 
-def _identity(ti: Any) -> TaskIdentity:
+def _identity(ti: Any, *, durable: bool) -> TaskIdentity:
     map_index = getattr(ti, "map_index", None)
+    try_number = getattr(ti, "try_number", None)
     return TaskIdentity(
         dag_id=str(ti.dag_id),
         task_id=str(ti.task_id),
         run_id=str(ti.run_id),
         map_index=-1 if map_index is None else int(map_index),
+        try_number=None if durable else int(try_number or 1),
     )
 
 
@@ -85,10 +95,14 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
     :param databricks_retry_limit: attempts per request, the first included (>= 1).
     :param databricks_retry_delay: first backoff delay in seconds.
     :param databricks_retry_args: accepted for compatibility; the client's own backoff is used.
-    :param do_xcom_push: push ``run_id`` and ``run_page_url`` to XCom.
+    :param do_xcom_push: push ``run_id`` and ``run_page_url`` (and, when deferrable, ``job_id``) to XCom.
     :param wait_for_termination: wait for the run to end; ``False`` returns right after submitting.
-    :param deferrable: accepted for compatibility; these operators always defer while waiting.
+    :param deferrable: wait in the triggerer (default); ``False`` waits in the worker with the same
+        client, poll schedule and failure report, for deployments without a triggerer.
     :param cancel_on_kill: cancel the Databricks run when the task is killed or times out.
+    :param durable: ``True`` (default, also for ``None``): a retried task re-attaches to the run of an
+        earlier try that is still going. ``False``: every try starts a fresh run (its idempotency
+        tokens include the try number).
     """
 
     template_ext: Sequence[str] = (".json-tpl",)
@@ -110,6 +124,7 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         wait_for_termination: bool = True,
         deferrable: bool = True,
         cancel_on_kill: bool = True,
+        durable: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -128,6 +143,7 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         self.wait_for_termination = wait_for_termination
         self.deferrable = deferrable
         self.cancel_on_kill = cancel_on_kill
+        self.durable = True if durable is None else bool(durable)
         self.run_id: int | None = None
         self._run_active = False
         self._secrets_registered = False
@@ -138,9 +154,21 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         """The checked request body; raises :class:`ConfigurationError` naming the field at fault."""
         raise NotImplementedError
 
+    def finalise_payload(self, payload: dict[str, Any], context: Context) -> dict[str, Any]:
+        """Additions that need the task context (DAG params, OpenLineage); default: none."""
+        return payload
+
     async def prepare(self, client: JobsClient, payload: dict[str, Any]) -> dict[str, Any]:
         """Last steps that need the API (e.g. resolving a job name); default: none."""
         return payload
+
+    def wants_repair(self, event: RunEvent, earlier_failures: Sequence[str]) -> bool:
+        """Whether this failed run is repaired before giving up; default: never."""
+        return False
+
+    def repair(self, context: Context, event: RunEvent) -> None:
+        """Repair the failed run of ``event`` (only called when :meth:`wants_repair` said so)."""
+        raise NotImplementedError
 
     # -- execution ----------------------------------------------------------------------------------
 
@@ -151,11 +179,11 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
             retry_delay=self.databricks_retry_delay,
         )
 
-    def _checked_payload(self) -> dict[str, Any]:
+    def _checked_payload(self, context: Context) -> dict[str, Any]:
         if not self.databricks_conn_id or not isinstance(self.databricks_conn_id, str):
             raise DatabricksConfigError("databricks_conn_id", "must name an Airflow connection")
         try:
-            return self.build_payload()
+            return self.finalise_payload(self.build_payload(), context)
         except DatabricksConfigError:
             raise
         except ConfigurationError as exc:
@@ -185,17 +213,18 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         return result, failed
 
     def execute(self, context: Context) -> None:
-        """Submit the run, then finish at once, return (no waiting) or defer to the trigger."""
-        payload = self._checked_payload()
+        """Submit the run, then finish at once, return (no waiting), defer, or wait in the worker."""
+        payload = self._checked_payload(context)
         self._register_secrets()
         ti = context["ti"]
         started = _try_started(ti)
+        identity = _identity(ti, durable=self.durable)
         result, failed = self._hook().run_sync(
-            partial(self._begin, payload=payload, identity=_identity(ti), started=started)
+            partial(self._begin, payload=payload, identity=identity, started=started)
         )
         run = result.run
         self.run_id = run.run_id
-        self._push_xcoms(ti, run.run_id, run.run_page_url)
+        self._push_xcoms(ti, run)
         verb = "Re-attached to" if result.reattached else "Submitted"
         self.log.info("%s Databricks run %s; view it at %s", verb, run.run_id, run.run_page_url)
         if not self.wait_for_termination:
@@ -205,23 +234,24 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         if verdict.is_final:
             self._run_active = False
             status: EventStatus = "success" if verdict.outcome is Outcome.SUCCEEDED else "failed"
-            self._finish(RunEvent.from_run(status, run, verdict.reason, failed))
+            self._resolve(context, RunEvent.from_run(status, run, verdict.reason, failed), [])
             return
-        self._defer_to_trigger(run.run_id, run.run_page_url, started)
+        self._wait(context, run.run_id, run.run_page_url, [])
 
-    def _push_xcoms(self, ti: Any, run_id: int, run_page_url: str) -> None:
-        if self.do_xcom_push:
-            ti.xcom_push(key=XCOM_RUN_ID_KEY, value=run_id)
-            ti.xcom_push(key=XCOM_RUN_PAGE_URL_KEY, value=run_page_url)
+    def _push_xcoms(self, ti: Any, run: Run) -> None:
+        """The official keys: ``job_id`` first when deferrable, then ``run_id`` and ``run_page_url``."""
+        if not self.do_xcom_push:
+            return
+        if self.deferrable:
+            ti.xcom_push(key=XCOM_JOB_ID_KEY, value=run.job_id or None)
+        ti.xcom_push(key=XCOM_RUN_ID_KEY, value=run.run_id)
+        ti.xcom_push(key=XCOM_RUN_PAGE_URL_KEY, value=run.run_page_url)
 
-    def _defer_to_trigger(self, run_id: int, run_page_url: str, started: float) -> NoReturn:
+    def _trigger(self, run_id: int, run_page_url: str, started: float) -> DatabricksRunTrigger:
         deadline: float | None = None
-        timeout: timedelta | None = None
         if self.execution_timeout is not None:
             deadline = started + self.execution_timeout.total_seconds()
-            remaining = max(deadline - time.time(), 0.0)
-            timeout = timedelta(seconds=remaining + DEFERRAL_GRACE_SECONDS)
-        trigger = DatabricksRunTrigger(
+        return DatabricksRunTrigger(
             run_id=run_id,
             databricks_conn_id=self.databricks_conn_id,
             polling_period_seconds=self.polling_period_seconds,
@@ -231,19 +261,59 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
             deadline=deadline,
             cancel_on_kill=self.cancel_on_kill,
         )
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
 
-    def execute_complete(self, context: Context, event: Mapping[str, Any] | None = None) -> None:
-        """Resume after the trigger fired: succeed, or log the failure report and raise one line."""
+    def _wait(self, context: Context, run_id: int, run_page_url: str, earlier: list[str]) -> None:
+        """Wait for the run: defer to the triggerer, or (``deferrable=False``) poll from this worker."""
+        trigger = self._trigger(run_id, run_page_url, _try_started(context["ti"]))
+        if self.deferrable:
+            timeout: timedelta | None = None
+            if trigger.deadline is not None:
+                remaining = max(trigger.deadline - time.time(), 0.0)
+                timeout = timedelta(seconds=remaining + DEFERRAL_GRACE_SECONDS)
+            kwargs = {"earlier_failures": earlier} if earlier else None
+            self.defer(trigger=trigger, method_name="execute_complete", kwargs=kwargs, timeout=timeout)
+        self._run_active = True
+        event = wait_in_worker(trigger)
+        self._run_active = False
+        self._resolve(context, event, earlier)
+
+    def execute_complete(
+        self,
+        context: Context,
+        event: Mapping[str, Any] | None = None,
+        earlier_failures: Sequence[str] | None = None,
+    ) -> None:
+        """Resume after the trigger fired (ours, or the official provider's): succeed, repair or raise."""
         self._register_secrets()  # a resumed worker has not read the connection: teach the masker first
+        earlier = list(earlier_failures or ())
         try:
-            decoded = RunEvent.from_payload(event)
+            if is_official_event(event):
+                official = read_official_event(cast("Mapping[str, Any]", event))
+                decoded = official.event
+                if not official.repair_run:
+                    earlier = earlier or ["(the official operator's watch ended without a repair)"]
+            else:
+                decoded = RunEvent.from_payload(event)
         except ValueError as exc:
             raise DatabricksRunFailedError(f"Malformed event from the Databricks trigger: {exc}") from None
         self.run_id = decoded.run_id
-        self._finish(decoded)
+        self._resolve(context, decoded, earlier)
 
-    def _finish(self, event: RunEvent) -> None:
+    def _resolve(self, context: Context, event: RunEvent, earlier: list[str]) -> None:
+        """Finish, or repair a failed run once and watch it again."""
+        if event.status == "failed" and self.wants_repair(event, earlier):
+            self._log_report(event, f"Attempt {len(earlier) + 1} of Databricks run {event.run_id} failed")
+            self.repair(context, event)
+            self._wait(context, event.run_id, event.run_page_url, [*earlier, short_message(event)])
+            return
+        self._finish(event, earlier)
+
+    def _log_report(self, event: RunEvent, header: str) -> None:
+        lines = report_lines(event) if event.status == "failed" else [short_message(event)]
+        for line in ([header] if header else []) + lines:
+            self.log.error("%s", redact(line))
+
+    def _finish(self, event: RunEvent, earlier: Sequence[str] = ()) -> None:
         if event.status == "success":
             self.log.info(
                 "Databricks run %s succeeded (%s); run page: %s",
@@ -252,10 +322,12 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
                 event.run_page_url,
             )
             return
-        lines = report_lines(event) if event.status == "failed" else [short_message(event)]
-        for line in lines:
-            self.log.error("%s", redact(line))
-        raise DatabricksRunFailedError(redact(short_message(event)))
+        attempt = f"Attempt {len(earlier) + 1} of Databricks run {event.run_id} failed" if earlier else ""
+        self._log_report(event, attempt)
+        message = short_message(event)
+        if earlier:
+            message += f" (after a repair; the first attempt failed: {earlier[0]})"
+        raise DatabricksRunFailedError(redact(message))
 
     def _register_secrets(self) -> None:
         """Register the connection's secrets with Airflow's masker in this process, once."""

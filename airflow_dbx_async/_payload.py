@@ -52,6 +52,13 @@ LEGACY_PARAM_SLOTS = (
     "sql_params",
     "dbt_commands",
 )
+_NOT_WITH_JOB_PARAMETERS = (
+    "notebook_params",
+    "python_params",
+    "jar_params",
+    "spark_submit_params",
+    "python_named_params",
+)
 _MAP_SLOTS = ("notebook_params", "python_named_params", "sql_params", "job_parameters")
 MAX_PARAM_BYTES = 10_000
 _MAX_TOKEN = 64
@@ -221,14 +228,14 @@ def _check_slots(payload: Mapping[str, Any]) -> None:
         _require_type(payload, key, Mapping, "a mapping of names to values")
     for key in ("python_params", "jar_params", "spark_submit_params", "dbt_commands"):
         _require_type(payload, key, (list, tuple), "a list")
-    legacy = [key for key in LEGACY_PARAM_SLOTS if payload.get(key) is not None]
-    if payload.get("job_parameters") is not None and legacy:
+    # Databricks answers 400 when job-level parameters come with these task-level slots (Jobs API
+    # run-now reference: "job_parameters ... cannot be used in combination with" the legacy
+    # parameters). Other combinations, e.g. notebook_params with jar_params for a multi-task job,
+    # are Databricks' to judge and are sent as they are.
+    legacy = [key for key in _NOT_WITH_JOB_PARAMETERS if payload.get(key)]
+    if payload.get("job_parameters") and legacy:
         raise ConfigurationError(
             "job_parameters", f"cannot be combined with {legacy[0]} (Databricks rejects it)"
-        )
-    if payload.get("notebook_params") is not None and payload.get("jar_params") is not None:
-        raise ConfigurationError(
-            "jar_params", "cannot be combined with notebook_params (Databricks rejects it)"
         )
 
 

@@ -14,10 +14,11 @@ if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
 
-__all__ = ("XCOM_RUN_ID_KEY", "XCOM_RUN_PAGE_URL_KEY", "DatabricksJobRunLink")
+__all__ = ("XCOM_JOB_ID_KEY", "XCOM_RUN_ID_KEY", "XCOM_RUN_PAGE_URL_KEY", "DatabricksJobRunLink")
 
 XCOM_RUN_ID_KEY = "run_id"
 XCOM_RUN_PAGE_URL_KEY = "run_page_url"
+XCOM_JOB_ID_KEY = "job_id"
 
 
 class DatabricksJobRunLink(BaseOperatorLink):

@@ -10,17 +10,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from airflow.sdk.configuration import conf
+
+from airflow_dbx_async._forwarding import (
+    forward_into_run_now,
+    forward_into_submit,
+    openlineage_run_now,
+    openlineage_submit,
+)
 from airflow_dbx_async._operator_base import (
     DatabricksConfigError,
     DatabricksDeferrableOperatorBase,
     DatabricksRunFailedError,
 )
-from airflow_dbx_async._payload import run_now_payload, submit_payload
+from airflow_dbx_async._payload import normalise, run_now_payload, submit_payload
+from airflow_dbx_async._repair import repair_failed_run, should_repair
 from airflow_dbx_async.client import JobsClient
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from airflow.sdk import Context
+
+    from airflow_dbx_async._events import RunEvent
     from airflow_dbx_async._idempotency import Submit
 
 __all__ = (
@@ -31,6 +43,10 @@ __all__ = (
     "DatabricksSubmitRunDeferrableOperator",
     "DatabricksSubmitRunOperator",
 )
+
+
+_OL_PARENT_DEFAULT = conf.getboolean("openlineage", "spark_inject_parent_job_info", fallback=False)
+_OL_TRANSPORT_DEFAULT = conf.getboolean("openlineage", "spark_inject_transport_info", fallback=False)
 
 
 class DatabricksSubmitRunDeferrableOperator(DatabricksDeferrableOperatorBase):
@@ -110,9 +126,13 @@ class DatabricksSubmitRunDeferrableOperator(DatabricksDeferrableOperatorBase):
         access_control_list: list[dict[str, str]] | None = None,
         git_source: dict[str, str] | None = None,
         performance_target: str | None = None,
+        openlineage_inject_parent_job_info: bool = _OL_PARENT_DEFAULT,
+        openlineage_inject_transport_info: bool = _OL_TRANSPORT_DEFAULT,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.openlineage_inject_parent_job_info = openlineage_inject_parent_job_info
+        self.openlineage_inject_transport_info = openlineage_inject_transport_info
         self.tasks = tasks
         self.spark_jar_task = spark_jar_task
         self.notebook_task = notebook_task
@@ -154,6 +174,18 @@ class DatabricksSubmitRunDeferrableOperator(DatabricksDeferrableOperatorBase):
         }
         return submit_payload(self.json, named, default_run_name=self.task_id)
 
+    def finalise_payload(self, payload: dict[str, Any], context: Context) -> dict[str, Any]:
+        """Forward the task's ``params`` into empty task parameter slots; inject OpenLineage info."""
+        body = forward_into_submit(payload, self.params)
+        body = openlineage_submit(
+            body,
+            context,
+            parent_job_info=self.openlineage_inject_parent_job_info,
+            transport_info=self.openlineage_inject_transport_info,
+        )
+        result: dict[str, Any] = normalise(body, "")
+        return result
+
 
 class DatabricksRunNowDeferrableOperator(DatabricksDeferrableOperatorBase):
     """Run an existing job (``jobs/run-now``) and wait for it in the triggerer.
@@ -188,7 +220,6 @@ class DatabricksRunNowDeferrableOperator(DatabricksDeferrableOperatorBase):
         "python_named_params",
         "jar_params",
         "spark_submit_params",
-        "sql_params",
         "idempotency_token",
         "performance_target",
         "databricks_conn_id",
@@ -210,10 +241,18 @@ class DatabricksRunNowDeferrableOperator(DatabricksDeferrableOperatorBase):
         sql_params: dict[str, Any] | None = None,
         idempotency_token: str | None = None,
         performance_target: str | None = None,
+        openlineage_inject_parent_job_info: bool = _OL_PARENT_DEFAULT,
+        repair_run: bool = False,
+        databricks_repair_reason_new_settings: dict[str, Any] | None = None,
         cancel_previous_runs: bool = False,
+        forward_dag_params: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.openlineage_inject_parent_job_info = openlineage_inject_parent_job_info
+        self.repair_run = repair_run
+        self.databricks_repair_reason_new_settings = databricks_repair_reason_new_settings or {}
+        self.forward_dag_params = forward_dag_params
         self.job_id = job_id
         self.job_name = job_name
         self.job_parameters = job_parameters
@@ -246,6 +285,11 @@ class DatabricksRunNowDeferrableOperator(DatabricksDeferrableOperatorBase):
         }
         return run_now_payload(self.json, named)
 
+    def finalise_payload(self, payload: dict[str, Any], context: Context) -> dict[str, Any]:
+        """Forward the task's ``params`` as ``job_parameters`` (``forward_dag_params``); OpenLineage."""
+        body = forward_into_run_now(payload, self.params, enabled=self.forward_dag_params)
+        return openlineage_run_now(body, context, parent_job_info=self.openlineage_inject_parent_job_info)
+
     async def prepare(self, client: JobsClient, payload: dict[str, Any]) -> dict[str, Any]:
         """Resolve ``job_name`` and cancel the job's active runs when asked to."""
         body = dict(payload)
@@ -254,11 +298,33 @@ class DatabricksRunNowDeferrableOperator(DatabricksDeferrableOperatorBase):
             body["job_id"] = await client.find_job_id_by_name(str(name))
             self.log.info("Job %r has job_id %s", name, body["job_id"])
         if self.cancel_previous_runs:
-            job_id = int(body["job_id"])
-            async for run in client.iter_runs(job_id=job_id, active_only=True):
-                await client.cancel_run(run.run_id)
-                self.log.info("Cancelled previous run %s of job %s", run.run_id, job_id)
+            await client.cancel_all_runs(int(body["job_id"]))
+            self.log.info("Cancelled the active runs of job %s", body["job_id"])
         return body
+
+    def wants_repair(self, event: RunEvent, earlier_failures: Sequence[str]) -> bool:
+        """``repair_run``: once, when no reason is configured or one occurs in the state message."""
+        message = str(event.run_state.get("state_message") or "")
+        return not earlier_failures and should_repair(
+            self.repair_run, self.databricks_repair_reason_new_settings, message
+        )
+
+    def repair(self, context: Context, event: RunEvent) -> None:
+        """Re-run all failed tasks of the run (updating the job first when a reason matched)."""
+        job_parameters = self._checked_payload(context).get("job_parameters")
+        message = str(event.run_state.get("state_message") or "")
+        repair_id = self._hook().run_sync(
+            lambda client: repair_failed_run(
+                client,
+                event.run_id,
+                reasons=self.databricks_repair_reason_new_settings,
+                state_message=message,
+                job_parameters=job_parameters,
+            )
+        )
+        self.log.warning(
+            "Repairing Databricks run %s: all failed tasks re-run (repair %s)", event.run_id, repair_id
+        )
 
 
 DatabricksSubmitRunOperator = DatabricksSubmitRunDeferrableOperator

@@ -161,9 +161,15 @@ class JobsClient:
         body = await self._call("POST", "jobs/run-now", body=payload, idempotent=_has_token(payload))
         return _required_id(body, "run_id", "POST", "jobs/run-now")
 
-    async def get_run_json(self, run_id: int) -> dict[str, Any]:
-        """``runs/get`` as JSON, with the 2.2 paginated arrays (tasks, ...) merged from every page."""
-        return await self._get_paged("jobs/runs/get", {"run_id": run_id})
+    async def get_run_json(self, run_id: int, *, include_history: bool = False) -> dict[str, Any]:
+        """``runs/get`` as JSON, with the 2.2 paginated arrays (tasks, ...) merged from every page.
+
+        :param include_history: also return ``repair_history`` (sent as ``include_history=true``).
+        """
+        params: dict[str, object] = {"run_id": run_id}
+        if include_history:
+            params["include_history"] = "true"
+        return await self._get_paged("jobs/runs/get", params)
 
     async def get_run(self, run_id: int) -> Run:
         """``runs/get`` parsed into a :class:`Run` (all task pages merged)."""
@@ -190,6 +196,14 @@ class JobsClient:
     async def cancel_run(self, run_id: int) -> None:
         """``runs/cancel``: ask Databricks to cancel a run (it stops asynchronously)."""
         await self._call("POST", "jobs/runs/cancel", body={"run_id": run_id})
+
+    async def cancel_all_runs(self, job_id: int) -> None:
+        """``runs/cancel-all``: cancel every active run of a job (Databricks stops them asynchronously)."""
+        await self._call("POST", "jobs/runs/cancel-all", body={"job_id": job_id})
+
+    async def delete_run(self, run_id: int) -> None:
+        """``runs/delete``: delete a non-active run."""
+        await self._call("POST", "jobs/runs/delete", body={"run_id": run_id})
 
     async def repair_run(self, payload: Mapping[str, Any]) -> int:
         """``runs/repair``: re-run tasks of a finished run; returns the ``repair_id``."""
@@ -259,6 +273,10 @@ class JobsClient:
         """``jobs/get`` as JSON, with the 2.2 paginated arrays merged."""
         return await self._get_paged("jobs/get", {"job_id": job_id})
 
+    async def update_job(self, job_id: int | str, new_settings: Mapping[str, Any]) -> None:
+        """``jobs/update``: change some settings of a job (a partial update)."""
+        await self._call("POST", "jobs/update", body={"job_id": job_id, "new_settings": new_settings})
+
     async def list_jobs(self, name: str | None = None) -> list[dict[str, Any]]:
         """Every job from ``jobs/list`` (all pages), optionally filtered by ``name`` on the server."""
         jobs: list[dict[str, Any]] = []
@@ -316,6 +334,10 @@ class JobsClient:
     async def get_cluster(self, cluster_id: str) -> dict[str, Any]:
         """``clusters/get``."""
         return await self._call("GET", "clusters/get", params={"cluster_id": cluster_id}, version=_CLUSTERS)
+
+    async def spark_versions(self) -> dict[str, Any]:
+        """``clusters/spark-versions`` (a cheap authenticated call, used to test a connection)."""
+        return await self._call("GET", "clusters/spark-versions", version=_CLUSTERS)
 
     async def start_cluster(self, cluster_id: str) -> None:
         """``clusters/start``."""

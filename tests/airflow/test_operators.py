@@ -73,7 +73,11 @@ def test_execute_defers_with_trigger_kwargs_and_pushes_xcoms(
         "api_version": "2.2",
     }
     assert 3600 < deferred.value.timeout.total_seconds() <= 3600 + 150
-    assert ti.pushed == [("run_id", run.run_id), ("run_page_url", kwargs["run_page_url"])]
+    assert ti.pushed == [
+        ("job_id", 777),
+        ("run_id", run.run_id),
+        ("run_page_url", kwargs["run_page_url"]),
+    ]
     assert [p for _, p, _ in fake.requests] == ["/api/2.2/jobs/runs/submit", "/api/2.2/jobs/runs/get"]
     (body,) = fake.calls("runs/submit")
     assert body["run_name"] == "task"
@@ -96,7 +100,7 @@ def test_no_xcoms_when_do_xcom_push_is_false(fake: FakeDatabricks, thread_server
 def test_wait_for_termination_false_returns_after_submit(fake: FakeDatabricks, thread_server: str) -> None:
     ti = FakeTI()
     submit_op(wait_for_termination=False).execute(context(ti))
-    assert [k for k, _ in ti.pushed] == ["run_id", "run_page_url"]
+    assert [k for k, _ in ti.pushed] == ["job_id", "run_id", "run_page_url"]
     assert len(fake.requests) == 2
 
 
@@ -252,17 +256,13 @@ def test_on_kill_leaves_the_run_when_cancel_on_kill_is_false(
     assert fake.cancelled == []
 
 
-def test_run_now_resolves_job_name_and_cancels_previous_runs(
-    fake: FakeDatabricks, thread_server: str
-) -> None:
+def test_run_now_resolves_job_name(fake: FakeDatabricks, thread_server: str) -> None:
     fake.jobs.append({"job_id": 5, "settings": {"name": "nightly"}})
-    previous = fake.add_run([state("RUNNING")], job_id=5)
     op = DatabricksRunNowDeferrableOperator(
         task_id="run_now",
         databricks_conn_id=CONN_ID,
         job_name="nightly",
         notebook_params={"Variable": 5},
-        cancel_previous_runs=True,
     )
     with pytest.raises(TaskDeferred):
         op.execute(context())
@@ -271,7 +271,6 @@ def test_run_now_resolves_job_name_and_cancels_previous_runs(
     assert "job_name" not in body
     assert body["notebook_params"] == {"Variable": "5"}
     assert body["idempotency_token"].startswith("airflow-")
-    assert fake.cancelled == [previous.run_id]
 
 
 def test_secret_never_reaches_logs(

@@ -69,7 +69,6 @@ RUN_NOW_CASES: list[tuple[dict[str, Any], str]] = [
     ({"job_id": 5, "notebook_params": {"big": "x" * 10_001}}, "notebook_params"),
     ({"job_id": 5, "python_params": ["x" * 10_001]}, "python_params"),
     ({"job_id": 5, "job_parameters": {"a": "1"}, "notebook_params": {"b": "2"}}, "job_parameters"),
-    ({"job_id": 5, "notebook_params": {"b": "2"}, "jar_params": ["x"]}, "jar_params"),
     ({"job_id": 5, "notebook_params": ["not", "a", "map"]}, "notebook_params"),
     ({"job_id": 5, "python_params": "a b"}, "python_params"),
     ({"job_id": 5, "notebook_params": {"when": object()}}, "notebook_params.when"),

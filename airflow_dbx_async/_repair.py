@@ -1,0 +1,63 @@
+"""``repair_run`` of the run-now operator: re-run all failed tasks of a failed run, once.
+
+It follows the official provider 7.23.0: repair when ``repair_run`` is set and either no
+``databricks_repair_reason_new_settings`` are given or one of their reasons occurs in the run's state
+message; in that case the job's settings are first updated (``jobs/update``) with the matching new
+settings. The repair names ``latest_repair_id`` when the run was repaired before (Databricks refuses
+a repair without it) and repeats the run's ``job_parameters``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow_dbx_async._payload import coerce_json, normalise
+
+if TYPE_CHECKING:
+    from airflow_dbx_async.client import JobsClient
+
+__all__ = ("latest_repair_id", "matching_reason", "repair_failed_run", "should_repair")
+
+
+def matching_reason(reasons: Mapping[str, Any], state_message: str) -> str | None:
+    """The first reason that occurs in ``state_message``, or ``None``."""
+    return next((reason for reason in reasons if reason in state_message), None)
+
+
+def should_repair(enabled: bool, reasons: Mapping[str, Any], state_message: str) -> bool:
+    """Whether a failed run with this state message is repaired."""
+    return enabled and (not reasons or matching_reason(reasons, state_message) is not None)
+
+
+async def latest_repair_id(client: JobsClient, run_id: int) -> int | None:
+    """The id of the run's latest repair, or ``None`` when it was never repaired."""
+    run = await client.get_run_json(run_id, include_history=True)
+    history = run.get("repair_history")
+    if not isinstance(history, list) or len(history) <= 1:
+        return None
+    last = history[-1]
+    value = last.get("id") if isinstance(last, Mapping) else None
+    return int(value) if value is not None else None
+
+
+async def repair_failed_run(
+    client: JobsClient,
+    run_id: int,
+    *,
+    reasons: Mapping[str, Any],
+    state_message: str,
+    job_parameters: Mapping[str, Any] | None,
+) -> int:
+    """Update the job when a reason matches, then repair all failed tasks; return the repair id."""
+    reason = matching_reason(reasons, state_message)
+    if reason is not None:
+        job_id = (await client.get_run(run_id)).job_id
+        await client.update_job(job_id, normalise(coerce_json(reasons[reason]), "new_settings"))
+    body: dict[str, Any] = {"run_id": run_id, "rerun_all_failed_tasks": True}
+    latest = await latest_repair_id(client, run_id)
+    if latest is not None:
+        body["latest_repair_id"] = latest
+    if job_parameters is not None:
+        body["job_parameters"] = dict(job_parameters)
+    return await client.repair_run(body)

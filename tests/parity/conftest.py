@@ -1,0 +1,133 @@
+"""One emulator for the whole parity suite, with every API request recorded at the emulator.
+
+Both providers talk to it over HTTP through one connection (``databricks_default``, read from the
+environment). Runs are simulated and end at once, so the official operator's synchronous mode never
+sleeps and ours completes on its fast path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aiohttp import web
+
+from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterator
+
+    from airflow_dbx_async.emulator import EmulatorHandle
+
+CONN_ENV = "AIRFLOW_CONN_DATABRICKS_DEFAULT"
+JOBS = {
+    101: {"name": "nightly", "tasks": [{"task_key": "nb", "notebook_task": {"notebook_path": "/nb"}}]},
+    102: {
+        "name": "multi",
+        "tasks": [
+            {"task_key": "nb", "notebook_task": {"notebook_path": "/nb"}},
+            {"task_key": "jar", "spark_jar_task": {"main_class_name": "Main"}},
+        ],
+    },
+    103: {"name": "twin", "tasks": [{"task_key": "a", "notebook_task": {"notebook_path": "/a"}}]},
+    104: {"name": "twin", "tasks": [{"task_key": "a", "notebook_task": {"notebook_path": "/a"}}]},
+}
+
+
+@dataclass
+class Recorded:
+    """One API request as the emulator received it."""
+
+    method: str
+    path: str
+    body: Any
+    query: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Recorder:
+    """Requests under ``/api/``, in arrival order."""
+
+    requests: list[Recorded] = field(default_factory=list)
+
+    def take(self) -> list[Recorded]:
+        """Return the requests recorded so far and forget them."""
+        taken, self.requests = self.requests, []
+        return taken
+
+
+def _recording(recorder: Recorder) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def record(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        # After the handler: it reads the body first, and aiohttp keeps the bytes for a second read.
+        try:
+            return await handler(request)
+        finally:
+            if request.path.startswith("/api/"):
+                raw = await request.read()
+                body = json.loads(raw) if raw.strip() else None
+                recorder.requests.append(Recorded(request.method, request.path, body, dict(request.query)))
+
+    return record
+
+
+@dataclass
+class Workspace:
+    """The running emulator, its recorder and a clock for fake task instances."""
+
+    handle: EmulatorHandle
+    recorder: Recorder
+
+    def reset_runs(self) -> None:
+        """Forget recorded requests (runs stay; ids keep growing)."""
+        self.recorder.take()
+
+
+@pytest.fixture(scope="session")
+def workspace() -> Iterator[Workspace]:
+    server = EmulatorServer(EmulatorConfig(simulate=True, sim_duration_seconds=0))
+    recorder = Recorder()
+    server.app.middlewares.append(_recording(recorder))
+    for job_id, settings in JOBS.items():
+        server.state.create_job(settings, job_id=job_id)
+    handle = server.start_in_thread()
+    host, port = handle.url.removeprefix("http://").split(":")
+    conn = {"conn_type": "databricks", "host": host, "port": int(port), "schema": "http"}
+    previous = os.environ.get(CONN_ENV)
+    os.environ[CONN_ENV] = json.dumps({**conn, "password": handle.token})
+    try:
+        yield Workspace(handle, recorder)
+    finally:
+        handle.stop()
+        if previous is None:
+            os.environ.pop(CONN_ENV, None)
+        else:
+            os.environ[CONN_ENV] = previous
+
+
+@dataclass
+class ParityTI:
+    """Just enough of a runtime task instance for both providers' operators."""
+
+    dag_id: str = "parity"
+    task_id: str = "task"
+    run_id: str = field(default_factory=lambda: f"manual__{uuid.uuid4().hex}")
+    map_index: int = -1
+    try_number: int = 1
+    start_date: datetime = field(default_factory=lambda: datetime.now(UTC))
+    stats_tags: dict[str, str] = field(default_factory=dict)
+    pushed: list[tuple[str, Any]] = field(default_factory=list)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed.append((key, value))
+
+
+def parity_context(ti: ParityTI) -> Any:
+    return {"ti": ti}
