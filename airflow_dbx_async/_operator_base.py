@@ -12,7 +12,7 @@ import threading
 import time
 from datetime import timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, cast
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
@@ -70,7 +70,7 @@ def _config_error(exc: ConfigurationError) -> DatabricksConfigError:
     return DatabricksConfigError(exc.field, exc.message)
 
 
-def _identity(ti: Any, *, durable: bool) -> TaskIdentity:
+def _identity(ti: Any, *, durable: bool = True) -> TaskIdentity:
     map_index = getattr(ti, "map_index", None)
     try_number = getattr(ti, "try_number", None)
     return TaskIdentity(
@@ -110,6 +110,8 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
     ui_fgcolor = "#fff"
     operator_extra_links = (DatabricksJobRunLink(),)
     _submit: ClassVar[Submit] = JobsClient.submit_run
+    #: the official submit-run and run-now operators push ``job_id`` in deferrable mode; others do not
+    pushes_job_id_when_deferrable: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -242,7 +244,7 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         """The official keys: ``job_id`` first when deferrable, then ``run_id`` and ``run_page_url``."""
         if not self.do_xcom_push:
             return
-        if self.deferrable:
+        if self.deferrable and self.pushes_job_id_when_deferrable:
             ti.xcom_push(key=XCOM_JOB_ID_KEY, value=run.job_id or None)
         ti.xcom_push(key=XCOM_RUN_ID_KEY, value=run.run_id)
         ti.xcom_push(key=XCOM_RUN_PAGE_URL_KEY, value=run.run_page_url)
@@ -264,18 +266,24 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
 
     def _wait(self, context: Context, run_id: int, run_page_url: str, earlier: list[str]) -> None:
         """Wait for the run: defer to the triggerer, or (``deferrable=False``) poll from this worker."""
-        trigger = self._trigger(run_id, run_page_url, _try_started(context["ti"]))
+        started = _try_started(context["ti"])
         if self.deferrable:
-            timeout: timedelta | None = None
-            if trigger.deadline is not None:
-                remaining = max(trigger.deadline - time.time(), 0.0)
-                timeout = timedelta(seconds=remaining + DEFERRAL_GRACE_SECONDS)
-            kwargs = {"earlier_failures": earlier} if earlier else None
-            self.defer(trigger=trigger, method_name="execute_complete", kwargs=kwargs, timeout=timeout)
+            self._defer_to_trigger(run_id, run_page_url, started, earlier)
         self._run_active = True
-        event = wait_in_worker(trigger)
+        event = wait_in_worker(self._trigger(run_id, run_page_url, started))
         self._run_active = False
         self._resolve(context, event, earlier)
+
+    def _defer_to_trigger(
+        self, run_id: int, run_page_url: str, started: float, earlier: Sequence[str] = ()
+    ) -> NoReturn:
+        trigger = self._trigger(run_id, run_page_url, started)
+        timeout: timedelta | None = None
+        if trigger.deadline is not None:
+            remaining = max(trigger.deadline - time.time(), 0.0)
+            timeout = timedelta(seconds=remaining + DEFERRAL_GRACE_SECONDS)
+        kwargs = {"earlier_failures": list(earlier)} if earlier else None
+        self.defer(trigger=trigger, method_name="execute_complete", kwargs=kwargs, timeout=timeout)
 
     def execute_complete(
         self,

@@ -60,6 +60,8 @@ class DatabricksTaskBaseOperator(DatabricksDeferrableOperatorBase):
     :param retry_on_timeout: whether Databricks retries timed-out tasks (templated).
     """
 
+    pushes_job_id_when_deferrable: ClassVar[bool] = False  # the official task operators push none
+
     template_fields: Sequence[str] = ("databricks_conn_id",)
     template_ext: Sequence[str] = ()
     operator_extra_links: tuple[BaseOperatorLink, ...] = ()  # type: ignore[assignment]
@@ -189,16 +191,18 @@ class DatabricksTaskBaseOperator(DatabricksDeferrableOperatorBase):
             self._execute_in_worker(context)
 
     def _execute_in_worker(self, context: Context) -> None:
-        payload = self._checked_payload()
+        payload = self._checked_payload(context)
         ti = context["ti"]
         started = _try_started(ti)
         hook = self._hook()
         result, _ = hook.run_sync(
-            partial(self._begin, payload=payload, identity=_identity(ti), started=started)
+            partial(
+                self._begin, payload=payload, identity=_identity(ti, durable=self.durable), started=started
+            )
         )
         run = result.run
         self.run_id = self.databricks_run_id = run.run_id
-        self._push_xcoms(ti, run.run_id, run.run_page_url)
+        self._push_xcoms(ti, run)
         self.log.info("Submitted Databricks run %s; view it at %s", run.run_id, run.run_page_url)
         self._wait_and_finish(run.run_id)
 
