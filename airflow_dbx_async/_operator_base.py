@@ -168,8 +168,8 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         """Whether this failed run is repaired before giving up; default: never."""
         return False
 
-    def repair(self, context: Context, event: RunEvent) -> None:
-        """Repair the failed run of ``event`` (only called when :meth:`wants_repair` said so)."""
+    def repair(self, context: Context, event: RunEvent) -> Run:
+        """Repair the failed run of ``event`` (only when :meth:`wants_repair` said so); return the run."""
         raise NotImplementedError
 
     # -- execution ----------------------------------------------------------------------------------
@@ -311,7 +311,8 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         """Finish, or repair a failed run once and watch it again."""
         if event.status == "failed" and self.wants_repair(event, earlier):
             self._log_report(event, f"Attempt {len(earlier) + 1} of Databricks run {event.run_id} failed")
-            self.repair(context, event)
+            run = self.repair(context, event)
+            self._push_xcoms(context["ti"], run)  # as the official operators do after a repair
             self._wait(context, event.run_id, event.run_page_url, [*earlier, short_message(event)])
             return
         self._finish(event, earlier)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_dbx_async._payload import coerce_json, normalise
 
 if TYPE_CHECKING:
-    from airflow_dbx_async.client import JobsClient
+    from airflow_dbx_async.client import JobsClient, Run
 
 __all__ = ("latest_repair_id", "matching_reason", "repair_failed_run", "should_repair")
 
@@ -48,16 +48,22 @@ async def repair_failed_run(
     reasons: Mapping[str, Any],
     state_message: str,
     job_parameters: Mapping[str, Any] | None,
-) -> int:
-    """Update the job when a reason matches, then repair all failed tasks; return the repair id."""
+    job_id: int | str | None = None,
+) -> tuple[int, Run]:
+    """Update the job when a reason matches, then repair all failed tasks.
+
+    :param job_id: the job to update, as the request gave it; ``None``: the run's job.
+    :returns: the repair id and the run as it is right after the repair request.
+    """
     reason = matching_reason(reasons, state_message)
     if reason is not None:
-        job_id = (await client.get_run(run_id)).job_id
-        await client.update_job(job_id, normalise(coerce_json(reasons[reason]), "new_settings"))
+        target = job_id if job_id is not None else (await client.get_run(run_id)).job_id
+        await client.update_job(target, normalise(coerce_json(reasons[reason]), "new_settings"))
     body: dict[str, Any] = {"run_id": run_id, "rerun_all_failed_tasks": True}
     latest = await latest_repair_id(client, run_id)
     if latest is not None:
         body["latest_repair_id"] = latest
     if job_parameters is not None:
         body["job_parameters"] = dict(job_parameters)
-    return await client.repair_run(body)
+    repair_id = await client.repair_run(body)
+    return repair_id, await client.get_run(run_id)

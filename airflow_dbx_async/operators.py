@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from airflow_dbx_async._events import RunEvent
     from airflow_dbx_async._idempotency import Submit
+    from airflow_dbx_async.client import Run
 
 __all__ = (
     "DatabricksConfigError",
@@ -298,7 +299,7 @@ class DatabricksRunNowDeferrableOperator(DatabricksDeferrableOperatorBase):
             body["job_id"] = await client.find_job_id_by_name(str(name))
             self.log.info("Job %r has job_id %s", name, body["job_id"])
         if self.cancel_previous_runs:
-            await client.cancel_all_runs(int(body["job_id"]))
+            await client.cancel_all_runs(body["job_id"])
             self.log.info("Cancelled the active runs of job %s", body["job_id"])
         return body
 
@@ -309,22 +310,27 @@ class DatabricksRunNowDeferrableOperator(DatabricksDeferrableOperatorBase):
             self.repair_run, self.databricks_repair_reason_new_settings, message
         )
 
-    def repair(self, context: Context, event: RunEvent) -> None:
+    def repair(self, context: Context, event: RunEvent) -> Run:
         """Re-run all failed tasks of the run (updating the job first when a reason matched)."""
-        job_parameters = self._checked_payload(context).get("job_parameters")
+        payload = self._checked_payload(context)
+        # The job to update as the official operator names it: the request's job_id when waiting in
+        # the worker, the run's own job id (an int) when resuming from the triggerer.
+        job_id = None if self.deferrable else payload.get("job_id")
         message = str(event.run_state.get("state_message") or "")
-        repair_id = self._hook().run_sync(
+        repair_id, run = self._hook().run_sync(
             lambda client: repair_failed_run(
                 client,
                 event.run_id,
                 reasons=self.databricks_repair_reason_new_settings,
                 state_message=message,
-                job_parameters=job_parameters,
+                job_parameters=payload.get("job_parameters"),
+                job_id=job_id,
             )
         )
         self.log.warning(
             "Repairing Databricks run %s: all failed tasks re-run (repair %s)", event.run_id, repair_id
         )
+        return run
 
 
 DatabricksSubmitRunOperator = DatabricksSubmitRunDeferrableOperator

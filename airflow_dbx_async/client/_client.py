@@ -197,7 +197,7 @@ class JobsClient:
         """``runs/cancel``: ask Databricks to cancel a run (it stops asynchronously)."""
         await self._call("POST", "jobs/runs/cancel", body={"run_id": run_id})
 
-    async def cancel_all_runs(self, job_id: int) -> None:
+    async def cancel_all_runs(self, job_id: int | str) -> None:
         """``runs/cancel-all``: cancel every active run of a job (Databricks stops them asynchronously)."""
         await self._call("POST", "jobs/runs/cancel-all", body={"job_id": job_id})
 

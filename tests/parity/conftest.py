@@ -36,6 +36,18 @@ JOBS = {
     },
     103: {"name": "twin", "tasks": [{"task_key": "a", "notebook_task": {"notebook_path": "/a"}}]},
     104: {"name": "twin", "tasks": [{"task_key": "a", "notebook_task": {"notebook_path": "/a"}}]},
+    301: {
+        "name": "always-fails",
+        "tasks": [
+            {
+                "task_key": "nb",
+                "notebook_task": {
+                    "notebook_path": "/nb",
+                    "base_parameters": {"sim_result": "FAILED", "sim_error": "ValueError: boom"},
+                },
+            }
+        ],
+    },
 }
 
 
@@ -131,3 +143,13 @@ class ParityTI:
 
 def parity_context(ti: ParityTI) -> Any:
     return {"ti": ti}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the parity summary line when the body comparison ran."""
+    from tests.parity.test_bodies import TALLY
+
+    if TALLY.identical or TALLY.documented or TALLY.mismatches:
+        terminalreporter.write_line(TALLY.line())
+        for case_id in TALLY.documented:
+            terminalreporter.write_line(f"  documented difference: {case_id}")
