@@ -175,10 +175,13 @@ class JobsClient:
         """``runs/get`` parsed into a :class:`Run` (all task pages merged)."""
         return Run.from_api(await self.get_run_json(run_id))
 
+    async def get_run_output_json(self, run_id: int) -> dict[str, Any]:
+        """``runs/get-output`` of a task run (or a legacy single-task run), as JSON."""
+        return await self._call("GET", "jobs/runs/get-output", params={"run_id": run_id})
+
     async def get_run_output(self, run_id: int) -> RunOutput:
         """``runs/get-output`` of a task run (or a legacy single-task run)."""
-        body = await self._call("GET", "jobs/runs/get-output", params={"run_id": run_id})
-        return RunOutput.from_api(run_id, body)
+        return RunOutput.from_api(run_id, await self.get_run_output_json(run_id))
 
     async def export_run(self, run_id: int, views_to_export: str = "CODE") -> RunExport:
         """``runs/export`` of a notebook task run: its views as HTML pages holding the executed notebook.
@@ -277,13 +280,15 @@ class JobsClient:
         """``jobs/update``: change some settings of a job (a partial update)."""
         await self._call("POST", "jobs/update", body={"job_id": job_id, "new_settings": new_settings})
 
-    async def list_jobs(self, name: str | None = None) -> list[dict[str, Any]]:
+    async def list_jobs(
+        self, name: str | None = None, *, expand_tasks: bool = False, limit: int = 100
+    ) -> list[dict[str, Any]]:
         """Every job from ``jobs/list`` (all pages), optionally filtered by ``name`` on the server."""
         jobs: list[dict[str, Any]] = []
         token: str | None = None
         seen: set[str] = set()
         while True:
-            params = {"limit": 100, "name": name, "page_token": token}
+            params = {"limit": limit, "name": name, "page_token": token, "expand_tasks": expand_tasks or None}
             body = await self._call("GET", "jobs/list", params=params)
             page = body.get("jobs")
             if isinstance(page, list):
