@@ -11,12 +11,15 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from airflow_dbx_async._notebook_output import repeats_cell_trace
+from airflow_dbx_async._notebook_output import report_lines as notebook_lines
 from airflow_dbx_async.client.models import RunState
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from airflow_dbx_async._events import FailedTask, RunEvent
+    from airflow_dbx_async._notebook_output import NotebookTaskOutput
 
 __all__ = (
     "MAX_REPORTED_TASKS",
@@ -91,7 +94,7 @@ def _state_text(event: RunEvent) -> str:
     return event.reason
 
 
-def _task_lines(position: str, task: FailedTask) -> list[str]:
+def _task_lines(position: str, task: FailedTask, notebook: NotebookTaskOutput | None) -> list[str]:
     header = f"{position} task {task.task_key!r} (task run {task.run_id})"
     if task.state_message:
         header += f": {strip_ansi(task.state_message)}"
@@ -99,15 +102,24 @@ def _task_lines(position: str, task: FailedTask) -> list[str]:
     if task.run_page_url:
         lines.append(f"  run page: {task.run_page_url}")
     lines += _block("error", truncate_tail(strip_ansi(task.error), _ERROR_LIMIT))
-    lines += _block("error trace", truncate_tail(strip_ansi(task.error_trace), _TRACE_LIMIT))
+    if repeats_cell_trace(notebook, task.error_trace):
+        lines.append("  error trace: (the failing cell's traceback, below)")
+    else:
+        lines += _block("error trace", truncate_tail(strip_ansi(task.error_trace), _TRACE_LIMIT))
     lines += _block("notebook result", truncate_head(strip_ansi(task.notebook_result or ""), _RESULT_LIMIT))
+    if notebook is not None:  # no `logs` for notebook tasks on Databricks: their prints are in the export
+        return lines + notebook_lines(notebook)
     logs_title = "logs (Databricks kept only the tail)" if task.logs_truncated else "logs"
     lines += _block(logs_title, truncate_tail(strip_ansi(task.logs), _LOGS_LIMIT))
     return lines
 
 
-def report_lines(event: RunEvent) -> list[str]:
-    """Readable lines describing why the run failed, task by task (at most 20 tasks)."""
+def report_lines(event: RunEvent, notebooks: Mapping[int, NotebookTaskOutput] | None = None) -> list[str]:
+    """Readable lines describing why the run failed, task by task (at most 20 tasks).
+
+    :param notebooks: the run exports of failed notebook tasks, by task run id.
+    """
+    notebooks = notebooks or {}
     lines = [f"Databricks run {event.run_id} failed: {event.reason or _state_text(event)}"]
     if event.reason and event.run_state and _state_text(event) != event.reason:
         lines.append(f"Final state: {_state_text(event)}")
@@ -117,7 +129,7 @@ def report_lines(event: RunEvent) -> list[str]:
     if total:
         lines.append(f"{total} failed task{'s' if total != 1 else ''}:")
     for index, task in enumerate(event.failed_tasks[:MAX_REPORTED_TASKS], start=1):
-        lines += _task_lines(f"[{index}/{total}]", task)
+        lines += _task_lines(f"[{index}/{total}]", task, notebooks.get(task.run_id))
     if total > MAX_REPORTED_TASKS:
         lines.append(f"... and {total - MAX_REPORTED_TASKS} more failed tasks (see the run page)")
     return lines

@@ -18,8 +18,9 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_dbx_async._events import EventStatus, FailedTask, RunEvent
-from airflow_dbx_async._failure_report import report_lines, short_message
+from airflow_dbx_async._failure_report import MAX_REPORTED_TASKS, report_lines, short_message
 from airflow_dbx_async._idempotency import SubmitResult, TaskIdentity, submit_idempotent
+from airflow_dbx_async._notebook_output import after_success, failed_notebooks
 from airflow_dbx_async._official_events import is_official_event, read_official_event
 from airflow_dbx_async._payload import check_knobs
 from airflow_dbx_async._secrets import redact, register_connection_secrets
@@ -100,6 +101,8 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
     :param deferrable: wait in the triggerer (default); ``False`` waits in the worker with the same
         client, poll schedule and failure report, for deployments without a triggerer.
     :param cancel_on_kill: cancel the Databricks run when the task is killed or times out.
+    :param log_notebook_output: when the run succeeds, write what its notebook tasks printed (read
+        from the run export, the tail of each) to the task log.
     :param durable: ``True`` (default, also for ``None``): a retried task re-attaches to the run of an
         earlier try that is still going. ``False``: every try starts a fresh run (its idempotency
         tokens include the try number).
@@ -127,6 +130,7 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         deferrable: bool = True,
         cancel_on_kill: bool = True,
         durable: bool | None = None,
+        log_notebook_output: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -146,6 +150,7 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         self.deferrable = deferrable
         self.cancel_on_kill = cancel_on_kill
         self.durable = True if durable is None else bool(durable)
+        self.log_notebook_output = log_notebook_output
         self.run_id: int | None = None
         self._run_active = False
         self._secrets_registered = False
@@ -315,14 +320,19 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
             self._push_xcoms(context["ti"], run)  # as the official operators do after a repair
             self._wait(context, event.run_id, event.run_page_url, [*earlier, short_message(event)])
             return
-        self._finish(event, earlier)
+        self._finish(event, earlier, context["ti"])
 
     def _log_report(self, event: RunEvent, header: str) -> None:
-        lines = report_lines(event) if event.status == "failed" else [short_message(event)]
+        lines = [short_message(event)]
+        if event.status == "failed":  # notebook tasks: what they printed, from the run export
+            ids = tuple(task.run_id for task in event.failed_tasks[:MAX_REPORTED_TASKS])
+            lines = report_lines(event, failed_notebooks(self._hook().run_sync, self.log, event.run_id, ids))
         for line in ([header] if header else []) + lines:
             self.log.error("%s", redact(line))
 
-    def _finish(self, event: RunEvent, earlier: Sequence[str] = ()) -> None:
+    def _finish(self, event: RunEvent, earlier: Sequence[str] = (), ti: Any = None) -> None:
+        """Log the outcome (notebook output, or the failure report); push exit values to ``ti``."""
+        self._register_secrets()
         if event.status == "success":
             self.log.info(
                 "Databricks run %s succeeded (%s); run page: %s",
@@ -330,6 +340,15 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
                 event.reason,
                 event.run_page_url,
             )
+            xcoms = after_success(
+                self._hook().run_sync,
+                self.log,
+                event.run_id,
+                log_output=self.log_notebook_output,
+                xcom=self.do_xcom_push and ti is not None,
+            )
+            for key, value in xcoms.items():
+                ti.xcom_push(key=key, value=redact(value))
             return
         attempt = f"Attempt {len(earlier) + 1} of Databricks run {event.run_id} failed" if earlier else ""
         self._log_report(event, attempt)

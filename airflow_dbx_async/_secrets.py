@@ -18,12 +18,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from airflow.sdk import BaseHook
 from airflow.sdk._shared.secrets_masker import DEFAULT_SENSITIVE_FIELDS
 from airflow.sdk._shared.secrets_masker import redact as _airflow_redact
-from airflow.sdk.log import mask_secret
+from airflow.sdk.log import amask_secret, mask_secret
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-__all__ = ("connection_secrets", "redact", "register_connection_secrets")
+__all__ = (
+    "amask_connection_secrets",
+    "connection_secrets",
+    "mask_connection_secrets",
+    "redact",
+    "register_connection_secrets",
+)
 
 _T = TypeVar("_T")
 # Extra keys that hold a credential in the official provider's connection format, whatever the
@@ -70,6 +76,22 @@ def connection_secrets(conn: Connection) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s.strip() for s in found if s and s.strip()))
 
 
+def mask_connection_secrets(conn: Connection) -> tuple[str, ...]:
+    """Register the connection's secrets with Airflow's masker (and the task supervisor)."""
+    secrets = connection_secrets(conn)
+    for secret in secrets:
+        mask_secret(secret)
+    return secrets
+
+
+async def amask_connection_secrets(conn: Connection) -> tuple[str, ...]:
+    """:func:`mask_connection_secrets` for the triggerer's event loop (Airflow's async registration)."""
+    secrets = connection_secrets(conn)
+    for secret in secrets:
+        await amask_secret(secret)
+    return secrets
+
+
 def register_connection_secrets(conn_id: str) -> tuple[str, ...]:
     """Read the connection and register its secrets with Airflow's masker; returns what was registered.
 
@@ -80,10 +102,7 @@ def register_connection_secrets(conn_id: str) -> tuple[str, ...]:
         conn = BaseHook.get_connection(conn_id)
     except Exception:
         return ()
-    secrets = connection_secrets(conn)
-    for secret in secrets:
-        mask_secret(secret)
-    return secrets
+    return mask_connection_secrets(conn)
 
 
 def redact(value: _T) -> _T:

@@ -148,7 +148,7 @@ def execute_in_workflow(op: DatabricksTaskBaseOperator, context: Context) -> Non
     if not op.wait_for_termination:
         return
     if not op.deferrable or judge(task_run.state).is_final:
-        op._wait_and_finish(task_run.run_id)
+        op._wait_and_finish(task_run.run_id, ti)
         return
     try:
         op._defer_to_trigger(task_run.run_id, task_run.run_page_url, _try_started(ti))

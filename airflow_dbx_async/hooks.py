@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from airflow.sdk import BaseHook
 from asgiref.sync import async_to_sync
 
+from airflow_dbx_async._secrets import amask_connection_secrets, mask_connection_secrets
 from airflow_dbx_async.client import (
     AzureServicePrincipalAuth,
     BasicAuth,
@@ -270,6 +271,7 @@ class DatabricksAsyncHook(BaseHook):
                 conn = self.get_connection(self.databricks_conn_id)
             except Exception as exc:  # AirflowNotFoundException and secrets-backend failures alike
                 raise self._missing(exc) from exc
+            mask_connection_secrets(conn)  # Airflow masks the extra only as a whole string
             self._config = self._config_from(conn)
         return self._config
 
@@ -293,9 +295,11 @@ class DatabricksAsyncHook(BaseHook):
 
     async def _lookup(self) -> Connection:
         try:
-            return await self.aget_connection(self.databricks_conn_id)
+            conn = await self.aget_connection(self.databricks_conn_id)
         except Exception as exc:
             raise self._missing(exc) from exc
+        await amask_connection_secrets(conn)  # the triggerer logs lines too (and the event)
+        return conn
 
     def get_conn(self) -> ClientConfig:
         """Return the client configuration (Airflow's generic hook entry point)."""

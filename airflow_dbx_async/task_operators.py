@@ -204,9 +204,9 @@ class DatabricksTaskBaseOperator(DatabricksDeferrableOperatorBase):
         self.run_id = self.databricks_run_id = run.run_id
         self._push_xcoms(ti, run)
         self.log.info("Submitted Databricks run %s; view it at %s", run.run_id, run.run_page_url)
-        self._wait_and_finish(run.run_id)
+        self._wait_and_finish(run.run_id, ti)
 
-    def _wait_and_finish(self, run_id: int) -> None:
+    def _wait_and_finish(self, run_id: int, ti: Any = None) -> None:
         """``deferrable=False``: poll from the worker until the run ends, then report as the trigger would."""
         self.run_id = run_id
         self._run_active = True
@@ -214,7 +214,7 @@ class DatabricksTaskBaseOperator(DatabricksDeferrableOperatorBase):
             partial(_wait_for_final, run_id=run_id, period=self.polling_period_seconds)
         )
         self._run_active = False
-        self._finish(event)
+        self._finish(event, ti=ti)
 
 
 def _int_setting(field: str, value: Any) -> int:

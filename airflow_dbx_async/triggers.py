@@ -21,6 +21,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_dbx_async._events import FailedTask, RunEvent, state_payload
 from airflow_dbx_async._failure_report import MAX_REPORTED_TASKS, bound_for_event, short_message
+from airflow_dbx_async._secrets import redact
 from airflow_dbx_async.client import Outcome, TaskRun, is_retryable, judge
 from airflow_dbx_async.client._workspace import WORKSPACES
 from airflow_dbx_async.client.config import (
@@ -166,7 +167,9 @@ class DatabricksRunTrigger(BaseTrigger):
         if event.status == "failed":
             # One line here; the full report goes to the task log once, from execute_complete, where
             # Airflow's secret masker knows the task's secrets.
-            self.log.error("%s; the failure report follows when the task resumes", short_message(event))
+            self.log.error(
+                "%s; the failure report follows when the task resumes", redact(short_message(event))
+            )
         yield TriggerEvent(event.to_payload())  # type: ignore[no-untyped-call]
 
     async def _watch(self, client: JobsClient, watch: RunWatch) -> RunEvent:

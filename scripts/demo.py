@@ -70,6 +70,18 @@ def _failure_report(stack: AirflowStack, dag_id: str, run_id: str, task_id: str)
     return report
 
 
+def _notebook_output(stack: AirflowStack, dag_id: str, run_id: str, task_id: str) -> list[str]:
+    """The lines our operator logged with what a successful notebook task printed (from the run export)."""
+    lines = []
+    for event in stack.api.task_log_events(dag_id, run_id, task_id, 1):
+        if not isinstance(event, dict) or f"{REPORT_LOGGER}.operators" not in str(event.get("logger", "")):
+            continue
+        text = str(event.get("event", ""))
+        if text.startswith(("Notebook task", "    | ")):
+            lines.append(text)
+    return lines
+
+
 def _run(args: argparse.Namespace) -> int:
     _say("==> starting the Databricks emulator (notebooks from demo/workspace)")
     with EmulatorProcess(workspace=ROOT / "demo" / "workspace") as emulator:
@@ -99,8 +111,14 @@ def _print_results(stack: AirflowStack, emulator: EmulatorProcess, runs: dict[st
     _say("==> Databricks runs seen by the emulator:")
     for run in emulator.runs():
         _say(f"    run {run['run_id']} {run['run_name']!r}: {run['life_cycle_state']}/{run['result_state']}")
+    dag_id, task_id = "databricks_dag", "submit_run"
+    _say(f"==> the successful task's log ({dag_id}.{task_id}): what the notebook printed")
+    for line in _notebook_output(stack, dag_id, runs[dag_id], task_id):
+        _say(f"    {line}")
+    exit_value = stack.api.xcom(dag_id, runs[dag_id], task_id, "notebook_result")
+    _say(f"    XCom notebook_result (its dbutils.notebook.exit value): {exit_value!r}")
     dag_id, task_id = "databricks_failing_dag", "failing_notebook"
-    _say(f"==> the failed task's log ({dag_id}.{task_id}): the notebook's error, traceback and output")
+    _say(f"==> the failed task's log ({dag_id}.{task_id}): the notebook's output, failing cell and error")
     for line in _failure_report(stack, dag_id, runs[dag_id], task_id):
         _say(f"    {line}")
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from airflow_dbx_async.testing import AirflowStack, EmulatorProcess
+from tests.e2e.helpers import MAX_EVENT_BYTES, extra_token_connection, trigger_event_sizes
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -25,6 +26,7 @@ DAG_IDS = (
     "databricks_dag",
     "databricks_failing_dag",
     "e2e_long_dag",
+    "e2e_notebook_output_dag",
     "e2e_parallel_dag",
     "e2e_reattach_dag",
 )
@@ -49,9 +51,18 @@ def emulator() -> Iterator[EmulatorProcess]:
 @pytest.fixture(scope="session")
 def stack(emulator: EmulatorProcess) -> Iterator[AirflowStack]:
     """A real Airflow with every DAG this suite needs, its ``databricks`` connection on the emulator."""
-    airflow = AirflowStack(DAG_FILES, connections={"databricks": emulator.connection_json()})
+    connections = {
+        "databricks": emulator.connection_json(),
+        "databricks_extra_token": extra_token_connection(emulator),
+    }
+    airflow = AirflowStack(DAG_FILES, connections=connections)
     with airflow:
         airflow.wait_dags(DAG_IDS)
         yield airflow
+        # Airflow stores every trigger event and logs it whole in the task log: keep them small.
+        sizes = trigger_event_sizes(airflow.home)
+        assert sizes, "no trigger fired an event"
+        largest = max(sizes)
+        assert largest[0] < MAX_EVENT_BYTES, f"largest trigger event: {largest[0]} bytes in {largest[1]}"
     leftovers = [proc.name for proc in airflow.processes if proc.alive()]
     assert not leftovers, f"Airflow processes survived stop(): {leftovers}"

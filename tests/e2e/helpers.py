@@ -2,15 +2,49 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from airflow_dbx_async.testing import AirflowStack, EmulatorProcess
 
-__all__ = ("StateRecorder", "emulator_run", "wait_for")
+__all__ = (
+    "MAX_EVENT_BYTES",
+    "StateRecorder",
+    "emulator_run",
+    "extra_token_connection",
+    "trigger_event_sizes",
+    "wait_for",
+)
+
+MAX_EVENT_BYTES = 8 * 1024
+
+
+def extra_token_connection(emulator: EmulatorProcess) -> str:
+    """A connection to the emulator with its token in extra ``token`` instead of the password."""
+    conn = json.loads(emulator.connection_json())
+    extra = dict(conn.get("extra") or {})
+    extra["token"] = conn.pop("password")
+    conn["extra"] = extra
+    return json.dumps(conn)
+
+
+def trigger_event_sizes(home: Path) -> list[tuple[int, str]]:
+    """``(size in bytes, log file)`` of every event the triggerer logged ("Trigger fired event")."""
+    sizes: list[tuple[int, str]] = []
+    for path in home.glob("logs/**/*.log.trigger.*.log"):
+        for raw in path.read_text(errors="replace").splitlines():
+            try:
+                line = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(line, dict) and line.get("event") == "Trigger fired event":
+                sizes.append((len(str(line.get("result", "")).encode()), str(path.relative_to(home))))
+    return sizes
 
 
 def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60.0, interval: float = 0.3) -> Any:

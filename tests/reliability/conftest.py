@@ -101,8 +101,8 @@ async def run_try(op: DatabricksDeferrableOperatorBase) -> TryResult:
         return result
     trigger = DatabricksRunTrigger(**json.loads(json.dumps(result.trigger_kwargs)))
     result.events = [event.payload async for event in trigger.run()]
-    try:
-        op.execute_complete(context, result.events[0])
+    try:  # in a thread, as a resumed worker runs it: outside any event loop
+        await asyncio.to_thread(op.execute_complete, context, result.events[0])
     except Exception as exc:
         result.errors.append(exc)
     return result
