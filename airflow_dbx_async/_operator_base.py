@@ -226,9 +226,14 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         ti = context["ti"]
         started = _try_started(ti)
         identity = _identity(ti, durable=self.durable)
-        result, failed = self._hook().run_sync(
-            partial(self._begin, payload=payload, identity=identity, started=started)
-        )
+        try:
+            result, failed = self._hook().run_sync(
+                partial(self._begin, payload=payload, identity=identity, started=started)
+            )
+        except DatabricksConfigError:
+            raise
+        except ConfigurationError as exc:  # the connection, a job name, a colliding token
+            raise _config_error(exc) from None
         run = result.run
         self.run_id = run.run_id
         self._push_xcoms(ti, run)

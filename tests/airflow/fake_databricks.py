@@ -40,6 +40,7 @@ class FakeRun:
     tasks: list[dict[str, Any]] = field(default_factory=list)
     job_id: int = 777
     token: str | None = None
+    run_name: str = "fake"
     start_time: int = field(default_factory=lambda: int(time.time() * 1000))
     step: int = 0
 
@@ -103,7 +104,7 @@ class FakeDatabricks:
         return {
             "run_id": run.run_id,
             "job_id": run.job_id,
-            "run_name": "fake",
+            "run_name": run.run_name,
             "start_time": run.start_time,
             "state": run.current(),
             "run_page_url": f"{base}/?o=1#job/{run.job_id}/run/{run.run_id}",
@@ -118,7 +119,10 @@ class FakeDatabricks:
                 return web.json_response({"run_id": run.run_id})
         script = self.next_scripts.pop(0) if self.next_scripts else SUCCESS_SCRIPT
         tasks = self.next_tasks.pop(0) if self.next_tasks else []
-        run = self.add_run(script, tasks=tasks, token=token)
+        named = {"run_name": str(body.get("run_name") or "fake")}
+        if body.get("job_id") is not None:  # run-now: the run belongs to that job
+            named = {"job_id": int(body["job_id"]), "run_name": f"job {body['job_id']}"}
+        run = self.add_run(script, tasks=tasks, token=token, **named)
         return web.json_response({"run_id": run.run_id})
 
     async def _get(self, request: web.Request) -> web.Response:

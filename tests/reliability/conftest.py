@@ -87,9 +87,12 @@ class TryResult:
     errors: list[BaseException] = field(default_factory=list)
 
 
-async def run_try(op: DatabricksDeferrableOperatorBase) -> TryResult:
-    """One task try as Airflow runs it: ``execute`` in a worker thread, the trigger, ``execute_complete``."""
-    result = TryResult(FakeTI(task_id=op.task_id))
+async def run_try(op: DatabricksDeferrableOperatorBase, **ti_fields: Any) -> TryResult:
+    """One task try as Airflow runs it: ``execute`` in a worker thread, the trigger, ``execute_complete``.
+
+    :param ti_fields: task instance fields to set (``run_id``, ``try_number``, ...).
+    """
+    result = TryResult(FakeTI(task_id=op.task_id, **ti_fields))
     context: Any = {"ti": result.ti}
     try:
         await asyncio.to_thread(op.execute, context)

@@ -15,6 +15,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from airflow.sdk.exceptions import AirflowException
 
 from airflow_dbx_async._events import RunEvent
 from airflow_dbx_async._failure_report import short_message
@@ -323,3 +324,83 @@ async def test_unknown_state_keeps_polling_and_is_logged_once(
     assert gets == 3
     lines = [str(e["event"]) for e in logs]
     assert sum(shown in line for line in lines) == 1, lines
+
+
+# -- idempotency tokens ----------------------------------------------------------------------------
+# Databricks answers a submit carrying a used token with the run that holds it, without comparing the
+# request (docs/emulator.md, "Idempotency"), so the operator checks the run it gets back.
+
+
+def _submit(task_id: str, **kwargs: Any) -> DatabricksSubmitRunOperator:
+    if "json" not in kwargs:
+        kwargs["notebook_task"] = NB
+    return DatabricksSubmitRunOperator(
+        task_id=task_id, databricks_conn_id=CONN_ID, polling_period_seconds=0.05, **kwargs
+    )
+
+
+def _collided(result: Any, token: str, run_id: int, why: str) -> None:
+    (error,) = result.errors
+    assert isinstance(error, AirflowException)
+    assert isinstance(error, ConfigurationError)
+    assert error.field == "idempotency_token"
+    _one_line(str(error), f"idempotency_token: {token!r} already belongs to Databricks run {run_id} ({why})")
+    assert result.trigger_kwargs is None
+    assert result.ti.pushed == []
+
+
+@pytest.mark.asyncio
+async def test_token_shared_by_two_tasks_fails_the_second(
+    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_connection(monkeypatch, emulator.url)
+    first = await run_try(_submit("extract", idempotency_token="shared-token"))
+    assert first.errors == []
+    (run_id,) = emulator.state.runs
+    second = await run_try(_submit("load", idempotency_token="shared-token"))
+    _collided(second, "shared-token", run_id, "it is named 'extract', not 'load'")
+    assert list(emulator.state.runs) == [run_id]
+
+
+@pytest.mark.asyncio
+async def test_static_token_on_a_daily_dag_fails_the_next_day(
+    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_connection(monkeypatch, emulator.url)
+    day1 = await run_try(_submit("daily", idempotency_token="daily-token"), run_id="scheduled__day1")
+    assert day1.errors == []
+    (run_id,) = emulator.state.runs
+    day2 = await run_try(_submit("daily", idempotency_token="daily-token"), run_id="scheduled__day2")
+    why = "it started before this task try and has already finished"
+    _collided(day2, "daily-token", run_id, why)
+
+
+@pytest.mark.asyncio
+async def test_run_now_token_of_another_job_fails(
+    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_connection(monkeypatch, emulator.url)
+    await _add_job(emulator.url, 5, "five")
+    await _add_job(emulator.url, 6, "six")
+    first = await run_try(_run_now(job_id=5, idempotency_token="job-token", polling_period_seconds=0.05))
+    assert first.errors == []
+    (run_id,) = emulator.state.runs
+    second = await run_try(_run_now(job_id=6, idempotency_token="job-token"))
+    _collided(second, "job-token", run_id, "it runs job 5, not job 6")
+
+
+@pytest.mark.asyncio
+async def test_retry_reattaches_to_its_still_running_run(
+    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_connection(monkeypatch, emulator.url)
+    body = {"run_name": "t", "tasks": [{"task_key": "a", "notebook_task": NB, "sim_duration_seconds": 1}]}
+    lost = _submit("t", json=body, idempotency_token="retry-token", wait_for_termination=False)
+    assert (await run_try(lost)).errors == []  # the try whose worker died after submitting
+    (run_id,) = emulator.state.runs
+    retry = await run_try(_submit("t", json=body, idempotency_token="retry-token"), try_number=2)
+    assert retry.errors == []
+    assert retry.trigger_kwargs is not None
+    assert retry.trigger_kwargs["run_id"] == run_id
+    assert [event["status"] for event in retry.events] == ["success"]
+    assert list(emulator.state.runs) == [run_id]
