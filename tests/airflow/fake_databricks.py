@@ -119,7 +119,7 @@ class FakeDatabricks:
                 return web.json_response({"run_id": run.run_id})
         script = self.next_scripts.pop(0) if self.next_scripts else SUCCESS_SCRIPT
         tasks = self.next_tasks.pop(0) if self.next_tasks else []
-        named = {"run_name": str(body.get("run_name") or "fake")}
+        named: dict[str, Any] = {"run_name": str(body.get("run_name") or "fake")}
         if body.get("job_id") is not None:  # run-now: the run belongs to that job
             named = {"job_id": int(body["job_id"]), "run_name": f"job {body['job_id']}"}
         run = self.add_run(script, tasks=tasks, token=token, **named)
