@@ -2,17 +2,20 @@
 
 Merging follows the official provider: the ``json`` argument (a mapping, a JSON string or a Python
 dict literal) is overlaid by the named arguments that are set; numbers become strings and booleans
-stay booleans (Databricks accepts int64 fields as strings). Every problem raises one
-:class:`~airflow_dbx_async.client.ConfigurationError` naming the field to fix.
+stay booleans (Databricks accepts int64 fields as strings), except in the string-to-string parameter
+maps, where they become ``"true"``/``"false"`` (see :mod:`airflow_dbx_async._payload_checks`). Every
+problem raises one :class:`~airflow_dbx_async.client.ConfigurationError` naming the field to fix.
 """
 
 from __future__ import annotations
 
 import ast
 import json as jsonlib
+import math
 from collections.abc import Mapping
 from typing import Any
 
+from airflow_dbx_async._payload_checks import finish_run_now, finish_submit
 from airflow_dbx_async.client import ConfigurationError
 
 __all__ = (
@@ -122,18 +125,6 @@ def _require_type(payload: Mapping[str, Any], key: str, kind: type | tuple[type,
         raise ConfigurationError(key, f"must be {what}, got {type(payload[key]).__name__}")
 
 
-def _int_field(payload: Mapping[str, Any], key: str, *, minimum: int) -> None:
-    value = payload.get(key)
-    if value is None:
-        return
-    try:
-        number = int(value) if not isinstance(value, bool | float) else None
-    except (TypeError, ValueError):
-        number = None
-    if number is None or number < minimum:
-        raise ConfigurationError(key, f"must be an integer >= {minimum}, got {value!r}")
-
-
 def _task_types_in(spec: Mapping[str, Any]) -> list[str]:
     return [key for key in TASK_TYPES if spec.get(key) is not None]
 
@@ -200,7 +191,6 @@ def _check_common(payload: Mapping[str, Any]) -> None:
         raise ConfigurationError(
             "idempotency_token", f"must be a non-empty string of at most {_MAX_TOKEN} chars"
         )
-    _int_field(payload, "timeout_seconds", minimum=0)
     _require_type(payload, "access_control_list", list, "a list of mappings")
     _require_type(payload, "git_source", Mapping, "a mapping")
 
@@ -220,7 +210,7 @@ def submit_payload(value: Any, named: Mapping[str, Any], *, default_run_name: st
     else:
         _check_task_spec(payload, "json")
     result: dict[str, Any] = normalise(payload, "")
-    return result
+    return finish_submit(result)
 
 
 def _check_slots(payload: Mapping[str, Any]) -> None:
@@ -257,12 +247,11 @@ def run_now_payload(value: Any, named: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigurationError("job_name", "cannot be combined with job_id; give one of them")
     if payload.get("job_id") is None and payload.get("job_name") is None:
         raise ConfigurationError("job_id", "no job given; set job_id or job_name")
-    _int_field(payload, "job_id", minimum=1)
     if "job_name" in payload and (not isinstance(payload["job_name"], str) or not payload["job_name"]):
         raise ConfigurationError("job_name", "must be a non-empty string")
     _check_common(payload)
     _check_slots(payload)
-    result: dict[str, Any] = normalise(payload, "")
+    result: dict[str, Any] = finish_run_now(normalise(payload, ""))
     _check_sizes(result)
     return result
 
@@ -270,5 +259,5 @@ def run_now_payload(value: Any, named: Mapping[str, Any]) -> dict[str, Any]:
 def check_knobs(*, polling_period_seconds: Any) -> None:
     """Check the operator settings that are not sent to Databricks (the hook checks the retry ones)."""
     value = polling_period_seconds
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigurationError("polling_period_seconds", f"must be a number > 0.0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ConfigurationError("polling_period_seconds", f"must be a finite number > 0.0, got {value!r}")

@@ -23,7 +23,7 @@ from airflow_dbx_async.client import ApiError, ConfigurationError, DatabricksErr
 from airflow_dbx_async.hooks import DatabricksAsyncHook
 from airflow_dbx_async.operators import DatabricksRunNowOperator, DatabricksSubmitRunOperator
 from airflow_dbx_async.triggers import DatabricksRunTrigger
-from tests.reliability.conftest import CONN_ID, SECRET, run_try, set_connection
+from tests.reliability.conftest import CONN_ID, SECRET, FakeTI, run_try, set_connection
 
 if TYPE_CHECKING:
     from collections.abc import MutableMapping
@@ -404,3 +404,227 @@ async def test_retry_reattaches_to_its_still_running_run(
     assert retry.trigger_kwargs["run_id"] == run_id
     assert [event["status"] for event in retry.events] == ["success"]
     assert list(emulator.state.runs) == [run_id]
+
+
+# -- values Databricks refuses, refused before any request -----------------------------------------
+# Parameter maps are string-to-string (Databricks SDK for JavaScript, ``NotebookTask.baseParameters:
+# Record<string, string>``, https://databricks.github.io/sdk-js/api/interfaces/_databricks_sdk-jobs.v2.NotebookTask.html);
+# library entries and dependencies follow ``compute.Library`` and ``jobs.TaskDependency`` of databricks-sdk;
+# ``timeout_seconds`` is an int32 and ``job_id`` an int64.
+
+JOB_AND_RETRY = "; Databricks parameters are strings, so pass json.dumps(...) of it and parse it in the task"
+IS_NONE = 'is None; Databricks wants a string value (use "" for an empty one)'
+TASKS_AB = [{"task_key": "a", "notebook_task": NB}, {"task_key": "b", "notebook_task": NB}]
+
+
+def _tasks(*deps: Any) -> dict[str, Any]:
+    """Tasks a, b, c with the given ``depends_on`` values (``None`` for none)."""
+    tasks = [{"task_key": key, "notebook_task": NB} for key in "abc"]
+    for task, dep in zip(tasks, deps, strict=False):
+        if dep is not None:
+            task["depends_on"] = dep
+    return {"tasks": tasks}
+
+
+RUN_NOW_REFUSED: list[tuple[dict[str, Any], str, str]] = [
+    ({"notebook_params": {"cfg": {"a": 1}}}, "notebook_params.cfg", "is a dict" + JOB_AND_RETRY),
+    ({"notebook_params": {"days": [1, 2]}}, "notebook_params.days", "is a list" + JOB_AND_RETRY),
+    ({"notebook_params": {"day": None}}, "notebook_params.day", IS_NONE),
+    ({"job_parameters": {"cfg": {"a": 1}}}, "job_parameters.cfg", "is a dict" + JOB_AND_RETRY),
+    ({"job_parameters": {"when": None}}, "job_parameters.when", IS_NONE),
+    ({"job_parameters": {"ids": (1, 2)}}, "job_parameters.ids", "is a list" + JOB_AND_RETRY),
+    ({"python_named_params": {"x": ["a"]}}, "python_named_params.x", "is a list" + JOB_AND_RETRY),
+    ({"sql_params": {"x": None}}, "sql_params.x", IS_NONE),
+    ({"job_id": "5.0"}, "job_id", "must be an integer from 1 to 9223372036854775807, got '5.0'"),
+    ({"job_id": 2**63}, "job_id", f"must be an integer from 1 to 9223372036854775807, got '{2**63}'"),
+    ({"job_id": True}, "job_id", "must be an integer from 1 to 9223372036854775807, got True"),
+    ({"job_id": " "}, "job_id", "must be an integer from 1 to 9223372036854775807, got ' '"),
+]
+INT32 = "must be an integer from 0 to 2147483647"
+SUBMIT_REFUSED: list[tuple[dict[str, Any], str, str]] = [
+    (
+        {"notebook_task": {**NB, "base_parameters": {"cfg": {"a": 1}}}},
+        "notebook_task.base_parameters.cfg",
+        "is a dict" + JOB_AND_RETRY,
+    ),
+    ({"notebook_task": {**NB, "base_parameters": {"d": None}}}, "notebook_task.base_parameters.d", IS_NONE),
+    (
+        {"tasks": [{"task_key": "a", "notebook_task": {**NB, "base_parameters": {"d": [1]}}}]},
+        "tasks[0].notebook_task.base_parameters.d",
+        "is a list" + JOB_AND_RETRY,
+    ),
+    (
+        {
+            "json": {
+                "python_wheel_task": {
+                    "package_name": "p",
+                    "entry_point": "m",
+                    "named_parameters": {"n": None},
+                }
+            }
+        },
+        "python_wheel_task.named_parameters.n",
+        IS_NONE,
+    ),
+    (
+        {"tasks": [{"task_key": "a", "run_job_task": {"job_id": 5, "job_parameters": {"p": {"q": 1}}}}]},
+        "tasks[0].run_job_task.job_parameters.p",
+        "is a dict" + JOB_AND_RETRY,
+    ),
+    ({"notebook_task": NB, "timeout_seconds": 2**31}, "timeout_seconds", f"{INT32}, got '2147483648'"),
+    ({"notebook_task": NB, "timeout_seconds": "1e9"}, "timeout_seconds", f"{INT32}, got '1e9'"),
+    ({"notebook_task": NB, "timeout_seconds": 60.5}, "timeout_seconds", f"{INT32}, got '60.5'"),
+    (
+        {"tasks": [{"task_key": "a", "notebook_task": NB, "timeout_seconds": -1}]},
+        "tasks[0].timeout_seconds",
+        f"{INT32}, got '-1'",
+    ),
+    (
+        {"notebook_task": NB, "libraries": ["numpy"]},
+        "libraries[0]",
+        "must be a mapping such as {'pypi': {'package': 'x'}}, got 'numpy'",
+    ),
+    (
+        {"notebook_task": NB, "libraries": [{}]},
+        "libraries[0]",
+        "names no library; give one of jar, egg, whl, pypi, maven, cran, requirements",
+    ),
+    (
+        {"notebook_task": NB, "libraries": [{"pip": "numpy"}]},
+        "libraries[0]",
+        "names no library; give one of jar, egg, whl, pypi, maven, cran, requirements",
+    ),
+    (
+        {"notebook_task": NB, "libraries": [{"pypi": "numpy"}]},
+        "libraries[0].pypi.package",
+        "is required (a non-empty string)",
+    ),
+    (
+        {"notebook_task": NB, "libraries": [{"maven": {"coords": "a:b:1"}}]},
+        "libraries[0].maven.coordinates",
+        "is required (a non-empty string)",
+    ),
+    (
+        {"notebook_task": NB, "libraries": [{"whl": ""}]},
+        "libraries[0].whl",
+        "must be a non-empty path or URI, got ''",
+    ),
+    (
+        {"tasks": [{"task_key": "a", "notebook_task": NB, "libraries": [{"cran": {"package": ""}}]}]},
+        "tasks[0].libraries[0].cran.package",
+        "is required (a non-empty string)",
+    ),
+    (_tasks(None, "a"), "tasks[1].depends_on", 'must be a list such as [{"task_key": "upstream"}]'),
+    (
+        _tasks(None, ["a"]),
+        "tasks[1].depends_on[0]",
+        'must be a mapping such as {"task_key": "upstream"}, got \'a\'',
+    ),
+    (
+        _tasks(None, [{"task": "a"}]),
+        "tasks[1].depends_on[0]",
+        "must be a mapping such as {\"task_key\": \"upstream\"}, got {'task': 'a'}",
+    ),
+    (
+        _tasks(None, [{"task_key": "z"}]),
+        "tasks[1].depends_on[0]",
+        "names task_key 'z', which is not in tasks",
+    ),
+    (_tasks([{"task_key": "a"}]), "tasks[0].depends_on", "forms a cycle: a -> a"),
+    (_tasks([{"task_key": "b"}], [{"task_key": "a"}]), "tasks[1].depends_on", "forms a cycle: a -> b -> a"),
+    (
+        _tasks([{"task_key": "c"}], [{"task_key": "a"}], [{"task_key": "b"}]),
+        "tasks[1].depends_on",
+        "forms a cycle: a -> c -> b -> a",
+    ),
+]
+KNOBS_REFUSED: list[tuple[dict[str, Any], str, str]] = [
+    (
+        {"polling_period_seconds": float("nan")},
+        "polling_period_seconds",
+        "must be a finite number > 0.0, got nan",
+    ),
+    (
+        {"polling_period_seconds": float("inf")},
+        "polling_period_seconds",
+        "must be a finite number > 0.0, got inf",
+    ),
+    (
+        {"databricks_retry_delay": float("nan")},
+        "databricks_retry_delay",
+        "must be a finite number >= 0.0, got nan",
+    ),
+    (
+        {"databricks_retry_delay": float("-inf")},
+        "databricks_retry_delay",
+        "must be a finite number >= 0.0, got -inf",
+    ),
+    ({"databricks_retry_limit": 2.5}, "databricks_retry_limit", "must be a whole number >= 1, got 2.5"),
+    (
+        {"databricks_retry_limit": float("nan")},
+        "databricks_retry_limit",
+        "must be a whole number >= 1, got nan",
+    ),
+]
+
+
+def _refused(build: Any, field: str, message: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        build()
+    assert isinstance(raised.value, AirflowException)
+    assert raised.value.field == field
+    assert str(raised.value) == f"{field}: {message}"
+    _one_line(str(raised.value))
+
+
+def _nowhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No connection at all: any request would fail naming databricks_conn_id, not the field."""
+    monkeypatch.delenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", raising=False)
+
+
+@pytest.mark.parametrize(("kwargs", "field", "message"), RUN_NOW_REFUSED)
+def test_run_now_values_databricks_refuses(
+    monkeypatch: pytest.MonkeyPatch, kwargs: dict[str, Any], field: str, message: str
+) -> None:
+    _nowhere(monkeypatch)
+    op = _run_now(**{"job_id": 5, **kwargs})
+    ctx: Any = {"ti": FakeTI(task_id="run_now")}
+    _refused(lambda: op.execute(ctx), field, message)
+
+
+@pytest.mark.parametrize(("kwargs", "field", "message"), SUBMIT_REFUSED)
+def test_submit_values_databricks_refuses(
+    monkeypatch: pytest.MonkeyPatch, kwargs: dict[str, Any], field: str, message: str
+) -> None:
+    _nowhere(monkeypatch)
+    op = DatabricksSubmitRunOperator(task_id="submit", databricks_conn_id=CONN_ID, **kwargs)
+    ctx: Any = {"ti": FakeTI(task_id="submit")}
+    _refused(lambda: op.execute(ctx), field, message)
+
+
+@pytest.mark.parametrize(("kwargs", "field", "message"), KNOBS_REFUSED)
+def test_numbers_that_are_not_numbers(kwargs: dict[str, Any], field: str, message: str) -> None:
+    _refused(lambda: _run_now(job_id=5, **kwargs), field, message)
+
+
+@pytest.mark.parametrize("job_id", [" 5 ", "5\n", "٥", "05", 5])
+def test_job_id_is_sent_normalised(job_id: Any) -> None:
+    assert _run_now(job_id=job_id).build_payload()["job_id"] == "5"
+
+
+def test_parameter_values_are_sent_as_strings() -> None:
+    params = {"flag": True, "off": False, "n": 3, "x": 1.5, "s": "text"}
+    sent = _run_now(job_id=5, notebook_params=params, json={"job_parameters": None}).build_payload()
+    assert sent["notebook_params"] == {"flag": "true", "off": "false", "n": "3", "x": "1.5", "s": "text"}
+    nb = {**NB, "base_parameters": {"flag": True, "n": 3}}
+    body = DatabricksSubmitRunOperator(task_id="s", notebook_task=nb, libraries=[{"pypi": {"package": "a"}}])
+    assert body.build_payload()["notebook_task"]["base_parameters"] == {"flag": "true", "n": "3"}
+
+
+def test_dependencies_in_order_are_accepted() -> None:
+    op = DatabricksSubmitRunOperator(task_id="s", **_tasks(None, [{"task_key": "a"}], [{"task_key": "b"}]))
+    assert [t.get("depends_on") for t in op.build_payload()["tasks"]] == [
+        None,
+        [{"task_key": "a"}],
+        [{"task_key": "b"}],
+    ]
