@@ -27,7 +27,7 @@ from airflow_dbx_async._secrets import redact, register_connection_secrets
 from airflow_dbx_async._worker_wait import wait_in_worker
 from airflow_dbx_async.client import ConfigurationError, JobsClient, Outcome, judge
 from airflow_dbx_async.client.config import DEFAULT_RETRY_DELAY_SECONDS, DEFAULT_RETRY_LIMIT
-from airflow_dbx_async.hooks import DEFAULT_CONN_ID, DatabricksAsyncHook, retry_policy
+from airflow_dbx_async.hooks import DEFAULT_CONN_ID, DatabricksAsyncHook, DatabricksConfigError, retry_policy
 from airflow_dbx_async.links import (
     XCOM_JOB_ID_KEY,
     XCOM_RUN_ID_KEY,
@@ -61,14 +61,8 @@ class DatabricksRunFailedError(AirflowException):
     __module__ = "airflow_dbx_async.operators"
 
 
-class DatabricksConfigError(ConfigurationError, AirflowException):
-    """Bad operator input, found before any request; ``field`` names what to fix."""
-
-    __module__ = "airflow_dbx_async.operators"
-
-
 def _config_error(exc: ConfigurationError) -> DatabricksConfigError:
-    return DatabricksConfigError(exc.field, exc.message)
+    return DatabricksConfigError.of(exc)
 
 
 def _identity(ti: Any, *, durable: bool = True) -> TaskIdentity:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import ast
 import json as jsonlib
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from airflow_dbx_async._payload_checks import finish_run_now, finish_submit
 from airflow_dbx_async.client import ConfigurationError
+from airflow_dbx_async.client.config import check_number
 
 __all__ = (
     "LEGACY_PARAM_SLOTS",
@@ -258,6 +258,4 @@ def run_now_payload(value: Any, named: Mapping[str, Any]) -> dict[str, Any]:
 
 def check_knobs(*, polling_period_seconds: Any) -> None:
     """Check the operator settings that are not sent to Databricks (the hook checks the retry ones)."""
-    value = polling_period_seconds
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-        raise ConfigurationError("polling_period_seconds", f"must be a finite number > 0.0, got {value!r}")
+    check_number("polling_period_seconds", polling_period_seconds, minimum=0, inclusive=False)

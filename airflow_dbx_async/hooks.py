@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 import weakref
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowException
 from asgiref.sync import async_to_sync
 
 from airflow_dbx_async._secrets import amask_connection_secrets, mask_connection_secrets
@@ -50,12 +52,14 @@ __all__ = (
     "AIRFLOW_NAMES",
     "DEFAULT_CONN_ID",
     "DatabricksAsyncHook",
+    "DatabricksConfigError",
     "airflow_error",
     "connection_to_config",
     "retry_policy",
 )
 
 DEFAULT_CONN_ID = "databricks_default"
+_log = logging.getLogger(__name__)
 AIRFLOW_NAMES = {"max_attempts": "databricks_retry_limit", "base_delay": "databricks_retry_delay"}
 """The Airflow parameter behind each client field it sets, for error messages."""
 _CONFIG_REUSE_SECONDS = 10.0
@@ -68,6 +72,21 @@ _LOOKUPS: weakref.WeakKeyDictionary[
 
 def _failed(task: asyncio.Task[Connection]) -> bool:
     return task.done() and (task.cancelled() or task.exception() is not None)
+
+
+class DatabricksConfigError(ConfigurationError, AirflowException):
+    """Bad input (an operator argument or a connection field), found before any request.
+
+    Both a :class:`~airflow_dbx_async.client.ConfigurationError` (``field`` names what to fix) and an
+    ``AirflowException``, like the official provider's input errors.
+    """
+
+    __module__ = "airflow_dbx_async.operators"
+
+    @classmethod
+    def of(cls, exc: ConfigurationError) -> DatabricksConfigError:
+        """``exc`` as this class (itself if it already is one)."""
+        return exc if isinstance(exc, cls) else cls(exc.field, exc.message)
 
 
 def airflow_error(exc: ConfigurationError) -> ConfigurationError:
@@ -89,16 +108,24 @@ def retry_policy(retry_limit: int, retry_delay: float) -> RetryPolicy:
 
 _T = TypeVar("_T")
 _TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+_FLAGS = {"allow_insecure_http": False, "verify_tls": True, "service_principal_oauth": False}
+"""The boolean extras and their defaults."""
 
 
 def _flag(extra: Mapping[str, Any], key: str, default: bool = False) -> bool:
-    """Read a boolean extra that may arrive as a JSON bool or as text."""
+    """Read a boolean extra that may arrive as a JSON bool, 0/1 or text; anything else is refused.
+
+    Strict on purpose: a misspelt ``"ture"`` must not silently turn ``verify_tls`` off.
+    """
     value = extra.get(key, default)
     if isinstance(value, bool):
         return value
-    if isinstance(value, str):
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
         return value.strip().lower() in _TRUE
-    return bool(value)
+    raise ConfigurationError(key, f"must be true or false, got {value!r}")
 
 
 def _extra(conn: Connection) -> dict[str, Any]:
@@ -120,32 +147,54 @@ def _require(value: str | None, field: str, why: str) -> str:
     return value
 
 
-def _auth_from(conn: Connection, extra: Mapping[str, Any]) -> Auth:
-    """Pick the credential in the same order as the official provider."""
-    login, password = conn.login or "", conn.password or ""
-    token = extra.get("token")
-    if token:
-        return TokenAuth(token=str(token))
-    if not login and password:
-        return TokenAuth(token=password)
-    if "azure_tenant_id" in extra:
-        return AzureServicePrincipalAuth(
-            tenant_id=_require(str(extra["azure_tenant_id"] or ""), "azure_tenant_id", "must not be empty"),
-            client_id=_require(login, "login", "Azure service principal needs the client id in login"),
-            client_secret=_require(password, "password", "Azure service principal needs the secret"),
-            resource_id=str(extra["azure_resource_id"]) if extra.get("azure_resource_id") else None,
+def _credential(conn: Connection, field: str, value: object) -> str:
+    """A credential field without surrounding whitespace (a secret file's trailing newline).
+
+    A control character inside would break the HTTP header; the error names the connection and the
+    field, never the value.
+    """
+    text = "" if value is None else str(value).strip()
+    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+        raise ConfigurationError(
+            field,
+            f"the {field} of connection {conn.conn_id!r} contains a control character "
+            "(value not shown); remove it",
         )
+    return text
+
+
+def _auth_from(conn: Connection, extra: Mapping[str, Any]) -> tuple[Auth, str]:
+    """Pick the credential in the same order as the official provider; also say which one (no value)."""
+    login = _credential(conn, "login", conn.login)
+    password = _credential(conn, "password", conn.password)
+    token = _credential(conn, "token", extra.get("token"))
+    if token:
+        return TokenAuth(token=token), "personal access token from extra 'token'"
+    if not login and password:
+        return TokenAuth(token=password), "personal access token from password"
+    if "azure_tenant_id" in extra:
+        return _azure(extra, login, password), "Azure service principal from login/password"
     if _flag(extra, "service_principal_oauth"):
-        return OAuthM2MAuth(
+        auth = OAuthM2MAuth(
             client_id=_require(login, "login", "service principal OAuth needs the client id in login"),
             client_secret=_require(password, "password", "service principal OAuth needs the secret"),
         )
+        return auth, "OAuth service principal from login/password"
     if login and password:
-        return BasicAuth(login=login, password=password)
+        return BasicAuth(login=login, password=password), "basic auth from login/password"
     raise ConfigurationError(
         "password",
         "no credential in the connection: put a personal access token in password "
         "(or extra 'token'), or login/password for a service principal",
+    )
+
+
+def _azure(extra: Mapping[str, Any], login: str, password: str) -> Auth:
+    return AzureServicePrincipalAuth(
+        tenant_id=_require(str(extra["azure_tenant_id"] or ""), "azure_tenant_id", "must not be empty"),
+        client_id=_require(login, "login", "Azure service principal needs the client id in login"),
+        client_secret=_require(password, "password", "Azure service principal needs the secret"),
+        resource_id=str(extra["azure_resource_id"]) if extra.get("azure_resource_id") else None,
     )
 
 
@@ -175,20 +224,23 @@ def connection_to_config(
     """
     retry = retry_policy(retry_limit, retry_delay)
     extra = _extra(conn)
+    flags = {key: _flag(extra, key, default) for key, default in _FLAGS.items()}  # all, used or not
     host = str(extra.get("host") or conn.host or "")
     base_url = normalise_base_url(
         host,
         port=conn.port or None,
         scheme=_scheme(conn),
-        allow_insecure_http=_flag(extra, "allow_insecure_http"),
+        allow_insecure_http=flags["allow_insecure_http"],
     )
     ca_file = extra.get("ca_file")
+    auth, source = _auth_from(conn, extra)
+    _log.info("Databricks connection %r: using the %s", conn.conn_id, source)
     return ClientConfig(
         base_url=base_url,
-        auth=_auth_from(conn, extra),
+        auth=auth,
         api_version=api_version,
         retry=retry,
-        verify_tls=_flag(extra, "verify_tls", default=True),
+        verify_tls=flags["verify_tls"],
         ca_file=str(ca_file) if ca_file else None,
         max_requests_per_second=_rate_ceiling(extra),
         timeout_seconds=_positive(extra, "timeout_seconds", DEFAULT_TIMEOUT_SECONDS),
@@ -196,15 +248,14 @@ def connection_to_config(
 
 
 def _positive(extra: Mapping[str, Any], key: str, default: float) -> float:
-    """A positive number from the connection extra, or ``default`` when absent."""
+    """A number from the connection extra (checked by the config), or ``default`` when absent."""
     value = extra.get(key, default)
     try:
-        number = float(value)
+        if isinstance(value, bool):
+            raise TypeError(key)
+        return float(value)
     except (TypeError, ValueError):
-        number = -1.0
-    if number <= 0:
-        raise ConfigurationError(key, f"must be a positive number of seconds, got {value!r}")
-    return number
+        raise ConfigurationError(key, f"must be a finite number > 0, got {value!r}") from None
 
 
 def _rate_ceiling(extra: Mapping[str, Any]) -> float | None:
@@ -212,12 +263,7 @@ def _rate_ceiling(extra: Mapping[str, Any]) -> float | None:
     value = extra.get("max_requests_per_second", DEFAULT_MAX_REQUESTS_PER_SECOND)
     if value in (None, 0, "0", ""):
         return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ConfigurationError(
-            "max_requests_per_second", f"must be a positive number, got {value!r}"
-        ) from None
+    return _positive(extra, "max_requests_per_second", DEFAULT_MAX_REQUESTS_PER_SECOND)
 
 
 class DatabricksAsyncHook(BaseHook):
@@ -252,17 +298,20 @@ class DatabricksAsyncHook(BaseHook):
     def __repr__(self) -> str:
         return f"DatabricksAsyncHook(databricks_conn_id={self.databricks_conn_id!r})"
 
-    def _missing(self, exc: Exception) -> ConfigurationError:
-        return ConfigurationError(
+    def _missing(self, exc: Exception) -> DatabricksConfigError:
+        return DatabricksConfigError(
             "databricks_conn_id",
             f"connection {self.databricks_conn_id!r} is not defined ({type(exc).__name__}); create it "
             f"or set the environment variable AIRFLOW_CONN_{self.databricks_conn_id.upper()}",
         )
 
     def _config_from(self, conn: Connection) -> ClientConfig:
-        return connection_to_config(
-            conn, retry_limit=self.retry_limit, retry_delay=self.retry_delay, api_version=self.api_version
-        )
+        try:
+            return connection_to_config(
+                conn, retry_limit=self.retry_limit, retry_delay=self.retry_delay, api_version=self.api_version
+            )
+        except ConfigurationError as exc:  # reaches Airflow as an AirflowException, like other input errors
+            raise DatabricksConfigError.of(exc) from None
 
     def get_config(self) -> ClientConfig:
         """Read the connection (synchronously, in a worker) and return the client configuration."""

@@ -18,6 +18,7 @@ connection.
 from __future__ import annotations
 
 import ipaddress
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -32,6 +33,7 @@ __all__ = (
     "ClientConfig",
     "RetryPolicy",
     "Workspace",
+    "check_number",
     "normalise_base_url",
 )
 
@@ -44,6 +46,25 @@ DEFAULT_MAX_REQUESTS_PER_SECOND = 100.0
 DEFAULT_RETRY_LIMIT = 3
 DEFAULT_RETRY_DELAY_SECONDS = 1.0
 DEFAULT_MAX_DELAY_SECONDS = 30.0
+
+
+def check_number(
+    name: str, value: object, *, minimum: float, inclusive: bool = True, whole: bool = False
+) -> None:
+    """Refuse anything but a finite number (a whole one if ``whole``) at or above ``minimum``.
+
+    NaN and infinity are refused: they compare false against any bound, and would otherwise become
+    endless sleeps or timeouts.
+    """
+    ok = False
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        in_range = value > minimum or (inclusive and value == minimum)
+        ok = in_range and (isinstance(value, int) or not whole)
+    if not ok:
+        what = "a whole number" if whole else "a finite number"
+        raise ConfigurationError(
+            name, f"must be {what} {'>=' if inclusive else '>'} {minimum}, got {value!r}"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,18 +83,12 @@ class RetryPolicy:
     budget_seconds: float = 300.0
 
     def __post_init__(self) -> None:
-        for name in ("max_attempts", "base_delay", "max_delay", "budget_seconds"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigurationError(name, f"must be a number, got {value!r}")
-        if self.max_attempts < 1:
-            raise ConfigurationError("max_attempts", f"must be at least 1, got {self.max_attempts!r}")
-        if self.base_delay < 0:
-            raise ConfigurationError("base_delay", f"must not be negative, got {self.base_delay!r}")
+        check_number("max_attempts", self.max_attempts, minimum=1, whole=True)
+        check_number("base_delay", self.base_delay, minimum=0)
+        check_number("max_delay", self.max_delay, minimum=0)
+        check_number("budget_seconds", self.budget_seconds, minimum=0, inclusive=False)
         if self.max_delay < self.base_delay:
             raise ConfigurationError("max_delay", "must not be smaller than the base delay")
-        if self.budget_seconds <= 0:
-            raise ConfigurationError("budget_seconds", "must be positive")
 
     @classmethod
     def starting_at(cls, max_attempts: int, base_delay: float) -> RetryPolicy:
@@ -104,8 +119,7 @@ class CallPolicy:
     def __post_init__(self) -> None:
         if self.api_version not in API_VERSIONS:
             raise ConfigurationError("api_version", f"must be '2.1' or '2.2', got {self.api_version!r}")
-        if self.timeout_seconds <= 0:
-            raise ConfigurationError("timeout_seconds", "must be positive")
+        check_number("timeout_seconds", self.timeout_seconds, minimum=0, inclusive=False)
 
 
 DEFAULT_POLICY = CallPolicy()
@@ -130,8 +144,8 @@ class Workspace:
     max_requests_per_second: float | None = DEFAULT_MAX_REQUESTS_PER_SECOND
 
     def __post_init__(self) -> None:
-        if self.max_requests_per_second is not None and self.max_requests_per_second <= 0:
-            raise ConfigurationError("max_requests_per_second", "must be positive (or unset for no ceiling)")
+        if self.max_requests_per_second is not None:
+            check_number("max_requests_per_second", self.max_requests_per_second, minimum=0, inclusive=False)
 
     def __repr__(self) -> str:
         return f"Workspace(base_url={self.base_url!r}, auth={self.auth!r}, verify_tls={self.verify_tls!r})"
@@ -146,6 +160,17 @@ def _is_loopback(hostname: str) -> bool:
         return False
 
 
+def _without_userinfo(url: str) -> str:
+    """``url`` for messages: anything before the last ``@`` (credentials) becomes ``***``.
+
+    The last ``@`` is used, not the authority's, so that a secret containing ``/`` is still hidden.
+    """
+    scheme, sep, rest = url.partition("://") if "://" in url else ("", "", url)
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return f"{scheme}{sep}{rest}"
+
+
 def normalise_base_url(
     host: str, *, port: int | None = None, scheme: str | None = None, allow_insecure_http: bool = False
 ) -> str:
@@ -158,14 +183,15 @@ def normalise_base_url(
     if not raw:
         raise ConfigurationError("host", "the Databricks connection has no host; set it to the workspace URL")
     parts = urlsplit(raw if "://" in raw else f"{scheme or 'https'}://{raw}")
+    shown = _without_userinfo(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError("host", f"cannot read a workspace host from {host!r}")
+        raise ConfigurationError("host", f"cannot read a workspace host from {shown!r}")
     if parts.path not in ("", "/"):
-        raise ConfigurationError("host", f"expected a bare workspace URL, got a path in {host!r}")
+        raise ConfigurationError("host", f"expected a bare workspace URL, got a path in {shown!r}")
     try:
         final_port = port or parts.port
-    except ValueError as exc:
-        raise ConfigurationError("port", f"invalid port in {host!r}") from exc
+    except ValueError:
+        raise ConfigurationError("port", f"invalid port in {shown!r}") from None
     if parts.scheme == "http" and not (allow_insecure_http or _is_loopback(parts.hostname)):
         raise ConfigurationError(
             "host",

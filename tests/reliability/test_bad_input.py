@@ -542,22 +542,22 @@ KNOBS_REFUSED: list[tuple[dict[str, Any], str, str]] = [
     (
         {"polling_period_seconds": float("nan")},
         "polling_period_seconds",
-        "must be a finite number > 0.0, got nan",
+        "must be a finite number > 0, got nan",
     ),
     (
         {"polling_period_seconds": float("inf")},
         "polling_period_seconds",
-        "must be a finite number > 0.0, got inf",
+        "must be a finite number > 0, got inf",
     ),
     (
         {"databricks_retry_delay": float("nan")},
         "databricks_retry_delay",
-        "must be a finite number >= 0.0, got nan",
+        "must be a finite number >= 0, got nan",
     ),
     (
         {"databricks_retry_delay": float("-inf")},
         "databricks_retry_delay",
-        "must be a finite number >= 0.0, got -inf",
+        "must be a finite number >= 0, got -inf",
     ),
     ({"databricks_retry_limit": 2.5}, "databricks_retry_limit", "must be a whole number >= 1, got 2.5"),
     (
@@ -628,3 +628,120 @@ def test_dependencies_in_order_are_accepted() -> None:
         [{"task_key": "a"}],
         [{"task_key": "b"}],
     ]
+
+
+# -- connection settings ---------------------------------------------------------------------------
+
+FLAG = "must be true or false, got"
+FINITE = "must be a finite number > 0, got"
+CONTROL = "of connection 'dbx_reliability' contains a control character (value not shown); remove it"
+CONNECTION_REFUSED: list[tuple[dict[str, Any], str, str]] = [
+    ({"extra": {"verify_tls": "nope"}}, "verify_tls", f"{FLAG} 'nope'"),
+    ({"extra": {"verify_tls": "ture"}}, "verify_tls", f"{FLAG} 'ture'"),
+    ({"extra": {"verify_tls": "enabled"}}, "verify_tls", f"{FLAG} 'enabled'"),
+    ({"extra": {"verify_tls": 2}}, "verify_tls", f"{FLAG} 2"),
+    ({"extra": {"verify_tls": None}}, "verify_tls", f"{FLAG} None"),
+    ({"extra": {"allow_insecure_http": "maybe"}}, "allow_insecure_http", f"{FLAG} 'maybe'"),
+    ({"extra": {"service_principal_oauth": "yes please"}}, "service_principal_oauth", f"{FLAG} 'yes please'"),
+    ({"extra": {"timeout_seconds": "nan"}}, "timeout_seconds", f"{FINITE} nan"),
+    ({"extra": {"timeout_seconds": "inf"}}, "timeout_seconds", f"{FINITE} inf"),
+    ({"extra": '{"timeout_seconds": NaN}'}, "timeout_seconds", f"{FINITE} nan"),
+    ({"extra": {"timeout_seconds": "-1"}}, "timeout_seconds", f"{FINITE} -1.0"),
+    ({"extra": {"timeout_seconds": True}}, "timeout_seconds", f"{FINITE} True"),
+    ({"extra": {"max_requests_per_second": "nan"}}, "max_requests_per_second", f"{FINITE} nan"),
+    ({"extra": '{"max_requests_per_second": Infinity}'}, "max_requests_per_second", f"{FINITE} inf"),
+    ({"password": "dapi-1\r\nX-Injected: 1"}, "password", f"the password {CONTROL}"),
+    ({"password": "dapi\x07bell"}, "password", f"the password {CONTROL}"),
+    ({"password": "", "extra": {"token": "dapi\tx"}}, "token", f"the token {CONTROL}"),
+    ({"login": "me\nyou", "password": "pw"}, "login", f"the login {CONTROL}"),
+    (
+        {"host": f"https://user:{SECRET}@example.cloud.databricks.com/login"},
+        "host",
+        "expected a bare workspace URL, got a path in 'https://***@example.cloud.databricks.com/login'",
+    ),
+    (
+        {"host": f"https://user:{SECRET}@example.cloud.databricks.com:99999"},
+        "port",
+        "invalid port in 'https://***@example.cloud.databricks.com:99999'",
+    ),
+]
+
+
+def _connection(monkeypatch: pytest.MonkeyPatch, fields: dict[str, Any]) -> None:
+    fields = dict(fields)
+    if isinstance(fields.get("extra"), dict):
+        fields["extra"] = json.dumps(fields["extra"])
+    set_connection(monkeypatch, fields.pop("host", "https://example.cloud.databricks.com"), **fields)
+
+
+@pytest.mark.parametrize(("fields", "field", "message"), CONNECTION_REFUSED)
+def test_connection_settings_refused(
+    monkeypatch: pytest.MonkeyPatch, fields: dict[str, Any], field: str, message: str
+) -> None:
+    _connection(monkeypatch, fields)
+    _refused(DatabricksAsyncHook(CONN_ID).get_config, field, message)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "message"),
+    [
+        ({"retry_limit": 2.5}, "databricks_retry_limit", "must be a whole number >= 1, got 2.5"),
+        ({"retry_delay": float("inf")}, "databricks_retry_delay", "must be a finite number >= 0, got inf"),
+    ],
+)
+def test_hook_retry_settings_refused(
+    monkeypatch: pytest.MonkeyPatch, kwargs: dict[str, Any], field: str, message: str
+) -> None:
+    _connection(monkeypatch, {})
+    _refused(DatabricksAsyncHook(CONN_ID, **kwargs).get_config, field, message)
+
+
+@pytest.mark.parametrize(
+    ("value", "verify"),
+    [(False, False), ("false", False), (" Off ", False), (0, False), ("0", False), ("TRUE", True), (1, True)],
+)
+def test_boolean_extras_accept_the_usual_spellings(
+    monkeypatch: pytest.MonkeyPatch, value: Any, verify: bool
+) -> None:
+    _connection(monkeypatch, {"extra": {"verify_tls": value}})
+    assert DatabricksAsyncHook(CONN_ID).get_config().verify_tls is verify
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "fields",
+    [{"password": f"{SECRET}\n"}, {"password": "", "extra": json.dumps({"token": f"  {SECRET}\r\n"})}],
+    ids=["password", "extra token"],
+)
+async def test_token_read_from_a_secret_file_works(
+    emulator: EmulatorServer,
+    monkeypatch: pytest.MonkeyPatch,
+    all_logs: Any,
+    fields: dict[str, Any],
+) -> None:
+    set_connection(monkeypatch, emulator.url, **fields)
+    result = await run_try(_submit("from_file"))
+    assert result.errors == []
+    assert [event["status"] for event in result.events] == ["success"]
+    source = "extra 'token'" if "extra" in fields else "password"
+    used = f"Databricks connection '{CONN_ID}': using the personal access token from {source}"
+    lines = all_logs()
+    assert any(used in line for line in lines), lines
+    assert not any(SECRET in line for line in lines)
+
+
+def test_userinfo_in_the_host_is_never_sent_or_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    _connection(monkeypatch, {"host": f"https://user:{SECRET}@example.cloud.databricks.com"})
+    config = DatabricksAsyncHook(CONN_ID).get_config()
+    assert config.base_url == "https://example.cloud.databricks.com"
+    assert SECRET not in repr(config)
+
+
+@pytest.mark.asyncio
+async def test_connection_errors_are_airflow_exceptions(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", raising=False)
+    with pytest.raises(AirflowException):
+        DatabricksAsyncHook(CONN_ID).get_config()
+    _connection(monkeypatch, {"extra": {"verify_tls": "nope"}})
+    with pytest.raises(AirflowException):
+        await DatabricksAsyncHook(CONN_ID).aget_config()
