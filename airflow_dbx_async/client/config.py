@@ -33,7 +33,6 @@ __all__ = (
     "ClientConfig",
     "RetryPolicy",
     "Workspace",
-    "check_number",
     "normalise_base_url",
 )
 
