@@ -18,11 +18,11 @@ connection.
 from __future__ import annotations
 
 import ipaddress
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from airflow_dbx_async.client._numbers import check_number
 from airflow_dbx_async.client.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -45,25 +45,6 @@ DEFAULT_MAX_REQUESTS_PER_SECOND = 100.0
 DEFAULT_RETRY_LIMIT = 3
 DEFAULT_RETRY_DELAY_SECONDS = 1.0
 DEFAULT_MAX_DELAY_SECONDS = 30.0
-
-
-def check_number(
-    name: str, value: object, *, minimum: float, inclusive: bool = True, whole: bool = False
-) -> None:
-    """Refuse anything but a finite number (a whole one if ``whole``) at or above ``minimum``.
-
-    NaN and infinity are refused: they compare false against any bound, and would otherwise become
-    endless sleeps or timeouts.
-    """
-    ok = False
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        in_range = value > minimum or (inclusive and value == minimum)
-        ok = in_range and (isinstance(value, int) or not whole)
-    if not ok:
-        what = "a whole number" if whole else "a finite number"
-        raise ConfigurationError(
-            name, f"must be {what} {'>=' if inclusive else '>'} {minimum}, got {value!r}"
-        )
 
 
 @dataclass(frozen=True, kw_only=True)
