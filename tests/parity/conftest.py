@@ -104,7 +104,10 @@ class Workspace:
 
 @pytest.fixture(scope="session")
 def workspace() -> Iterator[Workspace]:
-    server = EmulatorServer(EmulatorConfig(simulate=True, sim_duration_seconds=0))
+    # Tokens are forgotten at once: both sides of a case send the same user idempotency_token, and
+    # Databricks would answer the second side with the first side's run (which ours refuses).
+    config = EmulatorConfig(simulate=True, sim_duration_seconds=0, idempotency_retention_seconds=0)
+    server = EmulatorServer(config)
     recorder = Recorder()
     server.app.middlewares.append(_recording(recorder))
     for job_id, settings in JOBS.items():
