@@ -153,7 +153,9 @@ class DatabricksRunTrigger(BaseTrigger):
         """Watch the run and yield exactly one event."""
         try:
             async with await self._borrow() as borrowed:
-                watch = borrowed.poller.watch(self.run_id)
+                # Quick checks only when a shared sweep answers them; own runs/get at most once a period.
+                gap = 0.9 * float(self.polling_period_seconds)  # the shortest jittered period
+                watch = borrowed.poller.watch(self.run_id, fallback_gap=gap)
                 try:
                     event = await self._watch(borrowed.client, watch)
                 finally:

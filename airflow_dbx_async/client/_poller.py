@@ -64,14 +64,25 @@ class RunWatch:
     """One trigger's interest in one run; created by :meth:`RunPoller.watch`."""
 
     # Thousands of these live in one triggerer: slots, and one bare future per wait, no Event.
-    __slots__ = ("_due", "_poller", "_waiter", "closed", "run_id", "start_time")
+    __slots__ = (
+        "_answered_at",
+        "_due",
+        "_poller",
+        "_waiter",
+        "closed",
+        "fallback_gap",
+        "run_id",
+        "start_time",
+    )
 
-    def __init__(self, poller: RunPoller, run_id: int) -> None:
+    def __init__(self, poller: RunPoller, run_id: int, fallback_gap: float = 0.0) -> None:
         self.run_id = run_id
         self.start_time = 0
+        self.fallback_gap = fallback_gap
         self._poller = poller
         self._due: float | None = None
         self._waiter: asyncio.Future[object] | None = None
+        self._answered_at: float | None = None
         self.closed = False
 
     async def observe(self, delay: float, grace: float) -> Run | None:
@@ -97,9 +108,27 @@ class RunWatch:
         return result if isinstance(result, Run) else None
 
     def saw(self, run: Run) -> None:
-        """Learn from ``run`` (listed, or fetched by the caller) when it started: it bounds later sweeps."""
+        """Take note of an answer about the run (listed, or fetched by the caller).
+
+        Its start time bounds later sweeps; its time sets when a missed sweep is next reported.
+        """
         if run.start_time:
             self.start_time = run.start_time
+        self._answered_at = self._poller.clock()
+
+    def _miss(self) -> None:
+        """A sweep did not answer: report it, unless the last answer is younger than ``fallback_gap``.
+
+        Then the watch waits for the sweep due at the end of the gap instead, so the caller's own
+        ``runs/get`` come no more often than once per gap: quick checks are only made when shared.
+        """
+        answered_at = self._answered_at
+        if self._due is not None and answered_at is not None:
+            due = answered_at + self.fallback_gap
+            if due > self._poller.clock():
+                self._poller._schedule(self, due)
+                return
+        self._deliver(_MISSED)
 
     def _deliver(self, result: object) -> None:
         if isinstance(result, Run):
@@ -183,9 +212,13 @@ class RunPoller:
         """How many watches are registered."""
         return sum(len(ws) for ws in self._watches.values())
 
-    def watch(self, run_id: int) -> RunWatch:
-        """Register interest in ``run_id``; close the returned watch when done."""
-        watch = RunWatch(self, run_id)
+    def watch(self, run_id: int, *, fallback_gap: float = 0.0) -> RunWatch:
+        """Register interest in ``run_id``; close the returned watch when done.
+
+        :param fallback_gap: seconds after an answer during which missed sweeps are not reported (the
+            caller asks ``runs/get`` at most once per gap); the caller's polling period, typically.
+        """
+        watch = RunWatch(self, run_id, fallback_gap)
         self._watches.setdefault(run_id, []).append(watch)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._loop(), name="databricks-run-poller")
@@ -274,7 +307,7 @@ class RunPoller:
                 log.warning("Run list sweep failed, falling back to per-run polling: %s", exc)
         for watches in (*known.values(), *unknown.values(), *ended.values()):  # not answered
             for watch in watches:
-                watch._deliver(_MISSED)
+                watch._miss()
 
     async def _active_pass(self, known: _Serving) -> _Serving:
         """List the active runs in the window of the known start times; take out and return the ended."""

@@ -236,3 +236,29 @@ async def test_a_sweep_serves_every_waiting_watch_before_its_due_time() -> None:
     assert poller.sweeps == 1  # the sweep due for the first watch answered the second one too
     assert time.now == pytest.approx(0.2)
     await _close(poller, [first, second])
+
+
+@pytest.mark.asyncio
+async def test_missed_sweeps_are_reported_at_most_once_per_fallback_gap() -> None:
+    time = FakeTime()
+    listing = FakeList([_run(1, start=100)])
+    poller = _poller(listing, time)
+    watch = poller.watch(1, fallback_gap=10.0)
+    assert await watch.observe(1.0, 60.0) is not None  # answered at t = 1
+    listing.runs = []  # hidden from every list from now on
+    assert await watch.observe(1.0, 60.0) is None
+    assert time.now == pytest.approx(11.0)  # the quick check at t = 2 was not handed to runs/get
+    await _close(poller, [watch])
+
+
+@pytest.mark.asyncio
+async def test_without_a_fallback_gap_a_missed_sweep_is_reported_at_once() -> None:
+    time = FakeTime()
+    listing = FakeList([_run(1, start=100)])
+    poller = _poller(listing, time)
+    watch = poller.watch(1)
+    assert await watch.observe(1.0, 60.0) is not None
+    listing.runs = []
+    assert await watch.observe(1.0, 60.0) is None
+    assert time.now == pytest.approx(2.0)
+    await _close(poller, [watch])
