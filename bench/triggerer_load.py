@@ -1,13 +1,21 @@
 """Triggerer load benchmark: our trigger against the official provider's, in the same run.
 
-For each implementation and each N, a fresh child process does what a triggerer does: it runs N
-triggers' ``run()`` generators as tasks on one event loop until each has yielded its event. The runs
-live in the emulator (simulated mode, over TLS like real Databricks), started just before. The child
-reports, per implementation:
+For each workspace shape, each N and each implementation, a fresh child process does what a
+triggerer does: it runs N triggers' ``run()`` generators as tasks on one event loop until each has
+yielded its event. The runs live in the emulator (simulated mode, over TLS like real Databricks),
+started just before. Shapes (see ``SHAPES``):
+
+- ``quiet``: only the watched runs;
+- ``busy``: other people's runs too, some existing (newer than the watched runs) and more arriving
+  at a rate during the deferral;
+- ``long``: long-running watched runs among many short foreign ones.
+
+Foreign runs come from a separate process (:mod:`bench._foreign`), so their CPU is not trigger CPU.
+The child reports, per implementation:
 
 - HTTP requests per finished run (the emulator's own count, submits excluded),
 - new TLS connections per poll (a poll = one check of one run's state by one trigger),
-- CPU seconds of the trigger process per 1,000 polls,
+- CPU seconds of the trigger process per finished run,
 - peak RSS per deferred run,
 - p50 / p99 lag from the run's ``end_time`` to its ``TriggerEvent``.
 
@@ -28,17 +36,37 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from airflow_dbx_async.testing._emulator_proc import EmulatorProcess
+from bench._load_table import print_table
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
 IMPLEMENTATIONS = ("ours", "official")
 CONN_ID = "databricks_bench"
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A workspace: how long the watched runs take, and what else runs there."""
+
+    duration: float
+    foreign_existing: int = 0
+    foreign_rate: float = 0.0
+    foreign_duration: float = 0.0
+
+
+def _shapes(args: argparse.Namespace) -> dict[str, Shape]:
+    return {
+        "quiet": Shape(args.duration),
+        "busy": Shape(args.duration, args.foreign_existing, args.foreign_rate, args.foreign_duration),
+        "long": Shape(args.long_duration, args.foreign_existing, args.foreign_rate, args.short_duration),
+    }
 
 
 def _rss_bytes() -> int:
@@ -70,6 +98,25 @@ async def _submit_runs(url: str, token: str, ssl_ctx: ssl.SSLContext, n: int, du
                 return int((await r.json())["run_id"])
 
         return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+def _start_foreign(shape: Shape) -> subprocess.Popen[str] | None:
+    """Start the foreign-run process and wait until its existing runs are in; ``None`` when quiet."""
+    if not shape.foreign_existing and not shape.foreign_rate:
+        return None
+    cmd = [sys.executable, "-m", "bench._foreign", "--existing", str(shape.foreign_existing)]
+    cmd += ["--rate", str(shape.foreign_rate), "--duration", str(shape.foreign_duration)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    if proc.stdout.readline().strip() != "ready":
+        proc.kill()
+        raise RuntimeError("the foreign-run process did not start")
+    return proc
+
+
+def _stop_foreign(proc: subprocess.Popen[str] | None) -> None:
+    if proc is not None:
+        proc.communicate(timeout=30)  # closes its stdin: it stops submitting and exits
 
 
 async def _admin(url: str, ssl_ctx: ssl.SSLContext, path: str) -> Any:
@@ -127,7 +174,18 @@ def _delta(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
 async def _child(args: argparse.Namespace) -> dict[str, Any]:
     url, token = os.environ["BENCH_URL"], os.environ["BENCH_TOKEN"]
     ssl_ctx = ssl.create_default_context(cafile=os.environ["BENCH_CA"])
-    run_ids = await _submit_runs(url, token, ssl_ctx, args.n, args.duration)
+    shape = _shapes(args)[args.shape]
+    run_ids = await _submit_runs(url, token, ssl_ctx, args.n, shape.duration)
+    foreign = _start_foreign(shape)
+    try:
+        return await _measure(args, url, ssl_ctx, run_ids)
+    finally:
+        _stop_foreign(foreign)
+
+
+async def _measure(
+    args: argparse.Namespace, url: str, ssl_ctx: ssl.SSLContext, run_ids: list[int]
+) -> dict[str, Any]:
     make = _trigger_factory(args.impl, args.poll, url)
     make(run_ids[0])  # warm up: first-use imports and caches are not per-run costs
     stats0 = await _admin(url, ssl_ctx, "stats")
@@ -148,7 +206,7 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
     cpu = time.process_time() - cpu0
     stats1 = await _admin(url, ssl_ctx, "stats")
     runs = {int(r["run_id"]): r for r in (await _admin(url, ssl_ctx, "runs"))["runs"]}
-    return _summarise(args, run_ids, results, runs, stats0, stats1, cpu, peak[0] - rss0)
+    return _summarise(args, run_ids, results, runs, (stats0, stats1), cpu, peak[0] - rss0)
 
 
 def _summarise(
@@ -156,30 +214,30 @@ def _summarise(
     run_ids: list[int],
     results: list[tuple[float, Any]],
     runs: dict[int, Any],
-    stats0: dict[str, Any],
-    stats1: dict[str, Any],
+    stats: tuple[dict[str, Any], dict[str, Any]],
     cpu: float,
     rss_growth: int,
 ) -> dict[str, Any]:
-    requests = _delta(_api_counts(stats1), _api_counts(stats0))
+    requests = _delta(_api_counts(stats[1]), _api_counts(stats[0]))
     total = sum(v for k, v in requests.items() if not k.endswith("/runs/submit"))
     polls = _count_polls(args.impl, requests)
     lags = sorted(
         at - int(runs[rid]["end_time"]) / 1000.0 for rid, (at, _) in zip(run_ids, results, strict=True)
     )
-    conns = int(stats1.get("connections", 0)) - int(stats0.get("connections", 0))
+    conns = int(stats[1].get("connections", 0)) - int(stats[0].get("connections", 0))
     return {
+        "shape": args.shape,
         "impl": args.impl,
         "n": args.n,
         "poll_seconds": args.poll,
-        "requests_by_endpoint": requests,
+        "requests_by_endpoint": {k: v for k, v in requests.items() if not k.endswith("/runs/submit")},
         "succeeded": sum(1 for _, outcome in results if outcome == "success"),
         "requests_per_run": total / args.n,
         "polls": polls,
         "new_connections": conns,
         "new_connections_per_poll": conns / max(polls, 1),
         "cpu_seconds": cpu,
-        "cpu_per_1000_polls": cpu * 1000 / max(polls, 1),
+        "cpu_per_run": cpu / args.n,
         "rss_per_run_bytes": max(rss_growth, 0) / args.n,
         "lag_p50": lags[len(lags) // 2],
         "lag_p99": lags[min(len(lags) - 1, int(len(lags) * 0.99))],
@@ -196,8 +254,16 @@ def _count_polls(impl: str, requests: dict[str, int]) -> int:
     return poll_counter.value
 
 
+def _child_command(impl: str, shape: str, n: int, args: argparse.Namespace) -> list[str]:
+    cmd = [sys.executable, "-m", "bench.triggerer_load", "--child", "--impl", impl, "--n", str(n)]
+    cmd += ["--shapes", shape, "--poll", str(args.poll), "--duration", str(args.duration)]
+    cmd += ["--long-duration", str(args.long_duration), "--short-duration", str(args.short_duration)]
+    cmd += ["--foreign-existing", str(args.foreign_existing), "--foreign-rate", str(args.foreign_rate)]
+    return [*cmd, "--foreign-duration", str(args.foreign_duration)]
+
+
 def _run_child(
-    impl: str, n: int, emulator: EmulatorProcess, args: argparse.Namespace
+    impl: str, shape: str, n: int, emulator: EmulatorProcess, args: argparse.Namespace
 ) -> dict[str, Any] | None:
     env = dict(os.environ)
     # host, port and schema as separate fields: the official hook drops a port written into host.
@@ -211,67 +277,69 @@ def _run_child(
         SSL_CERT_FILE=emulator.ca_file or "",
         **{f"AIRFLOW_CONN_{CONN_ID.upper()}": json.dumps(conn)},
     )
-    cmd = [sys.executable, "-m", "bench.triggerer_load", "--child", "--impl", impl, "--n", str(n)]
-    cmd += ["--poll", str(args.poll), "--duration", str(args.duration)]
     try:
         out = subprocess.run(
-            cmd, env=env, capture_output=True, text=True, timeout=args.child_timeout, check=True
+            _child_command(impl, shape, n, args),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=args.child_timeout,
+            check=True,
         )
     except subprocess.TimeoutExpired:
-        print(f"  {impl} N={n}: did not finish within {args.child_timeout:.0f} s", flush=True)
+        print(f"  {impl} {shape} N={n}: did not finish within {args.child_timeout:.0f} s", flush=True)
         return None
     except subprocess.CalledProcessError as exc:
-        print(f"  {impl} N={n}: failed\n{exc.stderr[-3000:]}", flush=True)
+        print(f"  {impl} {shape} N={n}: failed\n{exc.stderr[-3000:]}", flush=True)
         return None
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def _print_table(rows: dict[tuple[str, int], dict[str, Any]], sizes: list[int]) -> None:
-    metrics = [
-        ("requests_per_run", "HTTP requests per finished run", "{:.3f}"),
-        ("new_connections_per_poll", "new TLS connections per poll", "{:.4f}"),
-        ("cpu_per_1000_polls", "CPU seconds per 1,000 polls", "{:.3f}"),
-        ("rss_per_run_bytes", "peak RSS per deferred run (bytes)", "{:.0f}"),
-        ("lag_p50", "lag end->event p50 (s)", "{:.2f}"),
-        ("lag_p99", "lag end->event p99 (s)", "{:.2f}"),
-    ]
-    for n in sizes:
-        ours, official = rows.get(("ours", n)), rows.get(("official", n))
-        print(f"\nN = {n:,}")
-        print(f"  {'metric':38} {'ours':>12} {'official':>12} {'ours/official':>14}")
-        for key, label, fmt in metrics:
-            a = fmt.format(ours[key]) if ours else "-"
-            b = fmt.format(official[key]) if official else "n/a"
-            ratio = f"{ours[key] / official[key]:.3f}" if ours and official and official[key] else "-"
-            print(f"  {label:38} {a:>12} {b:>12} {ratio:>14}")
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--shapes", nargs="+", default=["quiet", "busy", "long"], choices=("quiet", "busy", "long")
+    )
+    parser.add_argument("--n", type=int, nargs="+", default=[10, 100, 1000, 10000])
+    parser.add_argument("--impl", nargs="+", default=list(IMPLEMENTATIONS), choices=IMPLEMENTATIONS)
+    parser.add_argument("--poll", type=float, default=16.0, help="polling_period_seconds for both triggers")
+    parser.add_argument("--duration", type=float, default=30.0, help="mean watched run duration (s)")
+    parser.add_argument("--long-duration", type=float, default=90.0, help="mean watched duration, long shape")
+    parser.add_argument("--short-duration", type=float, default=5.0, help="mean foreign duration, long shape")
+    parser.add_argument("--foreign-existing", type=int, default=5000, help="foreign runs newer than ours")
+    parser.add_argument("--foreign-rate", type=float, default=5.0, help="new foreign runs per second")
+    parser.add_argument("--foreign-duration", type=float, default=30.0, help="mean foreign duration, busy")
+    parser.add_argument("--child-timeout", type=float, default=900.0)
+    parser.add_argument("--json", help="also write every measurement to this file")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark (parent) or one measurement (``--child``)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--n", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--impl", nargs="+", default=list(IMPLEMENTATIONS), choices=IMPLEMENTATIONS)
-    parser.add_argument("--poll", type=float, default=20.0, help="polling_period_seconds for both triggers")
-    parser.add_argument("--duration", type=float, default=90.0, help="mean simulated run duration (s)")
-    parser.add_argument("--child-timeout", type=float, default=900.0)
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     if args.child:
-        args.n, args.impl = args.n[0], args.impl[0]
+        args.n, args.impl, args.shape = args.n[0], args.impl[0], args.shapes[0]
         logging.basicConfig(level=logging.INFO, filename=os.devnull)
         print(json.dumps(asyncio.run(_child(args))), flush=True)
         return 0
-    rows: dict[tuple[str, int], dict[str, Any]] = {}
+    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    started = time.monotonic()
     with EmulatorProcess(simulate=True, tls=True) as emulator:
-        for n in args.n:
-            for impl in args.impl:
-                emulator.reset()
-                print(f"running {impl} with N={n:,} ...", flush=True)
-                result = _run_child(impl, n, emulator, args)
-                if result is not None:
-                    rows[(impl, n)] = result
-                    print("  " + json.dumps(result), flush=True)
-    _print_table(rows, args.n)
+        for shape in args.shapes:
+            for n in args.n:
+                for impl in args.impl:
+                    emulator.reset()
+                    print(f"running {impl} {shape} N={n:,} ...", flush=True)
+                    result = _run_child(impl, shape, n, emulator, args)
+                    if result is not None:
+                        rows[(impl, shape, n)] = result
+                        print("  " + json.dumps(result), flush=True)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump([rows[k] for k in sorted(rows)], fh, indent=1)
+    print_table(rows, args.shapes, args.n)
+    print(f"\ntotal wall time {time.monotonic() - started:.0f} s")
     return 0
 
 
