@@ -199,6 +199,7 @@ class RunPoller:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_sweep = float("-inf")
+        self._lead = 0.0  # how long the last sweep took
         self._heap: list[tuple[float, int, RunWatch]] = []
         self._seq = 0
         self._planned = float("inf")  # when the loop plans its next sweep; -inf while sweeping
@@ -236,7 +237,7 @@ class RunPoller:
         watch._due = due
         self._seq += 1
         heapq.heappush(self._heap, (due, self._seq, watch))
-        if due < self._planned:
+        if due - self._lead < self._planned:
             self._wakeup.set()
 
     async def aclose(self) -> None:
@@ -264,7 +265,9 @@ class RunPoller:
                 self._planned = float("inf")
                 await self._wakeup.wait()
                 continue
-            start_at = max(due, self._last_sweep + self.min_sweep_gap)
+            # Start early by the last sweep's length, so that a sweep has reached every run by the
+            # time its watches asked for news, however many pages it reads.
+            start_at = max(due - self._lead, self._last_sweep + self.min_sweep_gap)
             delay = start_at - self.clock()
             if delay > 0:
                 self._planned = start_at
@@ -273,6 +276,7 @@ class RunPoller:
             self._planned = float("-inf")
             self._last_sweep = self.clock()
             await self._sweep()
+            self._lead = self.clock() - self._last_sweep
 
     async def _nap(self, delay: float) -> bool:
         """Sleep ``delay`` seconds unless woken first; True when woken."""

@@ -35,11 +35,13 @@ class FakeTime:
 class FakeList:
     """runs/list over a set of runs: newest first, filtered like the API, ``per_page`` runs per page."""
 
-    def __init__(self, runs: list[Run], per_page: int = 25) -> None:
+    def __init__(self, runs: list[Run], per_page: int = 25, time: FakeTime | None = None) -> None:
         self.runs = runs
         self.per_page = per_page
         self.calls: list[tuple[ListQuery, str | None]] = []
         self.fail = False
+        self.time = time  # when set, every page takes a simulated 3 s
+        self.stamps: list[float] = []
 
     def finish(self, *run_ids: int) -> None:
         ended = RunState(LifeCycleState.TERMINATED)
@@ -54,6 +56,9 @@ class FakeList:
 
     async def __call__(self, query: ListQuery, token: str | None) -> RunsPage:
         self.calls.append((query, token))
+        if self.time is not None:
+            self.stamps.append(self.time.now)
+            await self.time.sleep(3.0)
         if self.fail:
             raise ServerError(503, "TEMPORARILY_UNAVAILABLE", "try later")
         listed = sorted((r for r in self.runs if self._keep(query, r)), key=lambda r: -r.start_time)
@@ -261,4 +266,18 @@ async def test_without_a_fallback_gap_a_missed_sweep_is_reported_at_once() -> No
     listing.runs = []
     assert await watch.observe(1.0, 60.0) is None
     assert time.now == pytest.approx(2.0)
+    await _close(poller, [watch])
+
+
+@pytest.mark.asyncio
+async def test_a_sweep_starts_early_by_the_last_sweeps_length() -> None:
+    time = FakeTime()
+    listing = FakeList([_run(1)], time=time)
+    poller = _poller(listing, time)
+    watch = poller.watch(1)
+    assert await watch.observe(0.0, 60.0) is not None  # one page: 3 s
+    assert time.now == pytest.approx(3.0)
+    assert await watch.observe(10.0, 60.0) is not None
+    assert listing.stamps == [0.0, pytest.approx(10.0)]  # due at 13, started 3 s early
+    assert time.now == pytest.approx(13.0)
     await _close(poller, [watch])
