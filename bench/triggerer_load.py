@@ -74,28 +74,37 @@ def _rss_bytes() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+_GUESSED_SUBMITS_PER_SECOND = 200.0
+
+
 async def _submit_runs(url: str, token: str, ssl_ctx: ssl.SSLContext, n: int, duration: float) -> list[int]:
-    """Submit ``n`` simulated runs whose durations spread over +/-25 % of ``duration``."""
+    """Submit ``n`` simulated runs lasting ``duration`` +/-25 % from the moment the last one is in.
+
+    Submitting 10,000 runs takes a while; a run submitted early gets the expected time until the
+    last submission added to its simulated duration (estimated from the submit rate so far), so no
+    run ends before the triggers start and every N sees the same spread of durations.
+    """
     rng = random.Random(7)
+    spans = [duration * rng.uniform(0.75, 1.25) for _ in range(n)]
     headers = {"Authorization": f"Bearer {token}"}
-    sem = asyncio.Semaphore(32)
+    sem, started, done = asyncio.Semaphore(32), time.monotonic(), [0]
     connector = aiohttp.TCPConnector(ssl=ssl_ctx, limit=32)
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
 
         async def one(i: int) -> int:
-            task = {
-                "task_key": "bench",
-                "notebook_task": {"notebook_path": "/bench/notebook"},
-                "sim_duration_seconds": duration * rng.uniform(0.75, 1.25),
-            }
-            async with (
-                sem,
-                session.post(
-                    f"{url}/api/2.2/jobs/runs/submit", json={"run_name": f"b{i}", "tasks": [task]}
-                ) as r,
-            ):
-                r.raise_for_status()
-                return int((await r.json())["run_id"])
+            async with sem:
+                elapsed = time.monotonic() - started
+                rate = done[0] / elapsed if done[0] >= 64 else _GUESSED_SUBMITS_PER_SECOND
+                task = {
+                    "task_key": "bench",
+                    "notebook_task": {"notebook_path": "/bench/notebook"},
+                    "sim_duration_seconds": spans[i] + (n - done[0]) / rate,
+                }
+                body = {"run_name": f"b{i}", "tasks": [task]}
+                async with session.post(f"{url}/api/2.2/jobs/runs/submit", json=body) as r:
+                    r.raise_for_status()
+                    done[0] += 1
+                    return int((await r.json())["run_id"])
 
         return list(await asyncio.gather(*(one(i) for i in range(n))))
 
@@ -175,22 +184,26 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
     url, token = os.environ["BENCH_URL"], os.environ["BENCH_TOKEN"]
     ssl_ctx = ssl.create_default_context(cafile=os.environ["BENCH_CA"])
     shape = _shapes(args)[args.shape]
+    make = _trigger_factory(args.impl, args.poll, url)
+    make(0)  # warm up before the runs start: first-use imports and caches are not per-run costs
     run_ids = await _submit_runs(url, token, ssl_ctx, args.n, shape.duration)
     foreign = _start_foreign(shape)
     try:
-        return await _measure(args, url, ssl_ctx, run_ids)
+        return await _measure(args, make, url, ssl_ctx, run_ids)
     finally:
         _stop_foreign(foreign)
 
 
 async def _measure(
-    args: argparse.Namespace, url: str, ssl_ctx: ssl.SSLContext, run_ids: list[int]
+    args: argparse.Namespace,
+    make: Callable[[int], Any],
+    url: str,
+    ssl_ctx: ssl.SSLContext,
+    run_ids: list[int],
 ) -> dict[str, Any]:
-    make = _trigger_factory(args.impl, args.poll, url)
-    make(run_ids[0])  # warm up: first-use imports and caches are not per-run costs
     stats0 = await _admin(url, ssl_ctx, "stats")
     gc.collect()
-    rss0, cpu0, peak = _rss_bytes(), time.process_time(), [0]
+    rss0, cpu0, peak, started = _rss_bytes(), time.process_time(), [0], time.time()
     triggers = [make(rid) for rid in run_ids]
     stop = asyncio.Event()
     sampler = asyncio.create_task(_sample_peak(stop, peak))
@@ -206,7 +219,10 @@ async def _measure(
     cpu = time.process_time() - cpu0
     stats1 = await _admin(url, ssl_ctx, "stats")
     runs = {int(r["run_id"]): r for r in (await _admin(url, ssl_ctx, "runs"))["runs"]}
-    return _summarise(args, run_ids, results, runs, (stats0, stats1), cpu, peak[0] - rss0)
+    summary = _summarise(args, run_ids, results, runs, (stats0, stats1), cpu, peak[0] - rss0)
+    ends = [int(runs[rid]["end_time"]) / 1000.0 for rid in run_ids]
+    summary["ended_before_triggers"] = sum(1 for end in ends if end < started)
+    return summary
 
 
 def _summarise(
