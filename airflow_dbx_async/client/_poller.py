@@ -28,6 +28,7 @@ caller falls back to its own ``runs/get``. A trigger alone in a fresh triggerer 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import heapq
 import logging
 import time
@@ -58,6 +59,8 @@ ListPage = Callable[[ListQuery, str | None], Awaitable[RunsPage]]
 _MISSED = object()
 _Serving = dict[int, list["RunWatch"]]
 _PROBE_AFTER = 8  # sweeps a pass sits out after losing to runs/get, before it is measured again
+_EARLY_SHARE = 0.25  # a sweep also answers the watches due within this share of their delay
+_PAGE_RUNS = 25  # runs per runs/list page, the documented maximum
 
 
 class RunWatch:
@@ -68,6 +71,7 @@ class RunWatch:
         "_answered_at",
         "_due",
         "_poller",
+        "_slack",
         "_waiter",
         "closed",
         "fallback_gap",
@@ -81,6 +85,7 @@ class RunWatch:
         self.fallback_gap = fallback_gap
         self._poller = poller
         self._due: float | None = None
+        self._slack = 0.0
         self._waiter: asyncio.Future[object] | None = None
         self._answered_at: float | None = None
         self.closed = False
@@ -94,9 +99,9 @@ class RunWatch:
         """
         self._waiter = waiter = asyncio.get_running_loop().create_future()
         now, delay = self._poller.clock(), max(0.0, delay)
-        # Any sweep before the due time answers this watch too: sweeps are shared by every waiting
-        # watch, and no check comes later than asked.
-        self._poller._schedule(self, now + delay)
+        # A sweep shortly before the due time answers this watch too (the early share of its delay),
+        # so watches due close together share one sweep; no check comes later than asked.
+        self._poller._schedule(self, now + delay, delay * _EARLY_SHARE)
         try:
             async with asyncio.timeout(delay + grace):  # no extra task per waiting watch
                 result = await waiter
@@ -126,7 +131,7 @@ class RunWatch:
         if self._due is not None and answered_at is not None:
             due = answered_at + self.fallback_gap
             if due > self._poller.clock():
-                self._poller._schedule(self, due)
+                self._poller._schedule(self, due, 0.0)
                 return
         self._deliver(_MISSED)
 
@@ -233,8 +238,8 @@ class RunPoller:
             self._watches.pop(watch.run_id, None)
         self._wakeup.set()
 
-    def _schedule(self, watch: RunWatch, due: float) -> None:
-        watch._due = due
+    def _schedule(self, watch: RunWatch, due: float, slack: float) -> None:
+        watch._due, watch._slack = due, slack
         self._seq += 1
         heapq.heappush(self._heap, (due, self._seq, watch))
         if due - self._lead < self._planned:
@@ -291,15 +296,22 @@ class RunPoller:
 
     async def _sweep(self) -> None:
         self.sweeps += 1
+        horizon = self.clock() + self._lead
         known: _Serving = {}
         unknown: _Serving = {}
+        others: list[int] = []  # start times of the waiting watches not due yet
         for run_id, watches in self._watches.items():
             waiting = [w for w in watches if w._due is not None]
-            if waiting:
-                (known if _start(waiting) else unknown)[run_id] = waiting
+            due = [w for w in waiting if w._due is not None and w._due - w._slack <= horizon]
+            start = _start(waiting) if waiting else 0
+            if due:
+                (known if start else unknown)[run_id] = due
+            elif start:
+                others.append(start)
+        others.sort()
         ended: _Serving = {}
         try:
-            ended = await self._active_pass(known)
+            ended = await self._active_pass(known, others)
             if unknown:  # new watches: their runs started a moment ago, near the top of the list
                 await self._pass(ListQuery(), unknown)
             if ended:
@@ -313,16 +325,20 @@ class RunPoller:
             for watch in watches:
                 watch._miss()
 
-    async def _active_pass(self, known: _Serving) -> _Serving:
-        """List the active runs in the window of the known start times; take out and return the ended."""
+    async def _active_pass(self, known: _Serving, others: list[int]) -> _Serving:
+        """List the active runs in the windows of the known start times; take out and return the ended."""
         if not known or not self.active_cost.worth_trying():
             return {}
-        before = len(known)
-        pages, complete = await self._pass(_window(known, active_only=True), known)
+        before, pages = len(known), 0
         ended: _Serving = {}
-        if complete:  # every run in the window that is still going was listed: the others have ended
-            ended = dict(known)
-            known.clear()
+        left: _Serving = {}
+        for group in _groups(known, others):
+            used, complete = await self._pass(_window(group, active_only=True), group)
+            pages += used
+            # A complete pass listed every run in its window that is still going: the others ended.
+            (ended if complete else left).update(group)
+        known.clear()
+        known.update(left)
         self.active_cost.learn(pages, before - len(known))
         return ended
 
@@ -350,7 +366,7 @@ class RunPoller:
             self.pages += 1
             for run in page.runs:
                 for watch in self._watches.get(run.run_id, ()):
-                    watch.saw(run)  # idle watches learn their run's start time on the way
+                    watch.start_time = run.start_time or watch.start_time  # learnt on the way
                 for watch in targets.pop(run.run_id, ()):
                     watch._deliver(run)
             if not page.next_page_token:
@@ -361,6 +377,23 @@ class RunPoller:
 
 def _start(watches: list[RunWatch]) -> int:
     return max(w.start_time for w in watches)
+
+
+def _groups(targets: _Serving, others: list[int]) -> list[_Serving]:
+    """Targets by start time, split wherever a full page of other watched runs lies between two.
+
+    Each group gets its own window: listing the watched runs that are not due in between would cost
+    a page per 25 of them, splitting costs at most one page more.
+    """
+    groups: list[_Serving] = [{}]
+    last = 0
+    for run_id, watches in sorted(targets.items(), key=lambda item: _start(item[1])):
+        start = _start(watches)
+        if last and bisect.bisect_left(others, start) - bisect.bisect_right(others, last) >= _PAGE_RUNS:
+            groups.append({})
+        groups[-1][run_id] = watches
+        last = start
+    return groups
 
 
 def _window(targets: _Serving, *, active_only: bool = False, completed_only: bool = False) -> ListQuery:

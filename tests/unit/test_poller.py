@@ -35,12 +35,15 @@ class FakeTime:
 class FakeList:
     """runs/list over a set of runs: newest first, filtered like the API, ``per_page`` runs per page."""
 
-    def __init__(self, runs: list[Run], per_page: int = 25, time: FakeTime | None = None) -> None:
+    def __init__(
+        self, runs: list[Run], per_page: int = 25, time: FakeTime | None = None, page_seconds: float = 0.0
+    ) -> None:
         self.runs = runs
         self.per_page = per_page
         self.calls: list[tuple[ListQuery, str | None]] = []
         self.fail = False
-        self.time = time  # when set, every page takes a simulated 3 s
+        self.time = time  # when set, the simulated time of every call is kept in ``stamps``
+        self.page_seconds = page_seconds
         self.stamps: list[float] = []
 
     def finish(self, *run_ids: int) -> None:
@@ -58,7 +61,7 @@ class FakeList:
         self.calls.append((query, token))
         if self.time is not None:
             self.stamps.append(self.time.now)
-            await self.time.sleep(3.0)
+            await self.time.sleep(self.page_seconds)
         if self.fail:
             raise ServerError(503, "TEMPORARILY_UNAVAILABLE", "try later")
         listed = sorted((r for r in self.runs if self._keep(query, r)), key=lambda r: -r.start_time)
@@ -77,6 +80,10 @@ def _poller(listing: FakeList, time: FakeTime | None = None, gap: float = 0.0) -
 
 async def _observe_all(watches: list[RunWatch], delay: float = 0.0) -> list[Run | None]:
     return list(await asyncio.gather(*(w.observe(delay, 60.0) for w in watches)))
+
+
+async def _observe_all_at(watches: list[RunWatch], delays: tuple[float, ...]) -> list[Run | None]:
+    return list(await asyncio.gather(*(w.observe(d, 60.0) for w, d in zip(watches, delays, strict=True))))
 
 
 async def _close(poller: RunPoller, watches: list[RunWatch]) -> None:
@@ -231,16 +238,16 @@ async def test_watch_is_served_when_it_asked_not_later() -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_sweep_serves_every_waiting_watch_before_its_due_time() -> None:
+async def test_a_sweep_serves_the_watches_due_soon_and_leaves_the_others_to_their_time() -> None:
     time = FakeTime()
-    listing = FakeList([_run(1), _run(2)])
+    listing = FakeList([_run(1), _run(2), _run(3)], time=time)
     poller = _poller(listing, time)
-    first, second = poller.watch(1), poller.watch(2)
-    results = await asyncio.gather(first.observe(0.2, 60.0), second.observe(30.0, 60.0))
-    assert [r.run_id for r in results if r is not None] == [1, 2]
-    assert poller.sweeps == 1  # the sweep due for the first watch answered the second one too
-    assert time.now == pytest.approx(0.2)
-    await _close(poller, [first, second])
+    watches = [poller.watch(i) for i in (1, 2, 3)]
+    # due at 4.0, 4.8 (within a quarter of its 4.8 s delay) and 30.0
+    results = await _observe_all_at(watches, (4.0, 4.8, 30.0))
+    assert [r.run_id for r in results if r is not None] == [1, 2, 3]
+    assert listing.stamps == [pytest.approx(4.0), pytest.approx(30.0)]
+    await _close(poller, watches)
 
 
 @pytest.mark.asyncio
@@ -272,7 +279,7 @@ async def test_without_a_fallback_gap_a_missed_sweep_is_reported_at_once() -> No
 @pytest.mark.asyncio
 async def test_a_sweep_starts_early_by_the_last_sweeps_length() -> None:
     time = FakeTime()
-    listing = FakeList([_run(1)], time=time)
+    listing = FakeList([_run(1)], time=time, page_seconds=3.0)
     poller = _poller(listing, time)
     watch = poller.watch(1)
     assert await watch.observe(0.0, 60.0) is not None  # one page: 3 s
@@ -281,3 +288,23 @@ async def test_a_sweep_starts_early_by_the_last_sweeps_length() -> None:
     assert listing.stamps == [0.0, pytest.approx(10.0)]  # due at 13, started 3 s early
     assert time.now == pytest.approx(13.0)
     await _close(poller, [watch])
+
+
+@pytest.mark.asyncio
+async def test_due_watches_far_apart_get_windows_of_their_own() -> None:
+    time = FakeTime()
+    listing = FakeList([_run(i) for i in range(1, 101)], time=time)
+    poller = _poller(listing, time)
+    watches = [poller.watch(i) for i in range(1, 101)]
+    await _observe_all(watches)  # learns every start time
+    listing.calls.clear()
+    delays = tuple(1.0 if w.run_id in (1, 100) else 30.0 for w in watches)
+    results = await _observe_all_at(watches, delays)
+    assert all(results)
+    first_sweep = [query for query, _ in listing.calls[:2]]
+    # 98 watched runs that are not due lie between the two that are: two one-page windows, not four pages
+    assert first_sweep == [
+        ListQuery(active_only=True, start_time_from=1, start_time_to=1),
+        ListQuery(active_only=True, start_time_from=100, start_time_to=100),
+    ]
+    await _close(poller, watches)
