@@ -186,12 +186,16 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
     shape = _shapes(args)[args.shape]
     make = _trigger_factory(args.impl, args.poll, url)
     make(0)  # warm up before the runs start: first-use imports and caches are not per-run costs
+    began = time.monotonic()
     run_ids = await _submit_runs(url, token, ssl_ctx, args.n, shape.duration)
+    submitted = time.monotonic()
     foreign = _start_foreign(shape)
     try:
-        return await _measure(args, make, url, ssl_ctx, run_ids)
+        summary = await _measure(args, make, url, ssl_ctx, run_ids)
     finally:
         _stop_foreign(foreign)
+    summary["seconds"] = {"submit": submitted - began, "total": time.monotonic() - began}
+    return summary
 
 
 async def _measure(
