@@ -36,6 +36,7 @@ import subprocess
 import sys
 import time
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -322,17 +323,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--n", type=int, nargs="+", default=[10, 100, 1000, 10000])
     parser.add_argument("--impl", nargs="+", default=list(IMPLEMENTATIONS), choices=IMPLEMENTATIONS)
-    parser.add_argument("--poll", type=float, default=16.0, help="polling_period_seconds for both triggers")
+    parser.add_argument("--poll", type=float, default=30.0, help="polling_period_seconds for both triggers")
     parser.add_argument("--duration", type=float, default=30.0, help="mean watched run duration (s)")
-    parser.add_argument("--long-duration", type=float, default=90.0, help="mean watched duration, long shape")
+    parser.add_argument("--long-duration", type=float, default=60.0, help="mean watched duration, long shape")
     parser.add_argument("--short-duration", type=float, default=5.0, help="mean foreign duration, long shape")
     parser.add_argument("--foreign-existing", type=int, default=5000, help="foreign runs newer than ours")
     parser.add_argument("--foreign-rate", type=float, default=5.0, help="new foreign runs per second")
     parser.add_argument("--foreign-duration", type=float, default=30.0, help="mean foreign duration, busy")
     parser.add_argument("--child-timeout", type=float, default=900.0)
     parser.add_argument("--json", help="also write every measurement to this file")
+    parser.add_argument(
+        "--parallel-shapes", action="store_true", help="measure the shapes side by side (one emulator each)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     return parser
+
+
+def _run_shape(shape: str, args: argparse.Namespace) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """Every N and implementation of one shape, one after the other, on one emulator of its own."""
+    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    with EmulatorProcess(simulate=True, tls=True) as emulator:
+        for n in args.n:
+            for impl in args.impl:
+                emulator.reset()
+                print(f"running {impl} {shape} N={n:,} ...", flush=True)
+                result = _run_child(impl, shape, n, emulator, args)
+                if result is not None:
+                    rows[(impl, shape, n)] = result
+                    print("  " + json.dumps(result), flush=True)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -345,16 +364,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows: dict[tuple[str, str, int], dict[str, Any]] = {}
     started = time.monotonic()
-    with EmulatorProcess(simulate=True, tls=True) as emulator:
+    if args.parallel_shapes:  # one emulator and one sequence of measurements per shape, side by side
+        with ThreadPoolExecutor(len(args.shapes)) as pool:
+            for found in pool.map(lambda shape: _run_shape(shape, args), args.shapes):
+                rows.update(found)
+    else:
         for shape in args.shapes:
-            for n in args.n:
-                for impl in args.impl:
-                    emulator.reset()
-                    print(f"running {impl} {shape} N={n:,} ...", flush=True)
-                    result = _run_child(impl, shape, n, emulator, args)
-                    if result is not None:
-                        rows[(impl, shape, n)] = result
-                        print("  " + json.dumps(result), flush=True)
+            rows.update(_run_shape(shape, args))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump([rows[k] for k in sorted(rows)], fh, indent=1)
