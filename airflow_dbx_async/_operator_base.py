@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, cast
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
+from airflow_dbx_async._compat import TRIGGER_ON_KILL
 from airflow_dbx_async._events import EventStatus, FailedTask, RunEvent
 from airflow_dbx_async._failure_report import MAX_REPORTED_TASKS, report_lines, short_message
 from airflow_dbx_async._idempotency import SubmitResult, TaskIdentity, submit_idempotent
@@ -287,6 +288,12 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
             remaining = max(trigger.deadline - time.time(), 0.0)
             timeout = timedelta(seconds=remaining + DEFERRAL_GRACE_SECONDS)
         kwargs = {"earlier_failures": list(earlier)} if earlier else None
+        if self.cancel_on_kill and not TRIGGER_ON_KILL:
+            self.log.warning(
+                "This Airflow does not tell triggers that a deferred task was killed (Airflow 3.3 does): "
+                "marking this task failed or clearing it will not cancel Databricks run %s",
+                run_id,
+            )
         self.defer(trigger=trigger, method_name="execute_complete", kwargs=kwargs, timeout=timeout)
 
     def execute_complete(

@@ -12,8 +12,7 @@ import hashlib
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import TaskDeferred
-
+from airflow_dbx_async._compat import TaskDeferred
 from airflow_dbx_async._operator_base import DatabricksConfigError, DatabricksRunFailedError, _try_started
 from airflow_dbx_async.client import judge
 from airflow_dbx_async.links import DatabricksJobRunLink

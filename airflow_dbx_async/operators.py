@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk.configuration import conf
-
+from airflow_dbx_async._compat import conf
 from airflow_dbx_async._forwarding import (
     forward_into_run_now,
     forward_into_submit,

@@ -32,7 +32,7 @@ REPAIR_URL_PREFIX = "/databricks-async"
 
 def repair_page_url(dag_id: str, dag_run_id: str, task_id: str) -> str:
     """The repair page for one task (a launch task stands for all failed tasks of its group)."""
-    from airflow.sdk.configuration import conf
+    from airflow_dbx_async._compat import conf
 
     base = str(conf.get("api", "base_url", fallback="") or "").rstrip("/")
     parts = "/".join(quote(part, safe="") for part in (dag_id, dag_run_id, task_id))

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.dag_processing.dagbag import DagBag
-
 from airflow_dbx_async.links import DatabricksJobRunLink
 from airflow_dbx_async.operators import DatabricksRunNowOperator, DatabricksSubmitRunOperator
+from tests.compat import DagBag
 
 if TYPE_CHECKING:
     import pytest

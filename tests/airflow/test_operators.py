@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, TaskDeferred
+from airflow.sdk.exceptions import AirflowException
 
 from airflow_dbx_async._events import FailedTask, RunEvent
 from airflow_dbx_async._idempotency import TaskIdentity, make_token
@@ -22,6 +22,7 @@ from airflow_dbx_async.triggers import DatabricksRunTrigger
 from tests.airflow.conftest import CONN_ID, messages
 from tests.airflow.fake_databricks import TOKEN, FakeDatabricks, state
 from tests.airflow.helpers import FakeTI, context
+from tests.compat import TaskDeferred
 
 if TYPE_CHECKING:
     from collections.abc import MutableMapping

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from airflow.sdk import DAG
-from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
 from airflow_dbx_async.operators import DatabricksConfigError, DatabricksRunFailedError
@@ -20,6 +19,7 @@ from airflow_dbx_async.triggers import DatabricksRunTrigger
 from airflow_dbx_async.workflow import XCOM_TASK_KEYS_KEY, DatabricksWorkflowTaskGroup
 from tests.airflow.conftest import CONN_ID, messages
 from tests.airflow.helpers import FakeTI, context, first_event
+from tests.compat import TaskDeferred
 
 CLUSTER = {"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1}
 JOB_CLUSTERS = [{"job_cluster_key": "shared", "new_cluster": CLUSTER}]
@@ -201,7 +201,7 @@ async def test_task_run_trigger_reports_only_its_task(emulator: Any) -> None:
 def test_example_workflow_dag_shape() -> None:
     from pathlib import Path
 
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.compat import DagBag
 
     examples = Path(__file__).resolve().parents[2] / "example_dags"
     bag = DagBag(dag_folder=str(examples / "databricks_workflow_dag.py"))

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import pytest_asyncio
 import structlog
-from airflow.sdk.exceptions import TaskDeferred
 
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
 from airflow_dbx_async.triggers import DatabricksRunTrigger
 from tests.airflow.helpers import FakeTI as BaseFakeTI
+from tests.compat import TaskDeferred
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, MutableMapping
