@@ -6,6 +6,8 @@ them; behaviour is feature-detected, not read from version numbers, so a backpor
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.triggers.base import BaseTrigger
 
 try:  # Airflow 3.2+
@@ -18,7 +20,22 @@ try:  # Airflow 3.2+: the Task SDK's own exception
 except ImportError:  # Airflow 3.1
     from airflow.exceptions import TaskDeferred  # type: ignore[no-redef,attr-defined,unused-ignore]
 
-__all__ = ("TRIGGER_ON_KILL", "TaskDeferred", "conf")
+try:  # Airflow 3.2+
+    from airflow.sdk.log import amask_secret
+except ImportError:  # Airflow 3.1
+
+    async def amask_secret(secret: Any, name: str | None = None) -> None:  # type: ignore[misc,unused-ignore]
+        """Register ``secret`` with this process's masker only.
+
+        3.1's ``mask_secret`` would also tell the task supervisor with a blocking send, which must not
+        run on the triggerer's event loop.
+        """
+        from airflow.sdk._shared.secrets_masker import _secrets_masker
+
+        _secrets_masker().add_mask(secret, name)
+
+
+__all__ = ("TRIGGER_ON_KILL", "TaskDeferred", "amask_secret", "conf")
 
 # Airflow 3.3 calls ``BaseTrigger.on_kill()`` when a user marks a deferred task failed or clears it.
 # Earlier triggerers only cancel the trigger, exactly as on a triggerer restart, so the trigger cannot

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from airflow.sdk import BaseHook
 from airflow.sdk._shared.secrets_masker import DEFAULT_SENSITIVE_FIELDS
 from airflow.sdk._shared.secrets_masker import redact as _airflow_redact
-from airflow.sdk.log import amask_secret, mask_secret
+from airflow.sdk.log import mask_secret
+
+from airflow_dbx_async._compat import amask_secret
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection

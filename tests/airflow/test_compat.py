@@ -65,3 +65,12 @@ def test_no_warning_when_the_run_is_left_running_on_kill_anyway(
     monkeypatch.setattr(_operator_base, "TRIGGER_ON_KILL", False)
     _defer(cancel_on_kill=False)
     assert _kill_warnings(logs) == []
+
+
+@pytest.mark.asyncio
+async def test_async_secret_registration_masks_in_this_process() -> None:
+    from airflow.sdk._shared.secrets_masker import redact
+
+    secret = "compat-secret-5d1e9b7a"
+    await _compat.amask_secret(secret)
+    assert secret not in str(redact(f"token={secret}"))
