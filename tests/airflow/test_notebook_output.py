@@ -178,3 +178,19 @@ async def test_a_printed_or_raised_token_is_masked_everywhere(
         assert dict(result.ti.pushed)["notebook_result"] == "exit ***"
     else:
         assert "bad token ***" in str(result.errors[0])
+
+
+@pytest.mark.asyncio
+async def test_waiting_in_the_worker_reports_and_masks_the_same(
+    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, logs: list[MutableMapping[str, Any]]
+) -> None:
+    _connect(monkeypatch, emulator.url, "extra-token")
+    result = await run_try(_op("RaisesSecret", deferrable=False))
+    assert result.trigger_kwargs is None  # no deferral: the worker waited
+    (error,) = result.errors
+    texts = [json.dumps(event, default=repr) for event in logs] + exception_texts(error)
+    assert [text for text in texts if TOKEN in text] == []
+    assert "    | the token is ***" in _logged(logs)
+    assert "bad token ***" in str(error)
+    success = await run_try(_op("Prints", deferrable=False))
+    assert dict(success.ti.pushed)["notebook_result"] == "exit-value-42"

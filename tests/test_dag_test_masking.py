@@ -1,0 +1,94 @@
+"""``dag.test()`` masks no log line by itself: the operators must keep the token out of its output.
+
+A DAG whose notebook prints and raises with the connection's token runs with ``dag.test()`` against
+an emulator (real notebooks, a subprocess); nothing it writes to stdout/stderr holds the token.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import textwrap
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from airflow_dbx_async.testing import EmulatorProcess
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+CONN_ID = "databricks_dag_test_masking"
+NOTEBOOK = """# Databricks notebook source
+from airflow_dbx_async.emulator.config import DEFAULT_TOKEN
+
+print(f"the token is {DEFAULT_TOKEN}")
+
+# COMMAND ----------
+
+raise RuntimeError(f"bad token {DEFAULT_TOKEN}")
+"""
+DAG = f"""
+from airflow.sdk import DAG
+
+from airflow_dbx_async.operators import DatabricksSubmitRunOperator
+
+with DAG(dag_id="dag_test_masking", schedule=None, catchup=False) as dag:
+    DatabricksSubmitRunOperator(
+        task_id="prints_token",
+        databricks_conn_id={CONN_ID!r},
+        tasks=[{{"task_key": "nb", "existing_cluster_id": "c1",
+                 "notebook_task": {{"notebook_path": "/Users/a@example.com/Token"}}}}],
+        polling_period_seconds=0.5,
+        retries=0,
+    )
+"""
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[EmulatorProcess]:
+    folder = tmp_path / "workspace" / "Users" / "a@example.com"
+    folder.mkdir(parents=True)
+    (folder / "Token.py").write_text(NOTEBOOK)
+    with EmulatorProcess(workspace=tmp_path / "workspace", log_dir=tmp_path / "emulator") as proc:
+        yield proc
+
+
+def _load_dag() -> Any:
+    from airflow.configuration import conf
+    from airflow.utils import db
+
+    with warnings.catch_warnings():  # a third-party deprecation in Airflow's in-process execution API
+        warnings.simplefilter("ignore")
+        importlib.import_module("airflow.api_fastapi.execution_api.app")
+    db.initdb()
+    dags_folder = Path(conf.get("core", "dags_folder"))
+    dags_folder.mkdir(parents=True, exist_ok=True)
+    dag_file = dags_folder / "dag_test_masking.py"
+    dag_file.write_text(textwrap.dedent(DAG))
+    spec = importlib.util.spec_from_file_location("dag_test_masking", dag_file)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.dag
+
+
+def test_dag_test_output_never_shows_the_token(
+    emulator: EmulatorProcess, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from airflow.utils.state import TaskInstanceState
+
+    conn = json.loads(emulator.connection_json())
+    conn["extra"] = {"token": conn.pop("password")}  # Airflow itself masks the extra only as a whole
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
+    dag_run = _load_dag().test()
+    (ti,) = dag_run.get_task_instances()
+    assert ti.state == TaskInstanceState.FAILED
+    out, err = capfd.readouterr()
+    assert emulator.token not in out + err
+    assert "the token is ***" in out + err
+    assert "RuntimeError: bad token ***" in out + err
