@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_dbx_async._events import FailedTask, RunEvent
+from airflow_dbx_async._events import RunEvent
+from airflow_dbx_async._failure_details import FailedTask
 from airflow_dbx_async.client import Outcome, RunState, judge
 
 __all__ = ("OfficialEvent", "is_official_event", "read_official_event")
@@ -36,12 +37,12 @@ def is_official_event(payload: object) -> bool:
 
 
 def _failed_task(error: Mapping[str, Any], page: str) -> FailedTask:
+    """A failed task of the official event; the worker fetches its output like any other's."""
     run_id = error.get("run_id")
     return FailedTask(
         task_key=str(error.get("task_key") or ""),
         run_id=int(run_id) if isinstance(run_id, int | str) and str(run_id).isdigit() else 0,
         run_page_url=page,
-        error=str(error.get("error") or ""),
     )
 
 
@@ -64,13 +65,9 @@ def read_official_event(payload: Mapping[str, Any]) -> OfficialEvent:
         status="success" if succeeded else "failed",
         run_id=run_id,
         run_page_url=page,
-        run_state={
-            "life_cycle_state": state.raw_life_cycle_state or None,
-            "result_state": state.raw_result_state or None,
-            "state_message": state.state_message,
-            "user_cancelled_or_timedout": False,
-        },
+        state=state,
         reason=verdict.reason,
         failed_tasks=() if succeeded else failed,
+        failed_total=0 if succeeded else len(failed),
     )
     return OfficialEvent(event=event, repair_run=payload.get("repair_run") is True)

@@ -18,8 +18,9 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from airflow_dbx_async._compat import TRIGGER_ON_KILL
-from airflow_dbx_async._events import EventStatus, FailedTask, RunEvent
-from airflow_dbx_async._failure_report import MAX_REPORTED_TASKS, report_lines, short_message
+from airflow_dbx_async._events import RunEvent
+from airflow_dbx_async._failure_details import TaskDetails, fetch_details
+from airflow_dbx_async._failure_report import report_lines, short_message
 from airflow_dbx_async._idempotency import SubmitResult, TaskIdentity, submit_idempotent
 from airflow_dbx_async._notebook_output import after_success, failed_notebooks
 from airflow_dbx_async._official_events import is_official_event, read_official_event
@@ -53,6 +54,7 @@ __all__ = (
 )
 
 DEFERRAL_GRACE_SECONDS = 120.0
+Details = tuple[TaskDetails, ...]
 _CANCEL_JOIN_SECONDS = 60.0
 
 
@@ -197,7 +199,7 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
 
     async def _begin(
         self, client: JobsClient, payload: dict[str, Any], identity: TaskIdentity, started: float
-    ) -> tuple[SubmitResult, tuple[FailedTask, ...]]:
+    ) -> tuple[SubmitResult, Details | None]:
         """Submit (or re-attach) and read the first state; fetch failure details if it already failed."""
         body = await self.prepare(client, payload)
         submit = type(self)._submit
@@ -209,10 +211,10 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
             try_started_ms=int(started * 1000),
             on_submitted=self._submitted,
         )
-        failed: tuple[FailedTask, ...] = ()
+        details = None
         if self.wait_for_termination and judge(result.run.state).outcome is Outcome.FAILED:
-            failed = await DatabricksRunTrigger.fetch_failed_tasks(client, result.run)
-        return result, failed
+            details = await fetch_details(client, RunEvent.final(result.run).failed_tasks)
+        return result, details
 
     def execute(self, context: Context) -> None:
         """Submit the run, then finish at once, return (no waiting), defer, or wait in the worker."""
@@ -222,7 +224,7 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         started = _try_started(ti)
         identity = _identity(ti, durable=self.durable)
         try:
-            result, failed = self._hook().run_sync(
+            result, details = self._hook().run_sync(
                 partial(self._begin, payload=payload, identity=identity, started=started)
             )
         except DatabricksConfigError:
@@ -237,11 +239,9 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         if not self.wait_for_termination:
             self._run_active = False
             return
-        verdict = judge(run.state)
-        if verdict.is_final:
+        if judge(run.state).is_final:
             self._run_active = False
-            status: EventStatus = "success" if verdict.outcome is Outcome.SUCCEEDED else "failed"
-            self._resolve(context, RunEvent.from_run(status, run, verdict.reason, failed), [])
+            self._resolve(context, RunEvent.final(run), [], details)
             return
         self._wait(context, run.run_id, run.run_page_url, [])
 
@@ -318,50 +318,76 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         self.run_id = decoded.run_id
         self._resolve(context, decoded, earlier)
 
-    def _resolve(self, context: Context, event: RunEvent, earlier: list[str]) -> None:
-        """Finish, or repair a failed run once and watch it again."""
+    def _resolve(
+        self, context: Context, event: RunEvent, earlier: list[str], details: Details | None = None
+    ) -> None:
+        """Finish, or repair a failed run once and watch it again.
+
+        :param details: the failed tasks' details when already fetched; fetched here otherwise.
+        """
         if event.status == "failed" and self.wants_repair(event, earlier):
-            self._log_report(event, f"Attempt {len(earlier) + 1} of Databricks run {event.run_id} failed")
+            details = self._details(event) if details is None else details
+            self._log_report(
+                event, details, f"Attempt {len(earlier) + 1} of Databricks run {event.run_id} failed"
+            )
             run = self.repair(context, event)
             self._push_xcoms(context["ti"], run)  # as the official operators do after a repair
-            self._wait(context, event.run_id, event.run_page_url, [*earlier, short_message(event)])
+            self._wait(context, event.run_id, event.run_page_url, [*earlier, short_message(event, details)])
             return
-        self._finish(event, earlier, context["ti"])
+        self._finish(event, earlier, context["ti"], details)
 
-    def _log_report(self, event: RunEvent, header: str) -> None:
+    def _log_report(self, event: RunEvent, details: Details, header: str) -> None:
         lines = [short_message(event)]
         if event.status == "failed":  # notebook tasks: what they printed, from the run export
-            ids = tuple(task.run_id for task in event.failed_tasks[:MAX_REPORTED_TASKS])
-            lines = report_lines(event, failed_notebooks(self._hook().run_sync, self.log, event.run_id, ids))
+            ids = tuple(task.run_id for task in event.failed_tasks)
+            notebooks = failed_notebooks(self._hook().run_sync, self.log, event.run_id, ids)
+            lines = report_lines(event, details, notebooks)
         for line in ([header] if header else []) + lines:
             self.log.error("%s", redact(line))
 
-    def _finish(self, event: RunEvent, earlier: Sequence[str] = (), ti: Any = None) -> None:
-        """Log the outcome (notebook output, or the failure report); push exit values to ``ti``."""
+    def _finish(
+        self, event: RunEvent, earlier: Sequence[str] = (), ti: Any = None, details: Details | None = None
+    ) -> None:
+        """Succeed when :func:`judge` says the final state is a success, else report and raise one line."""
         self._register_secrets()
-        if event.status == "success":
-            self.log.info(
-                "Databricks run %s succeeded (%s); run page: %s",
-                event.run_id,
-                event.reason,
-                event.run_page_url,
-            )
-            xcoms = after_success(
-                self._hook().run_sync,
-                self.log,
-                event.run_id,
-                log_output=self.log_notebook_output,
-                xcom=self.do_xcom_push and ti is not None,
-            )
-            for key, value in xcoms.items():
-                ti.xcom_push(key=key, value=redact(value))
+        verdict = event.judgement()
+        if verdict is not None and verdict.outcome is Outcome.SUCCEEDED:
+            self._succeeded(event, verdict.reason, ti)
             return
+        if event.status == "success":
+            raise DatabricksRunFailedError(
+                f"Malformed event: run {event.run_id} succeeded with no final state"
+            )
+        details = self._details(event) if details is None else details
         attempt = f"Attempt {len(earlier) + 1} of Databricks run {event.run_id} failed" if earlier else ""
-        self._log_report(event, attempt)
-        message = short_message(event)
+        self._log_report(event, details, attempt)
+        message = short_message(event, details)
         if earlier:
             message += f" (after a repair; the first attempt failed: {earlier[0]})"
         raise DatabricksRunFailedError(redact(message))
+
+    def _succeeded(self, event: RunEvent, reason: str, ti: Any) -> None:
+        """Log the success and what the notebooks printed; push their exit values to ``ti``."""
+        url = event.run_page_url
+        self.log.info("Databricks run %s succeeded (%s); run page: %s", event.run_id, reason, url)
+        xcoms = after_success(
+            self._hook().run_sync,
+            self.log,
+            event.run_id,
+            log_output=self.log_notebook_output,
+            xcom=self.do_xcom_push and ti is not None,
+        )
+        for key, value in xcoms.items():
+            ti.xcom_push(key=key, value=redact(value))
+
+    def _details(self, event: RunEvent) -> Details:
+        """The failed tasks' outputs, fetched here in the worker; never hides the failure itself."""
+        if event.status != "failed" or not event.failed_tasks:
+            return ()
+        try:
+            return self._hook().run_sync(partial(fetch_details, tasks=event.failed_tasks))
+        except Exception as exc:
+            return tuple(TaskDetails(t).with_problem("the task output", exc) for t in event.failed_tasks)
 
     def _register_secrets(self) -> None:
         """Register the connection's secrets with Airflow's masker in this process, once."""

@@ -304,7 +304,7 @@ class DatabricksRunNowDeferrableOperator(DatabricksDeferrableOperatorBase):
 
     def wants_repair(self, event: RunEvent, earlier_failures: Sequence[str]) -> bool:
         """``repair_run``: once, when no reason is configured or one occurs in the state message."""
-        message = str(event.run_state.get("state_message") or "")
+        message = event.state.state_message if event.state is not None else ""
         return not earlier_failures and should_repair(
             self.repair_run, self.databricks_repair_reason_new_settings, message
         )
@@ -315,7 +315,7 @@ class DatabricksRunNowDeferrableOperator(DatabricksDeferrableOperatorBase):
         # The job to update as the official operator names it: the request's job_id when waiting in
         # the worker, the run's own job id (an int) when resuming from the triggerer.
         job_id = None if self.deferrable else payload.get("job_id")
-        message = str(event.run_state.get("state_message") or "")
+        message = event.state.state_message if event.state is not None else ""
         repair_id, run = self._hook().run_sync(
             lambda client: repair_failed_run(
                 client,

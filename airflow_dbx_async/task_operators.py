@@ -22,9 +22,9 @@ from airflow_dbx_async._operator_base import (
     _identity,
     _try_started,
 )
-from airflow_dbx_async.client import JobsClient, Outcome, judge
+from airflow_dbx_async.client import JobsClient, judge
 from airflow_dbx_async.hooks import DEFAULT_CONN_ID
-from airflow_dbx_async.triggers import DatabricksRunTrigger, poll_delays
+from airflow_dbx_async.triggers import poll_delays
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -228,12 +228,8 @@ async def _wait_for_final(client: JobsClient, *, run_id: int, period: float) -> 
     delays = poll_delays(float(period))
     while True:
         run = await client.get_run(run_id)
-        verdict = judge(run.state)
-        if verdict.outcome is Outcome.SUCCEEDED:
-            return RunEvent.from_run("success", run, verdict.reason)
-        if verdict.outcome is Outcome.FAILED:
-            failed = await DatabricksRunTrigger.fetch_failed_tasks(client, run)
-            return RunEvent.from_run("failed", run, verdict.reason, failed)
+        if judge(run.state).is_final:
+            return RunEvent.final(run)
         await asyncio.sleep(next(delays))
 
 

@@ -2,27 +2,29 @@
 
 It never submits: a restarted triggerer simply resumes polling the run id in its kwargs. Its kwargs
 are primitives (a connection id, never a secret). Polls start quick and back off to the configured
-period; only state changes are logged. Transient API errors keep it polling for a while; anything
-else ends it with one ``error`` event instead of crashing the triggerer. It enforces the task's
-deadline itself (Airflow's deferral timeout does not call back into it) and cancels the run when the
-deadline passes or the user kills the task.
+period; only state changes are logged. Each check comes from the workspace's shared ``runs/list``
+sweep, or from ``runs/get`` when the sweep did not cover the run. A failed run seen in the list (which
+has no tasks) is read once more with ``runs/get`` to name its failed tasks. Transient API errors,
+during polls and that re-read alike, keep it polling for a while; anything else ends it with one
+``error`` event instead of crashing the triggerer. The event carries the final state and the failed
+tasks' identities, not their outputs (see :mod:`airflow_dbx_async._failure_details`). It enforces the
+task's deadline itself (Airflow's deferral timeout does not call back into it) and cancels the run
+when the deadline passes or the user kills the task.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_dbx_async._events import FailedTask, RunEvent, state_payload
-from airflow_dbx_async._failure_report import MAX_REPORTED_TASKS, bound_for_event, short_message
+from airflow_dbx_async._events import RunEvent
+from airflow_dbx_async._failure_report import trigger_line
 from airflow_dbx_async._secrets import redact
-from airflow_dbx_async.client import Outcome, TaskRun, is_retryable, judge
+from airflow_dbx_async.client import Outcome, is_retryable, judge
 from airflow_dbx_async.client._workspace import WORKSPACES
 from airflow_dbx_async.client.config import (
     DEFAULT_API_VERSION,
@@ -32,7 +34,7 @@ from airflow_dbx_async.client.config import (
 from airflow_dbx_async.hooks import DEFAULT_CONN_ID, DatabricksAsyncHook
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterator
 
     from airflow_dbx_async.client import JobsClient, Run
     from airflow_dbx_async.client._poller import RunWatch
@@ -41,7 +43,6 @@ if TYPE_CHECKING:
 __all__ = ("TRIGGER_CLASSPATH", "DatabricksRunTrigger", "PollCounter", "poll_counter", "poll_delays")
 
 TRIGGER_CLASSPATH = "airflow_dbx_async.triggers.DatabricksRunTrigger"
-_MAX_EVENT_TASKS = 100
 _JITTER = random.Random()
 # How long a watch waits past its due time for the shared sweep before asking runs/get itself.
 _SWEEP_GRACE_SECONDS = 15.0
@@ -55,8 +56,6 @@ class PollCounter:
 
 
 poll_counter = PollCounter()
-_SHORT_FIELD_LIMIT = 500
-_OUTPUT_CONCURRENCY = 8
 
 
 def poll_delays(period: float, rng: random.Random | None = None) -> Iterator[float]:
@@ -94,6 +93,10 @@ class DatabricksRunTrigger(BaseTrigger):
     # One logger shared by every instance, instead of one per trigger: the triggerer routes each line
     # to its task's log through context variables, and thousands of triggers share a process.
     _log = structlog.get_logger(f"{__name__}.DatabricksRunTrigger")
+    # Clock seams (tests replace them on an instance): epoch seconds for the deadline, and a
+    # monotonic clock for the transient-error window.
+    _clock: Callable[[], float] = time.time
+    _monotonic: Callable[[], float] = time.monotonic
 
     def __init__(
         self,
@@ -169,46 +172,50 @@ class DatabricksRunTrigger(BaseTrigger):
         if event.status == "failed":
             # One line here; the full report goes to the task log once, from execute_complete, where
             # Airflow's secret masker knows the task's secrets.
-            self.log.error(
-                "%s; the failure report follows when the task resumes", redact(short_message(event))
-            )
+            self.log.error("%s", redact(trigger_line(event)))
         yield TriggerEvent(event.to_payload())  # type: ignore[no-untyped-call]
 
     async def _watch(self, client: JobsClient, watch: RunWatch) -> RunEvent:
         delays = poll_delays(float(self.polling_period_seconds), self._rng)
         delay = next(delays)  # the operator looked just before deferring: the first check can wait a second
-        last_seen: tuple[str, str, str] | None = None
         last_run: Run | None = None
         failing_since: float | None = None
         while True:
-            if self.deadline is not None and time.time() >= self.deadline:
+            if self.deadline is not None and self._clock() >= self.deadline:
                 return await self._deadline_passed(client, last_run)
             try:
                 run = await self._observe(client, watch, delay)
+                self._log_change(last_run, run)
+                last_run = run
+                event = await self._final_event(client, run)
                 failing_since = None
             except Exception as exc:
                 failing_since = self._tolerate(exc, failing_since)
                 delay = next(delays)
                 continue
-            last_run = run
-            seen = (run.state.raw_life_cycle_state, run.state.raw_result_state, run.state.state_message)
-            verdict = judge(run.state)
-            if seen != last_seen:
-                self.log.info("Databricks run %s is %s", self.run_id, verdict.reason)
-                last_seen = seen
-            if verdict.outcome is Outcome.SUCCEEDED:
-                return RunEvent.from_run("success", run, verdict.reason, run_page_url=self.run_page_url)
-            if verdict.outcome is Outcome.FAILED:
-                if not run.tasks:  # seen in the run list, which omits tasks; their outputs need ids
-                    run = await client.get_run(self.run_id)
-                failed = await self.fetch_failed_tasks(client, run)
-                return RunEvent.from_run("failed", run, verdict.reason, failed, self.run_page_url)
+            if event is not None:
+                return event
             delay = next(delays)
+
+    def _log_change(self, before: Run | None, run: Run) -> None:
+        """Log the run's state when it differs from the last one seen."""
+        state = run.state
+        if before is None or (before.state.to_payload() != state.to_payload()):
+            self.log.info("Databricks run %s is %s", self.run_id, judge(state).reason)
+
+    async def _final_event(self, client: JobsClient, run: Run) -> RunEvent | None:
+        """The event for a run that ended, else ``None``; a failed run is read with its tasks first."""
+        verdict = judge(run.state)
+        if not verdict.is_final:
+            return None
+        if verdict.outcome is Outcome.FAILED and run.tasks is None:  # seen in the run list: no tasks
+            run = await client.get_run(self.run_id)
+        return RunEvent.final(run, self.run_page_url)
 
     async def _observe(self, client: JobsClient, watch: RunWatch, delay: float) -> Run:
         """The run's state after ``delay`` seconds: from the shared sweep, else from ``runs/get``."""
         if self.deadline is not None:
-            delay = max(0.0, min(delay, self.deadline - time.time()))
+            delay = max(0.0, min(delay, self.deadline - self._clock()))
         grace = max(_SWEEP_GRACE_SECONDS, float(self.polling_period_seconds))
         run = await watch.observe(delay, grace)
         if run is None:  # not covered by a sweep: ask for this run alone
@@ -221,7 +228,7 @@ class DatabricksRunTrigger(BaseTrigger):
         """Return when transient errors began, or re-raise when ``exc`` should end the watch."""
         if not is_retryable(exc):
             raise exc
-        now = time.monotonic()
+        now = self._monotonic()
         since = now if failing_since is None else failing_since
         if now - since > self.transient_window_seconds:
             raise _TransientWindowExceeded(
@@ -239,33 +246,8 @@ class DatabricksRunTrigger(BaseTrigger):
             except Exception as exc:
                 reason += f"; cancelling it failed: {exc}"
         self.log.error("Databricks run %s: %s", self.run_id, reason)
-        return RunEvent(
-            status="failed",
-            run_id=self.run_id,
-            run_page_url=self.run_page_url,
-            run_state=state_payload(last_run) if last_run is not None else {},
-            reason=reason,
-        )
-
-    @staticmethod
-    async def fetch_failed_tasks(client: JobsClient, run: Run) -> tuple[FailedTask, ...]:
-        """Failed tasks (latest attempts) with their get-output, fetched a few at a time.
-
-        The first tasks the report shows get their full output; further ones (up to a cap) only their
-        state, which keeps the event small and the request count bounded for very wide runs.
-        """
-        tasks = run.failed_tasks()[:_MAX_EVENT_TASKS]
-        if not run.tasks:  # a run without a task list: its own output holds the error
-            tasks = (TaskRun(run_id=run.run_id, task_key=run.run_name or str(run.run_id), state=run.state),)
-        limit = asyncio.Semaphore(_OUTPUT_CONCURRENCY)
-
-        async def one(index: int, task: TaskRun) -> FailedTask:
-            if index >= MAX_REPORTED_TASKS:
-                return bound_for_event(_without_output(task), _SHORT_FIELD_LIMIT)
-            async with limit:
-                return bound_for_event(await _task_output(client, task))
-
-        return tuple(await asyncio.gather(*(one(i, t) for i, t in enumerate(tasks))))
+        state = last_run.state if last_run is not None else None
+        return RunEvent("failed", self.run_id, self.run_page_url, state, reason)
 
     async def on_kill(self) -> None:
         """Cancel the run when the user marks the deferred task failed or clears it (Airflow 3.3+)."""
@@ -277,28 +259,3 @@ class DatabricksRunTrigger(BaseTrigger):
         async with await self._borrow() as borrowed:
             await borrowed.client.cancel_run(self.run_id)
         self.log.info("Task killed; cancelled Databricks run %s", self.run_id)
-
-
-def _without_output(task: TaskRun) -> FailedTask:
-    return FailedTask(
-        task_key=task.task_key,
-        run_id=task.run_id,
-        run_page_url=task.run_page_url,
-        state_message=task.state.state_message or task.state.describe(),
-    )
-
-
-async def _task_output(client: JobsClient, task: TaskRun) -> FailedTask:
-    base = _without_output(task)
-    try:
-        out = await client.get_run_output(task.run_id)
-    except Exception as exc:  # the report still names the task; the output is a bonus
-        return replace(base, error=f"(could not fetch the task output: {exc})")
-    return replace(
-        base,
-        error=out.error,
-        error_trace=out.error_trace,
-        notebook_result=out.notebook_result,
-        logs=out.logs,
-        logs_truncated=out.logs_truncated,
-    )

@@ -31,6 +31,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -200,8 +201,9 @@ async def _one_try(
     rebuilt = DatabricksRunTrigger(**json.loads(json.dumps(kwargs)))  # what the triggerer stores and loads
     events = [event async for event in rebuilt.run()]
     record.events = len(events)
-    if events:
-        record.outcome, record.message = _complete(op, context, events[0].payload)
+    if events:  # in a worker thread, as Airflow resumes a task: it fetches the failure details there
+        complete = partial(_complete, op, context, events[0].payload)
+        record.outcome, record.message = await loop.run_in_executor(pool, complete)
     return record
 
 

@@ -188,18 +188,10 @@ def normalise_base_url(
 class ClientConfig:
     """Everything a :class:`~airflow_dbx_async.client.JobsClient` needs: a workspace and a call policy.
 
-    The fields are those of :class:`Workspace` and :class:`CallPolicy`, flat; :attr:`workspace` and
-    :attr:`policy` give the two parts (and constructing the config checks both).
-
-    :param base_url: ``scheme://host[:port]`` of the workspace (see :func:`normalise_base_url`).
-    :param auth: the credential.
-    :param api_version: Jobs API version in paths, ``2.1`` or ``2.2``.
-    :param timeout_seconds: total timeout of one HTTP request.
-    :param retry: the retry policy for transient failures.
-    :param verify_tls: verify the server certificate (on by default).
-    :param ca_file: extra CA bundle to trust, e.g. the local emulator's self-signed certificate.
-    :param max_requests_per_second: ceiling on the request rate of everything that shares this
-        workspace on one event loop (all triggers of a triggerer); ``None`` for no ceiling.
+    The fields are those of :class:`Workspace` (``base_url``, ``auth``, ``verify_tls``, ``ca_file``,
+    ``max_requests_per_second``) and of :class:`CallPolicy` (``api_version``, ``timeout_seconds``,
+    ``retry``), flat, with the same defaults; :attr:`workspace` and :attr:`policy` give the two parts,
+    and constructing the config checks both.
     """
 
     base_url: str

@@ -2,15 +2,17 @@
 
 Parsing never raises on unexpected values: an unknown life-cycle or result state becomes the explicit
 ``UNKNOWN`` member (the original text is kept), so a new state on the server side can never crash a
-trigger. :func:`judge` is the single place that decides whether a run is still going, succeeded or
-failed; the trigger, the operator's fast path and ``execute_complete`` all call it.
+trigger. A :class:`RunState` travels as a value: :meth:`RunState.to_payload` gives it back in the shape
+Databricks sent, and :meth:`RunState.from_payload` reads it again, so the trigger's event carries the
+state itself. :func:`judge` is the single place that decides whether a run is still going, succeeded
+or failed; the trigger, the operator's fast path and ``execute_complete`` all call it.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = (
@@ -140,6 +142,22 @@ class RunState:
             raw_result_state=raw_rs,
         )
 
+    @classmethod
+    def from_payload(cls, data: object) -> RunState:
+        """Read a state written by :meth:`to_payload` (the API's shape, so this is :meth:`from_api`)."""
+        return cls.from_api(data)
+
+    def to_payload(self) -> dict[str, Any]:
+        """The state as primitives, in the shape Databricks sends it (unknown states keep their text)."""
+        result = self.raw_result_state or (self.result_state.value if self.result_state else None)
+        known = "" if self.life_cycle_state is LifeCycleState.UNKNOWN else self.life_cycle_state.value
+        return {
+            "life_cycle_state": self.raw_life_cycle_state or known,
+            "result_state": result,
+            "state_message": self.state_message,
+            "user_cancelled_or_timedout": self.user_cancelled_or_timedout,
+        }
+
     def describe(self) -> str:
         """One short line such as ``TERMINATED/FAILED: Workload failed``."""
         text = self.raw_life_cycle_state or self.life_cycle_state.value
@@ -179,7 +197,11 @@ class TaskRun:
 
 @dataclass(frozen=True)
 class Run:
-    """A job run or submitted run, as ``runs/get`` and ``runs/list`` describe it."""
+    """A job run or submitted run, as ``runs/get`` and ``runs/list`` describe it.
+
+    ``tasks`` is ``None`` when the answer had no task list at all (``runs/list`` without
+    ``expand_tasks``): the tasks are unknown, not absent; ``runs/get`` tells them.
+    """
 
     run_id: int
     state: RunState
@@ -188,14 +210,14 @@ class Run:
     run_page_url: str = ""
     start_time: int = 0
     end_time: int = 0
-    tasks: tuple[TaskRun, ...] = field(default=())
+    tasks: tuple[TaskRun, ...] | None = None
 
     @classmethod
     def from_api(cls, data: object) -> Run:
         """Parse a run object; never raises."""
         body = _mapping(data)
         raw_tasks = body.get("tasks")
-        tasks = tuple(TaskRun.from_api(t) for t in raw_tasks) if isinstance(raw_tasks, list) else ()
+        tasks = tuple(TaskRun.from_api(t) for t in raw_tasks) if isinstance(raw_tasks, list) else None
         return cls(
             run_id=_int(body.get("run_id")),
             state=RunState.from_api(body.get("state")),
@@ -210,7 +232,7 @@ class Run:
     def latest_attempts(self) -> tuple[TaskRun, ...]:
         """The latest attempt of each task, in first-seen order (retries add task entries)."""
         latest: dict[str, TaskRun] = {}
-        for task in self.tasks:
+        for task in self.tasks or ():
             seen = latest.get(task.task_key)
             if seen is None or (task.attempt_number, task.start_time) >= (
                 seen.attempt_number,

@@ -1,8 +1,14 @@
-"""A tiny scripted Databricks Jobs API for the Airflow-layer tests.
+"""A tiny scripted Databricks Jobs API for the Airflow-layer tests, following the API contract.
 
-Each run follows a scripted list of states (one step per runs/get); faults can be queued per
-endpoint. ``ThreadedServer`` serves the app from its own thread and loop, for synchronous tests
-(the operator runs the client through ``async_to_sync``).
+Each run follows a scripted list of states, one step per observation: a ``runs/get`` answer or an
+entry in a ``runs/list`` page. ``runs/list`` behaves as the reference describes it
+(https://docs.databricks.com/api/workspace/jobs/listruns): every run of the workspace unless
+``job_id`` is given, newest first, ``active_only``/``completed_only``, ``start_time_from``/``_to``,
+pages of at most 25 with ``next_page_token``, and no ``tasks`` unless ``expand_tasks``. Runs can be
+hidden from the list (``FakeRun.listed``, or ``FakeDatabricks.list_visible`` for all) to exercise a
+trigger's ``runs/get`` fallback. Faults can be queued per endpoint. ``ThreadedServer`` serves the
+app from its own thread and loop, for synchronous tests (the operator runs the client through
+``async_to_sync``).
 """
 
 from __future__ import annotations
@@ -43,9 +49,17 @@ class FakeRun:
     run_name: str = "fake"
     start_time: int = field(default_factory=lambda: int(time.time() * 1000))
     step: int = 0
+    listed: bool = True
 
     def current(self) -> dict[str, Any]:
         return self.states[min(self.step, len(self.states) - 1)]
+
+    def active(self) -> bool:
+        return self.current()["life_cycle_state"] not in _TERMINAL
+
+
+_TERMINAL = ("TERMINATED", "SKIPPED", "INTERNAL_ERROR")
+_PAGE_LIMIT = 25
 
 
 @dataclass
@@ -62,6 +76,8 @@ class FakeDatabricks:
     cancelled: list[int] = field(default_factory=list)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1_000_000_000_001))
     polled: asyncio.Event | None = None  # set on the first runs/get, for tests on the server's loop
+    list_visible: bool = True  # False: runs/list shows no run, so triggers fall back to runs/get
+    token: str = TOKEN  # the one bearer token accepted
 
     def add_run(self, states: list[dict[str, Any]], **kwargs: Any) -> FakeRun:
         run = FakeRun(run_id=next(self.ids), states=list(states), **kwargs)
@@ -88,7 +104,7 @@ class FakeDatabricks:
         self.requests.append((request.method, request.path, body))
         if self.polled is not None and request.path.endswith("runs/get"):
             self.polled.set()
-        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.json_response({"error_code": "401", "message": "bad token"}, status=401)
         queued = self.faults.get(request.path.rsplit("/", 1)[-1])
         if queued:
@@ -99,17 +115,21 @@ class FakeDatabricks:
         result: web.StreamResponse = await handler(request)
         return result
 
-    def _run_json(self, request: web.Request, run: FakeRun) -> dict[str, Any]:
+    def _observe(self, request: web.Request, run: FakeRun, *, tasks: bool = True) -> dict[str, Any]:
+        """The run as an answer shows it; each observation moves its script one step on."""
         base = f"{request.scheme}://{request.host}"
-        return {
+        body: dict[str, Any] = {
             "run_id": run.run_id,
             "job_id": run.job_id,
             "run_name": run.run_name,
             "start_time": run.start_time,
             "state": run.current(),
             "run_page_url": f"{base}/?o=1#job/{run.job_id}/run/{run.run_id}",
-            "tasks": run.tasks,
         }
+        if tasks:
+            body["tasks"] = run.tasks
+        run.step += 1
+        return body
 
     async def _submit(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -131,9 +151,7 @@ class FakeDatabricks:
             return web.json_response(
                 {"error_code": "INVALID_PARAMETER_VALUE", "message": "Run 1 does not exist."}, status=400
             )
-        body = self._run_json(request, run)
-        run.step += 1
-        return web.json_response(body)
+        return web.json_response(self._observe(request, run))
 
     async def _output(self, request: web.Request) -> web.Response:
         return web.json_response(self.outputs.get(int(request.query["run_id"]), {}))
@@ -147,13 +165,31 @@ class FakeDatabricks:
         return web.json_response({})
 
     async def _list_runs(self, request: web.Request) -> web.Response:
-        job_id = int(request.query.get("job_id", "0"))
-        active = [
-            self._run_json(request, r)
-            for r in self.runs.values()
-            if r.job_id == job_id and r.current()["life_cycle_state"] not in ("TERMINATED", "SKIPPED")
-        ]
-        return web.json_response({"runs": active, "has_more": False})
+        query = request.query
+        if query.get("active_only") == "true" and query.get("completed_only") == "true":
+            return web.json_response(
+                {"error_code": "INVALID_PARAMETER_VALUE", "message": "active_only and completed_only"},
+                status=400,
+            )
+        runs = [r for r in self.runs.values() if r.listed and self.list_visible]
+        if "job_id" in query:
+            runs = [r for r in runs if r.job_id == int(query["job_id"])]
+        low, high = int(query.get("start_time_from") or 0), query.get("start_time_to")
+        runs = [r for r in runs if r.start_time >= low and (high is None or r.start_time <= int(high))]
+        if query.get("active_only") == "true":
+            runs = [r for r in runs if r.active()]
+        if query.get("completed_only") == "true":
+            runs = [r for r in runs if not r.active()]
+        runs.sort(key=lambda r: (r.start_time, r.run_id), reverse=True)
+        offset, limit = int(query.get("page_token") or 0), min(int(query.get("limit") or 20), _PAGE_LIMIT)
+        page = runs[offset : offset + limit]
+        expand = query.get("expand_tasks") == "true"
+        body: dict[str, Any] = {"has_more": offset + limit < len(runs)}
+        if page:
+            body["runs"] = [self._observe(request, r, tasks=expand) for r in page]
+        if body["has_more"]:
+            body["next_page_token"] = str(offset + limit)
+        return web.json_response(body)
 
     async def _list_jobs(self, request: web.Request) -> web.Response:
         name = request.query.get("name")

@@ -1,4 +1,4 @@
-"""The trigger event payload and the failure report (pure functions)."""
+"""The trigger event payload, the failed tasks' details and the failure report (pure functions)."""
 
 from __future__ import annotations
 
@@ -6,31 +6,30 @@ import json
 
 import pytest
 
-from airflow_dbx_async._events import FailedTask, RunEvent
-from airflow_dbx_async._failure_report import (
-    MAX_REPORTED_TASKS,
-    bound_for_event,
-    report_lines,
-    short_message,
-    strip_ansi,
-    truncate_head,
-    truncate_tail,
+from airflow_dbx_async._events import RunEvent
+from airflow_dbx_async._failure_details import FailedTask, TaskDetails, reported_tasks
+from airflow_dbx_async._failure_report import report_lines, short_message, trigger_line
+from airflow_dbx_async.client import Run, RunOutput, RunState
+
+_FAILED = RunState.from_api(
+    {"life_cycle_state": "TERMINATED", "result_state": "FAILED", "state_message": "x"}
 )
 
 
-def task(i: int = 0, **overrides: object) -> FailedTask:
+def task(i: int = 0, message: str = "Workload failed, see run output for details") -> FailedTask:
+    state = RunState.from_api(
+        {"life_cycle_state": "TERMINATED", "result_state": "FAILED", "state_message": message}
+    )
+    return FailedTask(f"task_{i}", 10 + i, f"http://dbx/run/{10 + i}", state)
+
+
+def details(i: int = 0, **output: object) -> TaskDetails:
     fields: dict[str, object] = {
-        "task_key": f"task_{i}",
-        "run_id": 10 + i,
-        "run_page_url": f"http://dbx/run/{10 + i}",
-        "state_message": "Workload failed, see run output for details",
         "error": f"ValueError: bad input {i}",
         "error_trace": "Traceback (most recent call last):\n  File 'nb', line 3\nValueError: bad input",
-        "notebook_result": None,
-        "logs": "",
     }
-    fields.update(overrides)
-    return FailedTask(**fields)  # type: ignore[arg-type]
+    fields.update(output)
+    return TaskDetails(task(i), RunOutput(run_id=10 + i, **fields))  # type: ignore[arg-type]
 
 
 def event(*tasks: FailedTask, **overrides: object) -> RunEvent:
@@ -38,20 +37,29 @@ def event(*tasks: FailedTask, **overrides: object) -> RunEvent:
         "status": "failed",
         "run_id": 123,
         "run_page_url": "http://dbx/?o=1#job/1/run/123",
-        "run_state": {
-            "life_cycle_state": "TERMINATED",
-            "result_state": "FAILED",
-            "state_message": "Workload failed",
-        },
+        "state": RunState.from_api(
+            {"life_cycle_state": "TERMINATED", "result_state": "FAILED", "state_message": "Workload failed"}
+        ),
         "reason": "TERMINATED/FAILED: Workload failed",
         "failed_tasks": tasks,
+        "failed_total": len(tasks),
     }
     fields.update(overrides)
     return RunEvent(**fields)  # type: ignore[arg-type]
 
 
+def test_run_state_travels_as_a_value() -> None:
+    unknown = RunState.from_api(
+        {"life_cycle_state": "NEW_STATE", "result_state": "ODD", "state_message": "m"}
+    )
+    for state in (_FAILED, unknown, RunState.from_api({})):
+        payload = state.to_payload()
+        assert json.loads(json.dumps(payload)) == payload
+        assert RunState.from_payload(payload) == state
+
+
 def test_payload_round_trip_is_json_primitives() -> None:
-    original = event(task(0, notebook_result="r", logs="x", logs_truncated=True), task(1))
+    original = event(task(0), task(1))
     payload = original.to_payload()
     assert json.loads(json.dumps(payload)) == payload
     assert RunEvent.from_payload(payload) == original
@@ -64,44 +72,44 @@ def test_from_payload_rejects_foreign_payloads(bad: object) -> None:
 
 
 def test_from_payload_tolerates_missing_keys() -> None:
-    decoded = RunEvent.from_payload(
-        {"status": "success", "run_id": "77", "failed_tasks": [{"task_key": "a"}]}
-    )
+    decoded = RunEvent.from_payload({"status": "failed", "run_id": "77", "failed_tasks": [{"task_key": "a"}]})
     assert decoded.run_id == 77
     assert decoded.failed_tasks[0].task_key == "a"
-    assert decoded.run_state == {}
+    assert decoded.state is None
+    assert decoded.failed_total == 1
+    assert decoded.judgement() is None
 
 
-def test_truncation_keeps_tail_or_head_with_a_visible_marker() -> None:
-    text = "".join(str(i % 10) for i in range(100))
-    tail = truncate_tail(text, 10)
-    assert tail.endswith(text[-10:])
-    assert "... [truncated 90 chars] ..." in tail
-    head = truncate_head(text, 10)
-    assert head.startswith(text[:10])
-    assert "... [truncated 90 chars] ..." in head
-    assert truncate_tail("short", 10) == "short"
+def test_the_event_is_judged_by_judge() -> None:
+    success = RunState.from_api({"life_cycle_state": "TERMINATED", "result_state": "SUCCESS_WITH_FAILURES"})
+    verdict = event(status="success", state=success).judgement()
+    assert verdict is not None
+    assert verdict.outcome.value == "succeeded"
+    running = RunState.from_api({"life_cycle_state": "RUNNING"})
+    assert event(reason="deadline passed", state=running).judgement() is None
 
 
-def test_strip_ansi() -> None:
-    assert strip_ansi("\x1b[0;31mValueError\x1b[0m: x\x1b[1A") == "ValueError: x"
+def test_listed_without_tasks_is_not_the_same_as_no_tasks() -> None:
+    listed = Run.from_api({"run_id": 1, "state": {"life_cycle_state": "TERMINATED"}})
+    assert listed.tasks is None
+    got = Run.from_api(
+        {"run_id": 1, "run_name": "legacy", "state": {"life_cycle_state": "TERMINATED"}, "tasks": []}
+    )
+    assert got.tasks == ()
+    (whole,), total = reported_tasks(got)  # a run without tasks reports itself
+    assert (whole.task_key, whole.run_id, total) == ("legacy", 1, 1)
 
 
 def test_report_lists_each_task_with_header_and_details() -> None:
     long_logs = "noise\n" * 2000 + "the real error at the end\n"
-    lines = report_lines(
-        event(
-            task(
-                0,
-                notebook_result="head of result" + "x" * 5000,
-                logs=long_logs,
-                error_trace="\x1b[31mboom\x1b[0m",
-            )
-        )
+    shown = details(
+        0, notebook_result="head of result" + "x" * 5000, logs=long_logs, error_trace="\x1b[31mboom\x1b[0m"
     )
+    lines = report_lines(event(task(0)), [shown])
     text = "\n".join(lines)
     assert lines[0] == "Databricks run 123 failed: TERMINATED/FAILED: Workload failed"
     assert "Run page: http://dbx/?o=1#job/1/run/123" in text
+    assert "1 failed task:" in text
     assert "[1/1] task 'task_0' (task run 10): Workload failed, see run output for details" in text
     assert "run page: http://dbx/run/10" in text
     assert "ValueError: bad input 0" in text
@@ -113,40 +121,40 @@ def test_report_lists_each_task_with_header_and_details() -> None:
     assert all("\n" not in line for line in lines)
 
 
-def test_report_caps_the_number_of_tasks() -> None:
-    lines = report_lines(event(*(task(i) for i in range(25))))
-    text = "\n".join(lines)
-    assert "task 'task_19'" in text
-    assert "task 'task_20'" not in text
-    assert f"... and {25 - MAX_REPORTED_TASKS} more failed tasks" in text
+def test_report_names_tasks_whose_output_could_not_be_fetched() -> None:
+    missing = TaskDetails(task(0)).with_problem("the task output", RuntimeError("gone"))
+    text = "\n".join(report_lines(event(task(0), task(1)), [missing]))
+    assert "(could not fetch the task output: gone)" in text
+    assert "[2/2] task 'task_1' (task run 11)" in text  # no details at all: still named
+    assert "  error: (none)" in text
+
+
+def test_report_says_how_many_failed_when_it_shows_fewer() -> None:
+    lines = report_lines(event(*(task(i) for i in range(20)), failed_total=150))
+    assert "150 failed tasks; the first 20 follow (the run page lists them all):" in lines
+    assert any(line.startswith("[20/150] task 'task_19'") for line in lines)
 
 
 def test_short_message_is_one_line_with_task_errors_and_url() -> None:
-    message = short_message(
-        event(task(0, error="ValueError: bad input\nmore lines"), task(1), task(2), task(3))
-    )
+    tasks = [task(i) for i in range(4)]
+    shown = [details(0, error="ValueError: bad input\nmore lines"), details(1), details(2), details(3)]
+    message = short_message(event(*tasks, failed_total=9), shown)
     assert message == (
         "Databricks run 123 failed (TERMINATED/FAILED): task task_0: ValueError: bad input; "
-        "task task_1: ValueError: bad input 1; task task_2: ValueError: bad input 2; +1 more. "
+        "task task_1: ValueError: bad input 1; task task_2: ValueError: bad input 2; +6 more. "
         "See http://dbx/?o=1#job/1/run/123"
     )
 
 
-def test_short_message_for_errors_and_runs_without_tasks() -> None:
+def test_short_message_for_errors_and_runs_without_output() -> None:
     assert short_message(event(status="error", reason="AuthError: 403\ntrace", run_page_url="")) == (
         "Could not watch Databricks run 123: AuthError: 403"
     )
-    no_output = short_message(event(task(0, error="", state_message="")))
-    assert ": task task_0: failed." in no_output
-
-
-def test_bound_for_event_limits_every_field() -> None:
-    bounded = bound_for_event(
-        task(0, logs="y" * 50_000, error_trace="z" * 50_000, notebook_result="r" * 50_000), 100
+    assert ": task task_0: TERMINATED/FAILED." in short_message(event(task(0, message="")))
+    assert trigger_line(event(task(0, message="boom"))).endswith(
+        "task task_0: boom. See http://dbx/?o=1#job/1/run/123; "
+        "the failure report follows when the task resumes"
     )
-    assert len(bounded.logs) < 200
-    assert len(bounded.error_trace) < 200
-    assert len(bounded.notebook_result or "") < 200
 
 
 def test_operator_errors_pickle_and_keep_their_message() -> None:

@@ -153,7 +153,7 @@ async def test_failure_report_shows_printed_lines_failing_cell_and_traceback(
     run_id = dict(result.ti.pushed)["run_id"]
     hook = DatabricksAsyncHook(CONN_ID)
     async with JobsClient(await hook.aget_config()) as client:
-        task_run = (await client.get_run(run_id)).tasks[0].run_id
+        task_run = (await client.get_run(run_id)).latest_attempts()[0].run_id
         assert (await client.get_run_output(task_run)).logs == ""  # notebook tasks have no logs
 
 

@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_dbx_async._events import FailedTask, RunEvent
+from airflow_dbx_async._events import RunEvent
+from airflow_dbx_async._failure_details import FailedTask
 from airflow_dbx_async._idempotency import TaskIdentity, make_token
+from airflow_dbx_async.client import RunState
 from airflow_dbx_async.operators import (
     DatabricksRunFailedError,
     DatabricksRunNowDeferrableOperator,
@@ -132,43 +134,48 @@ def test_fast_path_failure_uses_the_failure_report(
     assert any("Traceback..." in m for m in messages(logs, "error"))
 
 
-def _failed_event(**overrides: Any) -> dict[str, Any]:
-    tasks = tuple(
-        FailedTask(
-            task_key=f"t{i}",
-            run_id=100 + i,
-            run_page_url=f"http://dbx/run/{100 + i}",
-            state_message="Workload failed",
-            error=f"ValueError: bad input {i}",
-            error_trace=f"Traceback (most recent call last):\n  frame {i}\nValueError: bad input {i}",
-            notebook_result=f"result {i}",
-            logs=f"stdout of task {i}\n",
-        )
-        for i in range(2)
-    )
+def _failed_event(fake: FakeDatabricks | None = None, **overrides: Any) -> dict[str, Any]:
+    """A failed run's event; its tasks' outputs are on ``fake``, for the worker to fetch."""
+    failed = RunState.from_api(state("TERMINATED", "FAILED", "Workload failed"))
+    tasks = tuple(FailedTask(f"t{i}", 100 + i, f"http://dbx/run/{100 + i}", failed) for i in range(2))
+    for i in range(2 if fake is not None else 0):
+        assert fake is not None
+        fake.outputs[100 + i] = {
+            "error": f"ValueError: bad input {i}",
+            "error_trace": f"Traceback (most recent call last):\n  frame {i}\nValueError: bad input {i}",
+            "notebook_output": {"result": f"result {i}"},
+            "logs": f"stdout of task {i}\n",
+        }
     event = RunEvent(
         status="failed",
         run_id=123,
         run_page_url="http://dbx/?o=1#job/1/run/123",
-        run_state=state("TERMINATED", "FAILED", "Workload failed"),
+        state=failed,
         reason="TERMINATED/FAILED: Workload failed",
         failed_tasks=tasks,
+        failed_total=2,
     )
     return event.to_payload() | overrides
 
 
 def test_execute_complete_success_logs_and_returns(logs: list[MutableMapping[str, Any]]) -> None:
-    payload = _failed_event(status="success", failed_tasks=[], reason="TERMINATED/SUCCESS")
+    success = RunState.from_api(state("TERMINATED", "SUCCESS")).to_payload()
+    payload = _failed_event(status="success", failed_tasks=[], reason="TERMINATED/SUCCESS", run_state=success)
     submit_op().execute_complete(context(), payload)
     assert any("123" in m and "succeeded" in m for m in messages(logs, "info"))
 
 
-def test_execute_complete_failure_raises_one_line_and_logs_details(
-    logs: list[MutableMapping[str, Any]],
+def test_execute_complete_judges_the_state_not_the_status() -> None:
+    with pytest.raises(DatabricksRunFailedError, match="Malformed event"):
+        submit_op().execute_complete(context(), _failed_event(status="success", failed_tasks=[]))
+
+
+def test_execute_complete_fetches_the_outputs_and_raises_one_line(
+    fake: FakeDatabricks, thread_server: str, logs: list[MutableMapping[str, Any]]
 ) -> None:
     op = submit_op()
     with pytest.raises(DatabricksRunFailedError) as failed:
-        op.execute_complete(context(), _failed_event())
+        op.execute_complete(context(), _failed_event(fake))
     assert isinstance(failed.value, AirflowException)
     message = str(failed.value)
     assert "\n" not in message
@@ -185,7 +192,19 @@ def test_execute_complete_failure_raises_one_line_and_logs_details(
             f"http://dbx/run/{100 + i}",
         ):
             assert piece in logged
+    assert [body["run_id"] for body in fake.calls("get-output")] == ["100", "101"]
     assert op.run_id == 123
+
+
+def test_execute_complete_still_reports_when_outputs_cannot_be_fetched(
+    logs: list[MutableMapping[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", raising=False)
+    with pytest.raises(DatabricksRunFailedError, match="task t0: Workload failed"):
+        submit_op().execute_complete(context(), _failed_event())
+    logged = "\n".join(messages(logs, "error"))
+    assert "[1/2] task 't0' (task run 100): Workload failed" in logged
+    assert "could not fetch the task output" in logged
 
 
 def test_execute_complete_error_event_raises(logs: list[MutableMapping[str, Any]]) -> None:

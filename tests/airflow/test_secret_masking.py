@@ -13,11 +13,13 @@ import pytest
 from airflow.sdk import Connection
 from airflow.sdk._shared.secrets_masker import reset_secrets_masker
 
-from airflow_dbx_async._events import FailedTask, RunEvent
+from airflow_dbx_async._events import RunEvent
+from airflow_dbx_async._failure_details import FailedTask
 from airflow_dbx_async._secrets import connection_secrets, redact, register_connection_secrets
+from airflow_dbx_async.client import RunState
 from airflow_dbx_async.operators import DatabricksRunFailedError, DatabricksSubmitRunDeferrableOperator
 from tests.airflow.conftest import CONN_ID, messages
-from tests.airflow.fake_databricks import state
+from tests.airflow.fake_databricks import FakeDatabricks, ThreadedServer, state
 from tests.airflow.helpers import context
 
 if TYPE_CHECKING:
@@ -82,22 +84,22 @@ def test_a_missing_connection_registers_nothing() -> None:
     assert register_connection_secrets("no_such_connection_for_masking") == ()
 
 
-def _failed_with(secret: str) -> dict[str, Any]:
-    task = FailedTask(
-        task_key="nb",
-        run_id=2,
-        state_message=f"failed with {secret}",
-        error=f"ValueError: token is {secret}",
-        error_trace=f"Traceback\n  print('{secret}')\nValueError: token is {secret}",
-        notebook_result=secret,
-        logs=f"printed {secret}\n",
-    )
+def _failed_with(secret: str, fake: FakeDatabricks) -> dict[str, Any]:
+    """A failed run's event whose task printed ``secret``; its output waits on ``fake``."""
+    fake.outputs[2] = {
+        "error": f"ValueError: token is {secret}",
+        "error_trace": f"Traceback\n  print('{secret}')\nValueError: token is {secret}",
+        "notebook_output": {"result": secret},
+        "logs": f"printed {secret}\n",
+    }
+    task_state = RunState.from_api(state("TERMINATED", "FAILED", f"failed with {secret}"))
     return RunEvent(
         status="failed",
         run_id=1,
-        run_state=state("TERMINATED", "FAILED", f"Workload failed {secret}"),
+        state=RunState.from_api(state("TERMINATED", "FAILED", f"Workload failed {secret}")),
         reason=f"TERMINATED/FAILED: {secret}",
-        failed_tasks=(task,),
+        failed_tasks=(FailedTask("nb", 2, "", task_state),),
+        failed_total=1,
     ).to_payload()
 
 
@@ -109,15 +111,18 @@ def _failed_with(secret: str) -> dict[str, Any]:
 def test_resumed_worker_masks_the_report_and_the_exception(
     monkeypatch: pytest.MonkeyPatch, logs: list[MutableMapping[str, Any]], fields: dict[str, Any], secret: str
 ) -> None:
-    _connect(monkeypatch, **fields)
+    fake = FakeDatabricks(token=secret)
     op = DatabricksSubmitRunDeferrableOperator(
         task_id="t",
         databricks_conn_id=CONN_ID,
         notebook_task={"notebook_path": "/x"},
         existing_cluster_id="c",
     )
-    with pytest.raises(DatabricksRunFailedError) as failed:
-        op.execute_complete(context(), _failed_with(secret))
+    with ThreadedServer(fake.app()) as server:
+        _connect(monkeypatch, host=server.url, **fields)
+        with pytest.raises(DatabricksRunFailedError) as failed:
+            op.execute_complete(context(), _failed_with(secret, fake))
+    assert len(fake.calls("get-output")) == 1  # the output was fetched by the worker, then masked
     logged = messages(logs)
     assert any("***" in line for line in logged)
     assert all(secret not in line for line in logged)

@@ -1,15 +1,22 @@
-"""DatabricksRunTrigger against a scripted fake workspace."""
+"""DatabricksRunTrigger against a scripted fake workspace that follows the runs/list contract.
+
+Most behaviours are checked on both paths a trigger can take: the shared ``runs/list`` sweep
+(``sweep``) and the ``runs/get`` fallback for runs the list does not show (``fallback``).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
-import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from airflow_dbx_async._events import RunEvent
+from airflow_dbx_async._failure_details import MAX_REPORTED_TASKS
+from airflow_dbx_async._failure_report import report_lines
+from airflow_dbx_async.client._workspace import WORKSPACES
 from airflow_dbx_async.triggers import TRIGGER_CLASSPATH, DatabricksRunTrigger, poll_delays
 from tests.airflow.conftest import CONN_ID, messages
 from tests.airflow.fake_databricks import TOKEN, FakeDatabricks, state
@@ -35,6 +42,18 @@ async def collect(trigger: DatabricksRunTrigger) -> list[RunEvent]:
     return [RunEvent.from_payload(e.payload) async for e in trigger.run()]
 
 
+@pytest.fixture(autouse=True)
+def back_to_back_sweeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(WORKSPACES, "min_sweep_gap", 0.0)
+
+
+@pytest.fixture(params=["sweep", "fallback"])
+def path(request: pytest.FixtureRequest, fake: FakeDatabricks) -> str:
+    """Which way the trigger learns the run's state: the shared sweep, or runs/get."""
+    fake.list_visible = request.param == "sweep"
+    return str(request.param)
+
+
 def test_serialize_round_trip() -> None:
     trigger = make_trigger(42, deadline=1234.5, cancel_on_kill=False, api_version="2.1")
     classpath, kwargs = trigger.serialize()
@@ -58,7 +77,7 @@ def test_poll_delays_start_quick_and_never_exceed_period() -> None:
 
 @pytest.mark.asyncio
 async def test_success_yields_one_event_and_logs_state_changes_only(
-    fake: FakeDatabricks, async_server: str, logs: list[MutableMapping[str, Any]]
+    fake: FakeDatabricks, path: str, async_server: str, logs: list[MutableMapping[str, Any]]
 ) -> None:
     run = fake.add_run(
         [state("PENDING", message="Waiting"), state("PENDING", message="Waiting"), state("RUNNING")]
@@ -69,69 +88,88 @@ async def test_success_yields_one_event_and_logs_state_changes_only(
     assert len(events) == 1
     assert events[0].status == "success"
     assert events[0].run_id == run.run_id
-    assert events[0].run_state["result_state"] == "SUCCESS"
+    assert events[0].state is not None
+    assert events[0].state.raw_result_state == "SUCCESS"
     assert f"#job/777/run/{run.run_id}" in events[0].run_page_url
     info = messages(logs, "info")
     assert len(info) == 3, info
     assert "PENDING" in info[0]
     assert "RUNNING" in info[1]
     assert "SUCCESS" in info[2]
-    assert len(fake.calls("runs/get")) == 6
+    if path == "sweep":  # every state came from the run list: no request of its own
+        assert fake.calls("runs/get") == []
+        assert fake.calls("runs/list")
+    else:
+        assert len(fake.calls("runs/get")) == 6
+
+
+FAILED_TASKS = [
+    {"run_id": 11, "task_key": "ingest", "attempt_number": 0, "state": state("TERMINATED", "FAILED", "boom")},
+    {
+        "run_id": 12,
+        "task_key": "ingest",
+        "attempt_number": 1,
+        "state": state("TERMINATED", "FAILED", "again"),
+    },
+    {"run_id": 13, "task_key": "train", "state": state("TERMINATED", "FAILED", "Workload failed")},
+    {"run_id": 14, "task_key": "ok", "state": state("TERMINATED", "SUCCESS")},
+]
 
 
 @pytest.mark.asyncio
-async def test_failed_multi_task_run_carries_every_task_detail(
-    fake: FakeDatabricks, async_server: str, logs: list[MutableMapping[str, Any]]
+async def test_failed_run_event_names_the_failed_tasks_without_their_outputs(
+    fake: FakeDatabricks, path: str, async_server: str, logs: list[MutableMapping[str, Any]]
 ) -> None:
-    tasks = [
-        {
-            "run_id": 11,
-            "task_key": "ingest",
-            "attempt_number": 0,
-            "state": state("TERMINATED", "FAILED", "boom"),
-        },
-        {
-            "run_id": 12,
-            "task_key": "ingest",
-            "attempt_number": 1,
-            "state": state("TERMINATED", "FAILED", "again"),
-        },
-        {"run_id": 13, "task_key": "train", "state": state("TERMINATED", "FAILED", "Workload failed")},
-        {"run_id": 14, "task_key": "ok", "state": state("TERMINATED", "SUCCESS")},
-    ]
-    fake.outputs[12] = {
-        "error": "ValueError: bad input",
-        "error_trace": "\x1b[0;31mTraceback\x1b[0m\n  File x\nValueError: bad input",
-        "notebook_output": {"result": "partial"},
-    }
-    fake.outputs[13] = {"error": "ZeroDivisionError", "logs": "line 1\nline 2\n", "logs_truncated": True}
     run = fake.add_run(
-        [state("RUNNING"), state("INTERNAL_ERROR", "FAILED", "Task ingest failed")], tasks=tasks
+        [state("RUNNING"), state("INTERNAL_ERROR", "FAILED", "Task ingest failed")], tasks=FAILED_TASKS
     )
     (event,) = await collect(make_trigger(run.run_id))
     assert event.status == "failed"
-    by_key = {t.task_key: t for t in event.failed_tasks}
-    assert set(by_key) == {"ingest", "train"}
-    assert by_key["ingest"].run_id == 12
-    assert by_key["ingest"].error == "ValueError: bad input"
-    assert "Traceback" in by_key["ingest"].error_trace
-    assert "\x1b" not in by_key["ingest"].error_trace
-    assert by_key["ingest"].notebook_result == "partial"
-    assert by_key["train"].logs == "line 1\nline 2\n"
-    assert by_key["train"].logs_truncated
-    assert not any(
-        path.endswith("get-output") and body.get("run_id") == "11" for _, path, body in fake.requests
-    )
+    assert [(t.task_key, t.run_id) for t in event.failed_tasks] == [("ingest", 12), ("train", 13)]
+    assert event.failed_tasks[0].state is not None
+    assert event.failed_tasks[0].state.state_message == "again"
+    assert event.failed_total == 2
+    assert fake.calls("get-output") == []  # the bulky outputs are fetched by the worker
+    # A failed run seen in the run list has no tasks: it is read once with runs/get.
+    assert len(fake.calls("runs/get")) == (1 if path == "sweep" else 2)
     # The trigger logs one summary line; the full report is written once, by execute_complete.
     errors = messages(logs, "error")
     assert len(errors) == 1, errors
-    assert "failed" in errors[0]
+    assert "task ingest: again; task train: Workload failed" in errors[0]
     assert "the failure report follows" in errors[0]
 
 
 @pytest.mark.asyncio
+async def test_a_transient_error_re_reading_a_failed_run_keeps_the_failure(
+    fake: FakeDatabricks, async_server: str
+) -> None:
+    run = fake.add_run([state("TERMINATED", "FAILED", "Workload failed")], tasks=FAILED_TASKS)
+    fake.faults["get"] = [503]  # the run list showed the failure; reading its tasks fails once
+    (event,) = await collect(make_trigger(run.run_id))
+    assert event.status == "failed"
+    assert [t.task_key for t in event.failed_tasks] == ["ingest", "train"]
+    assert len(fake.calls("runs/get")) == 2
+
+
+@pytest.mark.asyncio
+async def test_a_wide_failure_keeps_the_event_small_and_says_how_many_failed(
+    fake: FakeDatabricks, path: str, async_server: str
+) -> None:
+    tasks = [
+        {"run_id": 100 + i, "task_key": f"t{i}", "state": state("TERMINATED", "FAILED", "x" * 2000)}
+        for i in range(120)
+    ]
+    run = fake.add_run([state("TERMINATED", "FAILED")], tasks=tasks)
+    (event,) = await collect(make_trigger(run.run_id))
+    assert len(event.failed_tasks) == MAX_REPORTED_TASKS
+    assert event.failed_total == 120
+    assert len(json.dumps(event.to_payload())) < 16_000
+    assert "120 failed tasks; the first 20 follow (the run page lists them all):" in report_lines(event)
+
+
+@pytest.mark.asyncio
 async def test_non_transient_error_yields_one_error_event(
-    fake: FakeDatabricks, async_server: str, logs: list[MutableMapping[str, Any]]
+    fake: FakeDatabricks, path: str, async_server: str, logs: list[MutableMapping[str, Any]]
 ) -> None:
     (event,) = await collect(make_trigger(999))
     assert event.status == "error"
@@ -150,6 +188,7 @@ async def test_missing_connection_is_an_error_event(monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.asyncio
 async def test_transient_503s_keep_polling(fake: FakeDatabricks, async_server: str) -> None:
+    fake.list_visible = False
     run = fake.add_run([state("RUNNING"), state("TERMINATED", "SUCCESS")])
     fake.faults["get"] = [503, 503, 503]
     (event,) = await collect(make_trigger(run.run_id))
@@ -157,16 +196,31 @@ async def test_transient_503s_keep_polling(fake: FakeDatabricks, async_server: s
     assert len(fake.calls("runs/get")) == 5
 
 
+class SteppingClock:
+    """Epoch seconds that move on by ``step`` each time they are read."""
+
+    def __init__(self, start: float = 1_000_000.0, step: float = 1.0) -> None:
+        self.now, self.step = start, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
 @pytest.mark.asyncio
-async def test_deadline_cancels_the_run(fake: FakeDatabricks, async_server: str) -> None:
+async def test_deadline_cancels_the_run(fake: FakeDatabricks, path: str, async_server: str) -> None:
     run = fake.add_run([state("RUNNING")])
-    started = time.monotonic()
-    (event,) = await collect(make_trigger(run.run_id, polling_period_seconds=5, deadline=time.time() + 0.3))
-    assert time.monotonic() - started < 3
+    clock = SteppingClock()
+    trigger = make_trigger(run.run_id, deadline=clock.now + 5)
+    trigger._clock = clock
+    (event,) = await collect(trigger)
     assert event.status == "failed"
     assert "execution_timeout" in event.reason
     assert "cancelled" in event.reason
+    assert event.state is not None  # the last state seen before the deadline
+    assert event.state.raw_life_cycle_state == "RUNNING"
     assert fake.cancelled == [run.run_id]
+    assert clock.now >= trigger.deadline  # type: ignore[operator]
 
 
 @pytest.mark.asyncio
@@ -174,13 +228,19 @@ async def test_deadline_without_cancel_on_kill_leaves_the_run(
     fake: FakeDatabricks, async_server: str
 ) -> None:
     run = fake.add_run([state("RUNNING")])
-    (event,) = await collect(make_trigger(run.run_id, deadline=time.time() - 1, cancel_on_kill=False))
+    clock = SteppingClock()
+    trigger = make_trigger(run.run_id, deadline=clock.now - 1, cancel_on_kill=False)
+    trigger._clock = clock
+    (event,) = await collect(trigger)
     assert event.status == "failed"
     assert fake.cancelled == []
+    assert fake.calls("runs/get") == []
+    assert fake.calls("runs/list") == []
 
 
 @pytest.mark.asyncio
 async def test_on_kill_cancels_the_run(fake: FakeDatabricks, async_server: str) -> None:
+    fake.list_visible = False
     run = fake.add_run([state("RUNNING")])
     trigger = make_trigger(run.run_id, polling_period_seconds=0.05)
     fake.polled = asyncio.Event()
@@ -198,24 +258,3 @@ async def test_on_kill_respects_cancel_on_kill_false(fake: FakeDatabricks, async
     await make_trigger(5, cancel_on_kill=False).on_kill()
     assert fake.cancelled == []
     assert fake.requests == []
-
-
-@pytest.mark.asyncio
-async def test_wide_failed_run_fetches_output_of_the_reported_tasks_only(
-    fake: FakeDatabricks, async_server: str
-) -> None:
-    tasks = [
-        {"run_id": 100 + i, "task_key": f"t{i}", "state": state("TERMINATED", "FAILED", f"failed {i}")}
-        for i in range(25)
-    ]
-    fake.outputs.update({100 + i: {"error": f"boom {i}"} for i in range(25)})
-    fake.faults["get-output"] = [400]
-    run = fake.add_run([state("TERMINATED", "FAILED")], tasks=tasks)
-    (event,) = await collect(make_trigger(run.run_id))
-    assert len(event.failed_tasks) == 25
-    assert len(fake.calls("get-output")) == 20
-    errors = [t.error for t in event.failed_tasks]
-    assert sum("could not fetch the task output" in e for e in errors) == 1
-    assert sum(e.startswith("boom ") for e in errors[:20]) == 19
-    assert errors[20:] == [""] * 5
-    assert event.failed_tasks[24].state_message == "failed 24"

@@ -121,7 +121,8 @@ async def test_a_run_missing_from_the_list_still_reports_its_true_final_state(
         _connect(monkeypatch, str(server.make_url("")).rstrip("/"))
         event = await first_event(_trigger(7, period=0.2))
     assert event.status == "success"
-    assert event.run_state["result_state"] == "SUCCESS"
+    assert event.state is not None
+    assert event.state.raw_result_state == "SUCCESS"
     assert workspace.gets == {7: 2}  # the sweeps missed it; the trigger asked runs/get itself
 
 

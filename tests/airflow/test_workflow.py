@@ -192,10 +192,10 @@ async def test_task_run_trigger_reports_only_its_task(emulator: Any) -> None:
     assert failed.status == "failed"
     (task,) = failed.failed_tasks
     assert task.task_key == _task(dag, "wf.second").databricks_task_key
-    assert "ValueError: boom" in task.error
     assert succeeded.status == "success"
-    with pytest.raises(DatabricksRunFailedError, match="boom"):
-        _task(dag, "wf.second").execute_complete(context(), failed.to_payload())
+    resume = _task(dag, "wf.second").execute_complete
+    with pytest.raises(DatabricksRunFailedError, match="ValueError: boom"):  # the worker fetched the output
+        await asyncio.to_thread(resume, context(), failed.to_payload())
 
 
 def test_example_workflow_dag_shape() -> None:

@@ -35,7 +35,7 @@ async def _raw_output(emulator: EmulatorProcess, run_id: int) -> dict[str, Any]:
     """The emulator's ``runs/get-output`` body for the single task run of ``run_id``."""
     config = ClientConfig(base_url=emulator.info.url, auth=TokenAuth(emulator.token))
     async with JobsClient(config) as client:
-        task_run_id = (await client.get_run(run_id)).tasks[0].run_id
+        task_run_id = (await client.get_run(run_id)).latest_attempts()[0].run_id
         return await client._call("GET", "jobs/runs/get-output", params={"run_id": task_run_id})
 
 
