@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from airflow_dbx_async._failure_details import FailedTask, reported_tasks
+from airflow_dbx_async._failure_details import FailedTask, int_field, reported_tasks, text_field
 from airflow_dbx_async.client import Judgement, Outcome, RunState, judge
 
 if TYPE_CHECKING:
@@ -24,21 +24,6 @@ __all__ = ("STATUSES", "EventStatus", "RunEvent")
 
 EventStatus = Literal["success", "failed", "error"]
 STATUSES: tuple[EventStatus, ...] = ("success", "failed", "error")
-
-
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else ("" if value is None else str(value))
-
-
-def _int(value: object) -> int:
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return value
-    try:
-        return int(str(value))
-    except ValueError:
-        return 0
 
 
 @dataclass(frozen=True)
@@ -109,10 +94,10 @@ class RunEvent:
         )
         return cls(
             status=cast("EventStatus", status),
-            run_id=_int(data.get("run_id")),
-            run_page_url=_str(data.get("run_page_url")),
+            run_id=int_field(data.get("run_id")),
+            run_page_url=text_field(data.get("run_page_url")),
             state=RunState.from_payload(state) if isinstance(state, Mapping) and state else None,
-            reason=_str(data.get("reason")),
+            reason=text_field(data.get("reason")),
             failed_tasks=tasks,
-            failed_total=max(_int(data.get("failed_total")), len(tasks)),
+            failed_total=max(int_field(data.get("failed_total")), len(tasks)),
         )

@@ -38,7 +38,9 @@ __all__ = (
     "TaskSource",
     "add_output",
     "fetch_details",
+    "int_field",
     "reported_tasks",
+    "text_field",
 )
 
 MAX_REPORTED_TASKS = 20
@@ -46,15 +48,17 @@ _STATE_MESSAGE_LIMIT = 500  # keeps the event small: 20 tasks stay within a few 
 _CONCURRENCY = 8
 
 
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
+def text_field(value: object) -> str:
+    """A payload field read as text: a string as is, ``None`` as empty, anything else as ``str()``."""
+    return value if isinstance(value, str) else ("" if value is None else str(value))
 
 
-def _int(value: object) -> int:
-    if isinstance(value, bool):
+def int_field(value: object) -> int:
+    """A payload field read as an int (also from decimal text); 0 when it is not one."""
+    if isinstance(value, bool) or value is None:
         return 0
     try:
-        return int(str(value)) if value is not None else 0
+        return int(str(value))
     except ValueError:
         return 0
 
@@ -95,9 +99,9 @@ class FailedTask:
         """Rebuild from :meth:`to_payload` output; missing keys become empty values."""
         state = data.get("state")
         return cls(
-            task_key=_str(data.get("task_key")),
-            run_id=_int(data.get("run_id")),
-            run_page_url=_str(data.get("run_page_url")),
+            task_key=text_field(data.get("task_key")),
+            run_id=int_field(data.get("run_id")),
+            run_page_url=text_field(data.get("run_page_url")),
             state=RunState.from_payload(state) if isinstance(state, Mapping) else None,
         )
 
