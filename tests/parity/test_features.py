@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
 from airflow.providers.databricks.triggers.databricks import DatabricksExecutionTrigger
 from airflow.sdk.exceptions import TaskDeferred
 
+from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
 from airflow_dbx_async.operators import (
     DatabricksRunFailedError,
     DatabricksRunNowOperator,
     DatabricksSubmitRunOperator,
 )
+from tests.airflow.helpers import first_event
 from tests.parity.conftest import ParityTI, Workspace, parity_context
 
 # The official provider calls ProvidersManager.hooks, which Airflow 3.3 flags as deprecated.
@@ -201,3 +206,40 @@ def test_resume_from_the_official_trigger_with_repair_flag(workspace: Workspace)
     without_flag = {**_official_event(op.run_id), "repair_run": False}
     with pytest.raises(DatabricksRunFailedError):
         _run_now(job_id=203, repair_run=True).execute_complete(parity_context(ParityTI()), without_flag)
+
+
+FLAKY = Path(__file__).resolve().parents[1] / "e2e" / "workspace" / "Users" / "airflow@example.com"
+
+
+def test_deferred_repair_succeeds_with_one_run_and_one_repair(tmp_path: Path) -> None:
+    """Real notebook execution: the first attempt fails, the repaired one succeeds (two deferrals)."""
+    workspace_dir = tmp_path / "workspace" / "Users" / "airflow@example.com"
+    workspace_dir.mkdir(parents=True)
+    shutil.copy(FLAKY / "Flaky_Notebook.py", workspace_dir)
+    notebook = {
+        "notebook_path": "/Users/airflow@example.com/Flaky_Notebook",
+        "base_parameters": {"marker": str(tmp_path / "marker")},
+    }
+    server = EmulatorServer(EmulatorConfig(workspace=tmp_path / "workspace"))
+    server.state.create_job(
+        {"name": "flaky", "tasks": [{"task_key": "flaky", "notebook_task": notebook}]}, job_id=7
+    )
+    with server.start_in_thread() as handle, pytest.MonkeyPatch.context() as patch:
+        patch.setenv(
+            "AIRFLOW_CONN_FLAKY",
+            json.dumps({"conn_type": "databricks", "host": handle.url, "password": handle.token}),
+        )
+        op = _run_now(job_id=7, repair_run=True, databricks_conn_id="flaky", polling_period_seconds=1)
+        ti = ParityTI()
+        with pytest.raises(TaskDeferred) as first:
+            op.execute(parity_context(ti))
+        failed = asyncio.run(first_event(first.value.trigger))
+        assert failed.status == "failed"
+        with pytest.raises(TaskDeferred) as second:
+            op.execute_complete(parity_context(ti), failed.to_payload())
+        assert second.value.kwargs is not None
+        succeeded = asyncio.run(first_event(second.value.trigger))
+        op.execute_complete(parity_context(ti), succeeded.to_payload(), **second.value.kwargs)
+        (run,) = handle.state.runs.values()
+        assert [entry["type"] for entry in run.repair_history] == ["REPAIR"]  # one run, one repair
+    assert [key for key, _ in ti.pushed] == ["job_id", "run_id", "run_page_url"] * 2
