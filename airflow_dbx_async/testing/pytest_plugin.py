@@ -3,33 +3,58 @@
 Enabled automatically when the package is installed (``pytest11`` entry point). The emulator
 runs once per test session in a background thread; before each test using the fixture its state is
 reset and ``AIRFLOW_CONN_DATABRICKS`` / ``AIRFLOW_CONN_DATABRICKS_DEFAULT`` point at it, so operators
-with ``databricks_conn_id="databricks"`` (or the default id) talk to it. Override the
-``databricks_emulator_workspace`` fixture to run your own notebooks; without a workspace the
-emulator runs in simulated mode (every run succeeds after about a second).
+with ``databricks_conn_id="databricks"`` (or the default id) talk to it.
+
+Settings (``pytest.ini``, ``[tool.pytest.ini_options]``, or ``-o name=value`` on the command line):
+
+- ``databricks_emulator_workspace``: folder of notebooks and ``jobs.json``, relative to the ini file;
+  unset, runs are simulated (each succeeds after about a second). The fixture of that name
+  overrides it.
+- ``databricks_emulator_port``: port to listen on (default 0: a free port). The fixture of that name
+  overrides it.
+- ``databricks_airflow_home``: a folder (relative to the ini file) used as ``AIRFLOW_HOME`` for the
+  session, set before Airflow is imported, with Airflow's example DAGs off; the
+  ``databricks_airflow`` fixture migrates its metadata database once, which ``dag.test()`` needs.
+- ``databricks_dags_folder``: the DAGs folder (relative to the ini file) ``dag.test()`` looks for
+  DAG files in; a DAG tested with ``dag.test()`` must live there.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
 
-from airflow_dbx_async.testing._emulator_proc import EmulatorAdmin, EmulatorInfo, EmulatorProcess
+from airflow_dbx_async.testing._emulator_proc import EmulatorAdmin, EmulatorInfo
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from pathlib import Path
 
 __all__ = (
+    "CONNECTION_ENV_VARS",
+    "AirflowTestEnv",
     "DatabricksEmulator",
+    "databricks_airflow",
     "databricks_emulator",
+    "databricks_emulator_port",
     "databricks_emulator_server",
     "databricks_emulator_simulate",
     "databricks_emulator_workspace",
 )
 
 CONNECTION_ENV_VARS = ("AIRFLOW_CONN_DATABRICKS", "AIRFLOW_CONN_DATABRICKS_DEFAULT")
+_INI = {
+    "databricks_emulator_workspace": "emulator workspace folder (notebooks, jobs.json); unset: simulated",
+    "databricks_emulator_port": "port the emulator listens on (default 0: a free port)",
+    "databricks_airflow_home": "AIRFLOW_HOME for the test session, set before Airflow is imported",
+    "databricks_dags_folder": "Airflow DAGs folder for dag.test() (relative to the ini file)",
+}
 
 
 class DatabricksEmulator(EmulatorAdmin):
@@ -56,34 +81,74 @@ class DatabricksEmulator(EmulatorAdmin):
         self._stop()
 
 
-def _start_in_thread(workspace: Path | None, simulate: bool) -> DatabricksEmulator | None:
-    """Start the emulator in this process (background thread) when its Python API is available."""
-    try:
-        emulator: Any = importlib.import_module("airflow_dbx_async.emulator")
-    except ImportError:
+@dataclass(frozen=True)
+class AirflowTestEnv:
+    """The Airflow home and DAGs folder of the session (``None`` when not configured)."""
+
+    home: Path | None
+    dags_folder: Path | None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the plugin's ini settings."""
+    for name, help_text in _INI.items():
+        parser.addini(name, help_text, default="")
+
+
+def _ini_path(config: pytest.Config, name: str) -> Path | None:
+    value = str(config.getini(name) or "").strip()
+    if not value:
         return None
-    server_cls = getattr(emulator, "EmulatorServer", None)
-    config_cls = getattr(emulator, "EmulatorConfig", None)
-    if server_cls is None or config_cls is None or not hasattr(server_cls, "start_in_thread"):
-        return None
-    options: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "simulate": simulate}
-    if workspace is not None:
-        options["workspace"] = workspace
-    handle = server_cls(config_cls(**options)).start_in_thread()
+    base = config.inipath.parent if config.inipath is not None else config.rootpath
+    return (base / value).resolve()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Point Airflow at the configured home and DAGs folder before anything imports Airflow."""
+    home = _ini_path(early_config, "databricks_airflow_home")
+    dags = _ini_path(early_config, "databricks_dags_folder")
+    if home is None and dags is None:
+        return
+    if home is not None and "airflow" in sys.modules and os.environ.get("AIRFLOW_HOME") != str(home):
+        raise pytest.UsageError(
+            "databricks_airflow_home: Airflow was imported before the setting could apply; "
+            f"set AIRFLOW_HOME={home} in the environment instead"
+        )
+    if home is not None:
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["AIRFLOW_HOME"] = str(home)
+        os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    if dags is not None:
+        os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
+
+
+def _start(workspace: Path | None, simulate: bool, port: int) -> DatabricksEmulator:
+    """Start the emulator in this process, on its own event loop in a background thread."""
+    from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
+
+    config = EmulatorConfig(host="127.0.0.1", port=port, simulate=simulate, workspace=workspace)
+    handle = EmulatorServer(config).start_in_thread()
     info = EmulatorInfo(url=str(handle.url).rstrip("/"), token=str(handle.token), ca_file=handle.ca_file)
     return DatabricksEmulator(info, handle.stop)
 
 
-def _start_subprocess(workspace: Path | None, simulate: bool) -> DatabricksEmulator:
-    proc = EmulatorProcess(workspace=workspace, simulate=simulate)
-    info = proc.start()
-    return DatabricksEmulator(info, proc.stop)
+@pytest.fixture(scope="session")
+def databricks_emulator_workspace(pytestconfig: pytest.Config) -> Path | None:
+    """Workspace folder of notebooks and ``jobs.json`` (the ini setting, or override the fixture).
+
+    ``None`` runs in simulated mode.
+    """
+    return _ini_path(pytestconfig, "databricks_emulator_workspace")
 
 
 @pytest.fixture(scope="session")
-def databricks_emulator_workspace() -> Path | None:
-    """Workspace folder of notebooks and ``jobs.json`` (override it); ``None`` runs in simulated mode."""
-    return None
+def databricks_emulator_port(pytestconfig: pytest.Config) -> int:
+    """Port the emulator listens on: the ini setting ``databricks_emulator_port``, else a free one."""
+    value = str(pytestconfig.getini("databricks_emulator_port") or "0").strip()
+    if not value.isdigit() or int(value) > 65535:
+        raise pytest.UsageError(f"databricks_emulator_port: must be a port number, got {value!r}")
+    return int(value)
 
 
 @pytest.fixture(scope="session")
@@ -94,12 +159,15 @@ def databricks_emulator_simulate(databricks_emulator_workspace: Path | None) -> 
 
 @pytest.fixture(scope="session")
 def databricks_emulator_server(
-    databricks_emulator_workspace: Path | None, databricks_emulator_simulate: bool
+    databricks_emulator_workspace: Path | None,
+    databricks_emulator_simulate: bool,
+    databricks_emulator_port: int,
 ) -> Iterator[DatabricksEmulator]:
     """One emulator for the whole session (state is not reset between tests; see ``databricks_emulator``)."""
-    server = _start_in_thread(databricks_emulator_workspace, databricks_emulator_simulate)
-    if server is None:
-        server = _start_subprocess(databricks_emulator_workspace, databricks_emulator_simulate)
+    workspace = databricks_emulator_workspace
+    if workspace is not None and not workspace.is_dir():
+        raise pytest.UsageError(f"databricks_emulator_workspace: {workspace} is not a folder")
+    server = _start(workspace, databricks_emulator_simulate, databricks_emulator_port)
     try:
         yield server
     finally:
@@ -116,3 +184,23 @@ def databricks_emulator(
     for name in CONNECTION_ENV_VARS:
         monkeypatch.setenv(name, conn)
     return databricks_emulator_server
+
+
+@pytest.fixture(scope="session")
+def databricks_airflow(pytestconfig: pytest.Config) -> AirflowTestEnv:
+    """A migrated Airflow metadata database, for ``dag.test()`` (once per session).
+
+    Uses the ``AIRFLOW_HOME`` in effect (see the ``databricks_airflow_home`` setting). It also imports
+    Airflow's in-process execution API once with warnings silenced: ``dag.test()`` imports it, and that
+    import raises a third-party deprecation warning, which ``filterwarnings = error`` would turn into
+    a failure of the first test.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        importlib.import_module("airflow.api_fastapi.execution_api.app")
+    db = importlib.import_module("airflow.utils.db")
+    db.initdb()
+    return AirflowTestEnv(
+        home=_ini_path(pytestconfig, "databricks_airflow_home"),
+        dags_folder=_ini_path(pytestconfig, "databricks_dags_folder"),
+    )
