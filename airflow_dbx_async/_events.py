@@ -10,20 +10,26 @@ status.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from airflow_dbx_async._failure_details import FailedTask, int_field, reported_tasks, text_field
 from airflow_dbx_async.client import Judgement, Outcome, RunState, judge
+from airflow_dbx_async.client._text import truncate_head
 
 if TYPE_CHECKING:
     from airflow_dbx_async.client import Run
 
-__all__ = ("STATUSES", "EventStatus", "RunEvent")
+__all__ = ("MAX_EVENT_BYTES", "STATUSES", "EventStatus", "RunEvent")
 
 EventStatus = Literal["success", "failed", "error"]
 STATUSES: tuple[EventStatus, ...] = ("success", "failed", "error")
+# Airflow stores the event and logs it whole in the task log: a final event's JSON stays under 8 KB
+# (the run's state message is bounded, and the last reported tasks are left out when still too big).
+MAX_EVENT_BYTES = 7_500
+_MESSAGE_LIMIT = 1_000
 
 
 @dataclass(frozen=True)
@@ -51,12 +57,14 @@ class RunEvent:
     @classmethod
     def final(cls, run: Run, run_page_url: str = "") -> RunEvent:
         """The event for a run that ended, judged by :func:`judge`; ``run.tasks`` must be known."""
-        verdict = judge(run.state)
+        state = replace(run.state, state_message=truncate_head(run.state.state_message, _MESSAGE_LIMIT))
+        verdict = judge(state)
         status: EventStatus = "success" if verdict.outcome is Outcome.SUCCEEDED else "failed"
         tasks, total = reported_tasks(run) if status == "failed" else ((), 0)
-        return cls(
-            status, run.run_id, run.run_page_url or run_page_url, run.state, verdict.reason, tasks, total
-        )
+        event = cls(status, run.run_id, run.run_page_url or run_page_url, state, verdict.reason, tasks, total)
+        while event.failed_tasks and len(json.dumps(event.to_payload())) > MAX_EVENT_BYTES:
+            event = replace(event, failed_tasks=event.failed_tasks[:-1])  # the report says how many failed
+        return event
 
     def judgement(self) -> Judgement | None:
         """:func:`judge` of the state carried when it is final; ``None`` when the trigger gave up."""
