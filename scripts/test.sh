@@ -2,7 +2,8 @@
 # The whole test suite on a fresh machine, in three legs; each leg has its own virtualenv, created
 # and filled on demand:
 #   main    .venv         Python 3.11, newest dependencies: ruff, format, mypy, then every test
-#                         (unit, integration, emulator, Airflow, docs, packaging, end-to-end)
+#                         (unit, integration, emulator, Airflow, docs, end-to-end); its packaging
+#                         check (sdist, wheel, the wheel in a fresh virtualenv) has a line of its own
 #   lowest  .venv-lowest  Python 3.11 with the declared minimum Airflow, aiohttp and asgiref: the
 #                         aioresponses client tests (tests/lowest), unit, integration, Airflow-layer
 #   newest  .venv-newest  the newest Python every dependency supports (3.13; 3.12 when 3.13 is
@@ -139,19 +140,26 @@ for leg in "${!INSTALLER[@]}"; do
 done
 echo "==> virtualenvs ready after $((SECONDS - START))s"
 
-# 2. The lowest and newest legs' tests run side by side in the background while the main leg
-#    lints and type-checks; the main leg's pytest (with the end-to-end tests) then runs alone.
+# 2. In the background, side by side: the lowest and newest legs' tests and the main leg's packaging
+#    check (mostly waiting on subprocesses and downloads), while the main leg lints and type-checks.
+#    The main leg's other tests, with the end-to-end ones, then run alone.
+declare -A BACKGROUND
 if wants lowest && [ -z "${STATUS[lowest]:-}" ]; then
     echo "==> lowest leg: $(versions .venv-lowest) (log: $LOGS/lowest.log)"
     # The official provider (7.23) needs aiohttp 3.14: its parity tests run in the other legs.
     run_pytest lowest .venv-lowest "$LOGS/lowest.log" tests/lowest tests/unit tests/integration tests/airflow \
         --ignore=tests/airflow/test_workflow_parity.py &
-    LOWEST_PID=$!
+    BACKGROUND[lowest]=$!
 fi
 if wants newest && [ -z "${STATUS[newest]:-}" ]; then
     echo "==> newest leg: $(versions .venv-newest) (log: $LOGS/newest.log)"
     run_pytest newest .venv-newest "$LOGS/newest.log" -m "not e2e and not packaging" &
-    NEWEST_PID=$!
+    BACKGROUND[newest]=$!
+fi
+if wants main && [ -z "${STATUS[main]:-}" ]; then
+    echo "==> main leg, packaging: sdist, wheel, twine check, the wheel in a fresh virtualenv (log: $LOGS/packaging.log)"
+    run_pytest packaging .venv "$LOGS/packaging.log" tests/packaging &
+    BACKGROUND[packaging]=$!
 fi
 
 if wants main && [ -z "${STATUS[main]:-}" ]; then
@@ -170,23 +178,20 @@ if wants main && [ -z "${STATUS[main]:-}" ]; then
     echo "==> mypy (strict)" && .venv/bin/mypy || STATIC_OK=0
 fi
 
-# The background legs' verdicts (a background job cannot set this shell's variables).
-for leg in lowest newest; do
-    pid_var="${leg^^}_PID"
-    if [ -n "${!pid_var:-}" ]; then
-        wait "${!pid_var}"
-        collect "$leg"
-        if [ "${STATUS[$leg]:-}" != PASS ]; then
-            echo "==> $leg leg failed; its summary (full output in $LOGS/$leg.log):"
-            { grep -E "^E  " "$LOGS/$leg.log" | head -20; sed -n '/short test summary info/,$p' "$LOGS/$leg.log"; } \
-                | tail -60
-        fi
+# The background jobs' verdicts (a background job cannot set this shell's variables).
+for job in "${!BACKGROUND[@]}"; do
+    wait "${BACKGROUND[$job]}"
+    collect "$job"
+    if [ "${STATUS[$job]:-}" != PASS ]; then
+        echo "==> $job failed; its summary (full output in $LOGS/$job.log):"
+        { grep -E "^E  " "$LOGS/$job.log" | head -20; sed -n '/short test summary info/,$p' "$LOGS/$job.log"; } \
+            | tail -60
     fi
 done
 
 if wants main && [ -z "${STATUS[main]:-}" ]; then
     echo "==> main leg: $(versions .venv)"
-    run_pytest main .venv "$LOGS/main.log" "$@"
+    run_pytest main .venv "$LOGS/main.log" --ignore=tests/packaging "$@"
     collect main
     if [ "$STATIC_OK" -ne 1 ]; then
         STATUS[main]="FAIL (ruff or mypy)"
@@ -196,9 +201,11 @@ fi
 echo
 echo "==> results ($((SECONDS - START))s in all)"
 FAILED_LEGS=0
-for leg in main lowest newest; do
-    if wants "$leg"; then
-        echo "$leg: ${STATUS[$leg]:-FAIL (did not run)}: ${RESULT[$leg]:-}"
+for leg in main packaging lowest newest; do
+    if wants "${leg/packaging/main}"; then
+        label=$leg
+        [ "$leg" = packaging ] && label="main (packaging)"
+        echo "$label: ${STATUS[$leg]:-FAIL (did not run)}: ${RESULT[$leg]:-}"
         [ "${STATUS[$leg]:-}" = PASS ] || FAILED_LEGS=$((FAILED_LEGS + 1))
     fi
 done
