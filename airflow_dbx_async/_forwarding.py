@@ -130,7 +130,16 @@ def openlineage_submit(
     if helpers is None:
         log.info(_NOT_AVAILABLE)
         return payload
-    body = copy.deepcopy(payload)
+    try:  # as in the official operator, an injection failure leaves the body unchanged
+        return _inject_submit(helpers, copy.deepcopy(payload), context, parent_job_info, transport_info)
+    except Exception as exc:
+        log.warning("OpenLineage injection failed; the request body is sent unchanged: %s", exc)
+        return payload
+
+
+def _inject_submit(
+    helpers: Any, body: dict[str, Any], context: Context, parent_job_info: bool, transport_info: bool
+) -> dict[str, Any]:
     if parent_job_info:
         tasks = body.get("tasks")
         for task in tasks if isinstance(tasks, list) else [body]:
@@ -166,7 +175,11 @@ def openlineage_run_now(
         log.info(_NOT_AVAILABLE)
         return payload
     body = dict(payload)
-    body["job_parameters"] = helpers.inject_openlineage_context_into_databricks_job_parameters(
-        job_parameters=body.get("job_parameters", {}), context=context
-    )
+    try:
+        body["job_parameters"] = helpers.inject_openlineage_context_into_databricks_job_parameters(
+            job_parameters=body.get("job_parameters", {}), context=context
+        )
+    except Exception as exc:  # as in the official operator: the body is sent unchanged
+        log.warning("OpenLineage injection failed; the request body is sent unchanged: %s", exc)
+        return dict(payload)
     return body

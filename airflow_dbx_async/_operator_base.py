@@ -8,7 +8,6 @@ task defers to :class:`~airflow_dbx_async.triggers.DatabricksRunTrigger`.
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import timedelta
 from functools import partial
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, cast
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
+from airflow_dbx_async._cancel import cancel_in_thread
 from airflow_dbx_async._compat import TRIGGER_ON_KILL
 from airflow_dbx_async._events import RunEvent
 from airflow_dbx_async._failure_details import TaskDetails, fetch_details
@@ -26,6 +26,8 @@ from airflow_dbx_async._notebook_output import after_success, failed_notebooks
 from airflow_dbx_async._official_events import is_official_event, read_official_event
 from airflow_dbx_async._payload import check_knobs
 from airflow_dbx_async._secrets import redact, register_connection_secrets
+from airflow_dbx_async._task_identity import identity as _identity
+from airflow_dbx_async._task_identity import try_started as _try_started
 from airflow_dbx_async._worker_wait import wait_in_worker
 from airflow_dbx_async.client import ConfigurationError, JobsClient, Outcome, judge
 from airflow_dbx_async.client.config import DEFAULT_RETRY_DELAY_SECONDS, DEFAULT_RETRY_LIMIT
@@ -39,7 +41,7 @@ from airflow_dbx_async.links import (
 from airflow_dbx_async.triggers import DatabricksRunTrigger
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     from airflow.sdk import Context
 
@@ -55,7 +57,6 @@ __all__ = (
 
 DEFERRAL_GRACE_SECONDS = 120.0
 Details = tuple[TaskDetails, ...]
-_CANCEL_JOIN_SECONDS = 60.0
 
 
 class DatabricksRunFailedError(AirflowException):
@@ -66,23 +67,6 @@ class DatabricksRunFailedError(AirflowException):
 
 def _config_error(exc: ConfigurationError) -> DatabricksConfigError:
     return DatabricksConfigError.of(exc)
-
-
-def _identity(ti: Any, *, durable: bool = True) -> TaskIdentity:
-    map_index = getattr(ti, "map_index", None)
-    try_number = getattr(ti, "try_number", None)
-    return TaskIdentity(
-        dag_id=str(ti.dag_id),
-        task_id=str(ti.task_id),
-        run_id=str(ti.run_id),
-        map_index=-1 if map_index is None else int(map_index),
-        try_number=None if durable else int(try_number or 1),
-    )
-
-
-def _try_started(ti: Any) -> float:
-    start = getattr(ti, "start_date", None)
-    return start.timestamp() if start is not None else time.time()
 
 
 class DatabricksDeferrableOperatorBase(BaseOperator):
@@ -410,24 +394,5 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         self._cancel(self.run_id)
 
     def _cancel(self, run_id: int) -> None:
-        # A separate thread: on_kill may run in a signal handler while the main thread is already
-        # inside async_to_sync, which must not be re-entered.
-        errors: list[BaseException] = []
-        hook = self._hook()
-        cancel: Callable[[JobsClient], Any] = lambda client: client.cancel_run(run_id)  # noqa: E731
-
-        def target() -> None:
-            try:
-                hook.run_sync(cancel)
-            except Exception as exc:
-                errors.append(exc)
-
-        worker = threading.Thread(target=target, name=f"cancel-databricks-run-{run_id}", daemon=True)
-        worker.start()
-        worker.join(_CANCEL_JOIN_SECONDS)
-        if errors or worker.is_alive():
-            reason = errors[0] if errors else "timed out"
-            self.log.error("Could not cancel Databricks run %s: %s", run_id, reason)
-        else:
+        if cancel_in_thread(self._hook(), run_id, self.log):
             self._run_active = False
-            self.log.info("Cancelled Databricks run %s", run_id)

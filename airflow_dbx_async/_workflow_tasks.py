@@ -13,7 +13,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow_dbx_async._compat import TaskDeferred
-from airflow_dbx_async._operator_base import DatabricksConfigError, DatabricksRunFailedError, _try_started
+from airflow_dbx_async._operator_base import DatabricksConfigError, DatabricksRunFailedError
+from airflow_dbx_async._task_identity import try_started as _try_started
 from airflow_dbx_async.client import judge
 from airflow_dbx_async.links import DatabricksJobRunLink
 from airflow_dbx_async.task_triggers import DatabricksTaskRunTrigger

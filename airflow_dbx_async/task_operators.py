@@ -16,12 +16,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_dbx_async import _workflow_tasks as wf
 from airflow_dbx_async._events import RunEvent
-from airflow_dbx_async._operator_base import (
-    DatabricksConfigError,
-    DatabricksDeferrableOperatorBase,
-    _identity,
-    _try_started,
-)
+from airflow_dbx_async._operator_base import DatabricksConfigError, DatabricksDeferrableOperatorBase
+from airflow_dbx_async._task_identity import identity as _identity
+from airflow_dbx_async._task_identity import try_started as _try_started
 from airflow_dbx_async.client import JobsClient, judge
 from airflow_dbx_async.hooks import DEFAULT_CONN_ID
 from airflow_dbx_async.triggers import poll_delays

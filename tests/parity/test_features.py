@@ -244,3 +244,24 @@ def test_deferred_repair_succeeds_with_one_run_and_one_repair(tmp_path: Path) ->
         assert [entry["type"] for entry in run.repair_history] == ["REPAIR"]  # one run, one repair
     official_keys = [key for key, _ in ti.pushed if key in ("job_id", "run_id", "run_page_url")]
     assert official_keys == ["job_id", "run_id", "run_page_url"] * 2  # again after the repair, as official
+
+
+def test_openlineage_without_the_provider_changes_nothing_and_logs_one_line(
+    workspace: Workspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    workspace.reset_runs()
+    with caplog.at_level("INFO", logger="airflow_dbx_async._forwarding"):
+        _submit(
+            notebook_task=NB,
+            new_cluster=CLUSTER,
+            openlineage_inject_parent_job_info=True,
+            openlineage_inject_transport_info=True,
+        ).execute(parity_context(ParityTI()))
+        _run_now(job_id=101, openlineage_inject_parent_job_info=True).execute(parity_context(ParityTI()))
+    submitted = _posts(workspace, "runs/submit")
+    workspace.reset_runs()
+    assert submitted[0]["notebook_task"] == NB
+    assert "spark_conf" not in submitted[0]["new_cluster"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "airflow_dbx_async._forwarding"]
+    assert len(lines) == 2
+    assert all("OpenLineage provider is not installed" in line for line in lines)

@@ -1,0 +1,29 @@
+"""Which task try is running: the task instance's identity for idempotency tokens, and when it started."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from airflow_dbx_async._idempotency import TaskIdentity
+
+__all__ = ("identity", "try_started")
+
+
+def identity(ti: Any, *, durable: bool = True) -> TaskIdentity:
+    """The task instance; with ``durable=False`` also its try number (each try gets its own tokens)."""
+    map_index = getattr(ti, "map_index", None)
+    try_number = getattr(ti, "try_number", None)
+    return TaskIdentity(
+        dag_id=str(ti.dag_id),
+        task_id=str(ti.task_id),
+        run_id=str(ti.run_id),
+        map_index=-1 if map_index is None else int(map_index),
+        try_number=None if durable else int(try_number or 1),
+    )
+
+
+def try_started(ti: Any) -> float:
+    """When this try started, epoch seconds (now, when the task instance does not say)."""
+    start = getattr(ti, "start_date", None)
+    return start.timestamp() if start is not None else time.time()
