@@ -12,12 +12,11 @@ import hashlib
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from airflow_dbx_async._compat import TaskDeferred
 from airflow_dbx_async._operator_base import DatabricksConfigError, DatabricksRunFailedError
 from airflow_dbx_async._task_identity import try_started as _try_started
+from airflow_dbx_async._worker_wait import wait_in_worker
 from airflow_dbx_async.client import judge
 from airflow_dbx_async.links import DatabricksJobRunLink
-from airflow_dbx_async.task_triggers import DatabricksTaskRunTrigger
 from airflow_dbx_async.workflow import WorkflowRunMetadata
 from airflow_dbx_async.workflow_links import (
     XCOM_JOB_RUN_LINK_KEY,
@@ -133,6 +132,7 @@ def execute_in_workflow(op: DatabricksTaskBaseOperator, context: Context) -> Non
     """Watch this task's task run inside the group's job run (defer, or wait in the worker)."""
     metadata = _metadata(op, context)
     op.databricks_conn_id = metadata.conn_id
+    op._register_secrets()
     op.databricks_run_id = metadata.run_id
     key = op.databricks_task_key
     job_run, task_run = op._hook().run_sync(partial(_find_task_run, run_id=metadata.run_id, task_key=key))
@@ -147,15 +147,12 @@ def execute_in_workflow(op: DatabricksTaskBaseOperator, context: Context) -> Non
     )
     if not op.wait_for_termination:
         return
-    if not op.deferrable or judge(task_run.state).is_final:
-        op._wait_and_finish(task_run.run_id, ti)
-        return
-    try:
-        op._defer_to_trigger(task_run.run_id, task_run.run_page_url, _try_started(ti))
-    except TaskDeferred as deferred:  # same deadline and settings; a trigger that watches a task run
-        kwargs = deferred.trigger.serialize()[1]
-        op.defer(
-            trigger=DatabricksTaskRunTrigger(**kwargs),
-            method_name=deferred.method_name,
-            timeout=deferred.timeout,
-        )
+    op._watches_task_run = True
+    op.run_id = task_run.run_id
+    started = _try_started(ti)
+    if op.deferrable and not judge(task_run.state).is_final:
+        op._defer_to_trigger(task_run.run_id, task_run.run_page_url, started)
+    op._run_active = True
+    event = wait_in_worker(op._trigger(task_run.run_id, task_run.run_page_url, started))
+    op._run_active = False
+    op._resolve(context, event, [])

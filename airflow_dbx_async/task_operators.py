@@ -9,19 +9,17 @@ failure report. ``deferrable=False`` waits in the worker instead, with the same 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_dbx_async import _workflow_tasks as wf
-from airflow_dbx_async._events import RunEvent
-from airflow_dbx_async._operator_base import DatabricksConfigError, DatabricksDeferrableOperatorBase
-from airflow_dbx_async._task_identity import identity as _identity
-from airflow_dbx_async._task_identity import try_started as _try_started
-from airflow_dbx_async.client import JobsClient, judge
+from airflow_dbx_async._operator_base import (
+    DatabricksConfigError,
+    DatabricksDeferrableOperatorBase,
+)
+from airflow_dbx_async.client import JobsClient
 from airflow_dbx_async.hooks import DEFAULT_CONN_ID
-from airflow_dbx_async.triggers import poll_delays
+from airflow_dbx_async.task_triggers import DatabricksTaskRunTrigger
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -29,6 +27,7 @@ if TYPE_CHECKING:
     from airflow.sdk import BaseOperatorLink, Context
 
     from airflow_dbx_async._idempotency import Submit
+    from airflow_dbx_async.triggers import DatabricksRunTrigger
 
 __all__ = ("DatabricksNotebookOperator", "DatabricksTaskBaseOperator", "DatabricksTaskOperator")
 
@@ -104,6 +103,7 @@ class DatabricksTaskBaseOperator(DatabricksDeferrableOperatorBase):
         self.min_retry_interval_millis = min_retry_interval_millis
         self.retry_on_timeout = retry_on_timeout
         self.databricks_run_id: int | None = None
+        self._watches_task_run = False
         self.operator_extra_links = wf.extra_links(self._databricks_workflow_task_group is not None)
 
     @property
@@ -182,36 +182,15 @@ class DatabricksTaskBaseOperator(DatabricksDeferrableOperatorBase):
         """Watch this task's run inside the group's job run, or submit a run of its own and watch it."""
         if self._databricks_workflow_task_group is not None:
             wf.execute_in_workflow(self, context)
-        elif self.deferrable or not self.wait_for_termination:
-            super().execute(context)
         else:
-            self._execute_in_worker(context)
+            super().execute(context)
 
-    def _execute_in_worker(self, context: Context) -> None:
-        payload = self._checked_payload(context)
-        ti = context["ti"]
-        started = _try_started(ti)
-        hook = self._hook()
-        result, _ = hook.run_sync(
-            partial(
-                self._begin, payload=payload, identity=_identity(ti, durable=self.durable), started=started
-            )
-        )
-        run = result.run
-        self.run_id = self.databricks_run_id = run.run_id
-        self._push_xcoms(ti, run)
-        self.log.info("Submitted Databricks run %s; view it at %s", run.run_id, run.run_page_url)
-        self._wait_and_finish(run.run_id, ti)
-
-    def _wait_and_finish(self, run_id: int, ti: Any = None) -> None:
-        """``deferrable=False``: poll from the worker until the run ends, then report as the trigger would."""
-        self.run_id = run_id
-        self._run_active = True
-        event = self._hook().run_sync(
-            partial(_wait_for_final, run_id=run_id, period=self.polling_period_seconds)
-        )
-        self._run_active = False
-        self._finish(event, ti=ti)
+    def _trigger(self, run_id: int, run_page_url: str, started: float) -> DatabricksRunTrigger:
+        """The base trigger, or inside a workflow group the one that watches a task run."""
+        trigger = super()._trigger(run_id, run_page_url, started)
+        if self._watches_task_run:
+            return DatabricksTaskRunTrigger(**trigger.serialize()[1])
+        return trigger
 
 
 def _int_setting(field: str, value: Any) -> int:
@@ -219,15 +198,6 @@ def _int_setting(field: str, value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise DatabricksConfigError(field, f"must be an integer, got {value!r}") from None
-
-
-async def _wait_for_final(client: JobsClient, *, run_id: int, period: float) -> RunEvent:
-    delays = poll_delays(float(period))
-    while True:
-        run = await client.get_run(run_id)
-        if judge(run.state).is_final:
-            return RunEvent.final(run)
-        await asyncio.sleep(next(delays))
 
 
 class DatabricksNotebookOperator(DatabricksTaskBaseOperator):

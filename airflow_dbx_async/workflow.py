@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from airflow_dbx_async.client import Run
 
 __all__ = (
+    "LAUNCH_TASK_ID",
     "XCOM_TASK_KEYS_KEY",
     "DatabricksWorkflowTaskGroup",
     "WorkflowRunMetadata",
