@@ -35,6 +35,7 @@ __all__ = (
     "execute_in_workflow",
     "extra_links",
     "find_workflow_group",
+    "workflow_metadata",
     "workflow_task_json",
 )
 
@@ -105,7 +106,8 @@ def workflow_task_json(
     return result
 
 
-def _metadata(op: DatabricksTaskBaseOperator, context: Context) -> WorkflowRunMetadata:
+def workflow_metadata(op: DatabricksTaskBaseOperator, context: Context) -> WorkflowRunMetadata:
+    """The group's job run: the rendered ``workflow_run_metadata``, else the launch task's XCom."""
     value = op.workflow_run_metadata
     if not value:
         launch = next((t for t in op.upstream_task_ids if t.endswith(".launch")), None)
@@ -130,7 +132,7 @@ async def _find_task_run(client: JobsClient, *, run_id: int, task_key: str) -> t
 
 def execute_in_workflow(op: DatabricksTaskBaseOperator, context: Context) -> None:
     """Watch this task's task run inside the group's job run (defer, or wait in the worker)."""
-    metadata = _metadata(op, context)
+    metadata = workflow_metadata(op, context)
     op.databricks_conn_id = metadata.conn_id
     op._register_secrets()
     op.databricks_run_id = metadata.run_id

@@ -22,7 +22,7 @@ from airflow_dbx_async.hooks import DEFAULT_CONN_ID
 from airflow_dbx_async.task_triggers import DatabricksTaskRunTrigger
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from airflow.sdk import BaseOperatorLink, Context
 
@@ -184,6 +184,17 @@ class DatabricksTaskBaseOperator(DatabricksDeferrableOperatorBase):
             wf.execute_in_workflow(self, context)
         else:
             super().execute(context)
+
+    def execute_complete(
+        self,
+        context: Context,
+        event: Mapping[str, Any] | None = None,
+        earlier_failures: Sequence[str] | None = None,
+    ) -> None:
+        """Resume as the base does; a group task first takes the group's connection again."""
+        if self._databricks_workflow_task_group is not None:
+            self.databricks_conn_id = wf.workflow_metadata(self, context).conn_id
+        super().execute_complete(context, event, earlier_failures)
 
     def _trigger(self, run_id: int, run_page_url: str, started: float) -> DatabricksRunTrigger:
         """The base trigger, or inside a workflow group the one that watches a task run."""

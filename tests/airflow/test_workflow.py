@@ -177,7 +177,7 @@ def test_member_defers_on_its_task_run_and_reports_its_error(emulator: Any) -> N
 
 
 @pytest.mark.asyncio
-async def test_task_run_trigger_reports_only_its_task(emulator: Any) -> None:
+async def test_task_run_trigger_reports_only_its_task(emulator: Any, logs: list[Any]) -> None:
     dag, _ = workflow_dag(failing="second")
     launch = _task(dag, "wf.launch")
     metadata = await asyncio.to_thread(launch.execute, context(FakeTI(dag_id="wf_dag", task_id="wf.launch")))
@@ -193,9 +193,13 @@ async def test_task_run_trigger_reports_only_its_task(emulator: Any) -> None:
     (task,) = failed.failed_tasks
     assert task.task_key == _task(dag, "wf.second").databricks_task_key
     assert succeeded.status == "success"
-    resume = _task(dag, "wf.second").execute_complete
+    resumed = _task(dag, "wf.second")
+    resumed.databricks_conn_id = "databricks_default"  # as re-created on resume: the group's conn comes back
+    resume_context = context(FakeTI(dag_id="wf_dag", task_id="wf.second"))
     with pytest.raises(DatabricksRunFailedError, match="ValueError: boom"):  # the worker fetched the output
-        await asyncio.to_thread(resume, context(), failed.to_payload())
+        await asyncio.to_thread(resumed.execute_complete, resume_context, failed.to_payload())
+    assert resumed.databricks_conn_id == CONN_ID
+    assert not [line for line in messages(logs) if "is not defined" in line]
 
 
 def test_example_workflow_dag_shape() -> None:

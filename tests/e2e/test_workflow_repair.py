@@ -89,6 +89,10 @@ def test_workflow_runs_as_one_job_and_repairs_from_the_ui(
     assert len(jobs) == 1, jobs
     assert len(runs) == 1, runs
     (job_run,) = runs
+    # The task waited in the triggerer for its own task run, not for the whole job run.
+    (task_run,) = [t["run_id"] for t in job_run["tasks"] if t["result_state"] == "FAILED"]
+    trigger_lines = stack.trigger_log_lines(DAG_ID, run_id, "workflow.check_input", 1)
+    assert any(f"Databricks run {task_run} is" in line for line in trigger_lines), trigger_lines
     assert job_run["run_id"] == stack.api.xcom(DAG_ID, run_id, "workflow.launch", "return_value")["run_id"]
 
     path = f"dags/{DAG_ID}/dagRuns/{quote(run_id)}/taskInstances"

@@ -8,10 +8,12 @@
 # COMMAND ----------
 
 import os
+import time
 
 dbutils.widgets.text("input_path", "")
 input_path = dbutils.widgets.get("input_path")
 print(f"Checking the input file {input_path!r}")
+time.sleep(20)  # stands for real work, so the Airflow task waits for it in the triggerer
 
 # COMMAND ----------
 
