@@ -12,7 +12,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from airflow_dbx_async.client import ClientConfig, JobsClient, TokenAuth
-from tests.e2e.helpers import StateRecorder
+from tests.e2e.helpers import StateRecorder, wait_for
 
 if TYPE_CHECKING:
     from airflow_dbx_async.testing import AirflowStack, EmulatorProcess
@@ -29,6 +29,22 @@ def _error_values(events: list[Any]) -> list[str]:
         if isinstance(event, dict):
             values += [str(exc.get("exc_value")) for exc in event.get("error_detail") or ()]
     return values
+
+
+def _served_log(stack: AirflowStack, run_id: str, task_id: str, marker: str) -> str:
+    """The served task log once it holds ``marker`` (the API may serve it a moment after the state)."""
+    text = ""
+
+    def probe() -> bool:
+        nonlocal text
+        text = "\n".join(stack.api.task_log(DAG_ID, run_id, task_id, 1))
+        return marker in text
+
+    try:
+        wait_for(f"{marker!r} in the served log of {task_id}", probe, timeout=60)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}:\n{text}") from None
+    return text
 
 
 async def _raw_output(emulator: EmulatorProcess, run_id: int) -> dict[str, Any]:
@@ -53,7 +69,7 @@ def test_notebook_output_reaches_the_task_log_without_secrets(
 
     # The failing notebook: its printed lines, the failing cell and its traceback, from runs/export;
     # the emulator, like Databricks, gives no `logs` for a notebook task in get-output.
-    log = "\n".join(stack.api.task_log(DAG_ID, run_id, "prints_and_fails", 1))
+    log = _served_log(stack, run_id, "prints_and_fails", "cell traceback:")
     assert "printed output (from the run export):" in log, log
     for line in PRINTED:
         assert f"    | {line}" in log
@@ -69,7 +85,7 @@ def test_notebook_output_reaches_the_task_log_without_secrets(
     assert output["error"] == "ValueError: the third cell fails on purpose"
 
     # The successful notebook: what it printed is in its log, its exit value in XCom.
-    log = "\n".join(stack.api.task_log(DAG_ID, run_id, "prints_and_exits", 1))
+    log = _served_log(stack, run_id, "prints_and_exits", "    | third printed line")
     assert "printed (from the run export):" in log, log
     for line in PRINTED:
         assert f"    | {line}" in log
@@ -78,8 +94,9 @@ def test_notebook_output_reaches_the_task_log_without_secrets(
 
     # The token, printed and raised by the notebook, is *** in every served line and in the exception.
     for task_id in ("token_in_password", "token_in_extra"):
+        served = _served_log(stack, run_id, task_id, "cell traceback:")
         events = stack.api.task_log_events(DAG_ID, run_id, task_id, 1)
-        served = json.dumps(events) + "\n".join(stack.api.task_log(DAG_ID, run_id, task_id, 1))
+        served += json.dumps(events)
         served += "\n".join(stack.trigger_log_lines(DAG_ID, run_id, task_id, 1))
         assert emulator.token not in served, task_id
         assert "the token is ***" in served, served
