@@ -288,28 +288,34 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
     ) -> None:
         """Resume after the trigger fired (ours, or the official provider's): succeed, repair or raise."""
         self._register_secrets()  # a resumed worker has not read the connection: teach the masker first
-        earlier = list(earlier_failures or ())
+        may_repair = True
         try:
             if is_official_event(event):
                 official = read_official_event(cast("Mapping[str, Any]", event))
-                decoded = official.event
-                if not official.repair_run:
-                    earlier = earlier or ["(the official operator's watch ended without a repair)"]
+                # The official trigger says whether a repair is still due (its operator repairs once).
+                decoded, may_repair = official.event, official.repair_run
             else:
                 decoded = RunEvent.from_payload(event)
         except ValueError as exc:
             raise DatabricksRunFailedError(f"Malformed event from the Databricks trigger: {exc}") from None
         self.run_id = decoded.run_id
-        self._resolve(context, decoded, earlier)
+        self._resolve(context, decoded, list(earlier_failures or ()), may_repair=may_repair)
 
     def _resolve(
-        self, context: Context, event: RunEvent, earlier: list[str], details: Details | None = None
+        self,
+        context: Context,
+        event: RunEvent,
+        earlier: list[str],
+        details: Details | None = None,
+        *,
+        may_repair: bool = True,
     ) -> None:
         """Finish, or repair a failed run once and watch it again.
 
         :param details: the failed tasks' details when already fetched; fetched here otherwise.
+        :param may_repair: ``False`` when the event says the run was already repaired.
         """
-        if event.status == "failed" and self.wants_repair(event, earlier):
+        if event.status == "failed" and may_repair and self.wants_repair(event, earlier):
             details = self._details(event) if details is None else details
             self._log_report(
                 event, details, f"Attempt {len(earlier) + 1} of Databricks run {event.run_id} failed"

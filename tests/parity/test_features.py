@@ -204,8 +204,10 @@ def test_resume_from_the_official_trigger_with_repair_flag(workspace: Workspace)
     assert len(deferred.value.kwargs["earlier_failures"]) == 1
     assert [r.path.rsplit("/", 1)[-1] for r in workspace.recorder.take() if r.method == "POST"] == ["repair"]
     without_flag = {**_official_event(op.run_id), "repair_run": False}
-    with pytest.raises(DatabricksRunFailedError):
+    with pytest.raises(DatabricksRunFailedError) as failed:
         _run_now(job_id=203, repair_run=True).execute_complete(parity_context(ParityTI()), without_flag)
+    assert "after a repair" not in str(failed.value)
+    assert [r.path.rsplit("/", 1)[-1] for r in workspace.recorder.take() if r.method == "POST"] == []
 
 
 FLAKY = Path(__file__).resolve().parents[1] / "e2e" / "workspace" / "Users" / "airflow@example.com"
