@@ -93,9 +93,10 @@ class RunWatch:
     async def observe(self, delay: float, grace: float) -> Run | None:
         """Ask for a sweep within ``delay`` seconds and return the run it saw.
 
-        Returns ``None`` when the sweep did not answer for this run, failed, or did not finish within
+        Returns ``None`` when the sweep did not answer for this run, failed, or did not come within
         ``delay + grace`` seconds: the caller should then ask ``runs/get`` itself (and pass the
-        answer to :meth:`saw`).
+        answer to :meth:`saw`). A sweep still reading pages is waited for, ``grace`` at a time: when
+        a slow workspace makes sweeps long, thousands of ``runs/get`` at once would only slow it more.
         """
         self._waiter = waiter = asyncio.get_running_loop().create_future()
         now, delay = self._poller.clock(), max(0.0, delay)
@@ -103,11 +104,13 @@ class RunWatch:
         # so watches due close together share one sweep; no check comes later than asked.
         self._poller._schedule(self, now + delay, delay * _EARLY_SHARE)
         try:
-            async with asyncio.timeout(delay + grace):  # no extra task per waiting watch
-                result = await waiter
-        except TimeoutError:
-            self._due = None
-            return None
+            wait = delay + grace
+            while not (await asyncio.wait((waiter,), timeout=wait))[0]:  # no extra task per watch
+                if not self._poller._progressing(grace):
+                    self._due = None
+                    return None
+                wait = grace
+            result = waiter.result()
         finally:
             self._waiter = None
         return result if isinstance(result, Run) else None
@@ -205,6 +208,8 @@ class RunPoller:
         self._task: asyncio.Task[None] | None = None
         self._last_sweep = float("-inf")
         self._lead = 0.0  # how long the last sweep took
+        self._sweeping = False
+        self._last_page = float("-inf")
         self._heap: list[tuple[float, int, RunWatch]] = []
         self._seq = 0
         self._planned = float("inf")  # when the loop plans its next sweep; -inf while sweeping
@@ -280,8 +285,16 @@ class RunPoller:
                     continue  # an earlier due time arrived, or the last watch left: recompute
             self._planned = float("-inf")
             self._last_sweep = self.clock()
-            await self._sweep()
+            self._sweeping = True
+            try:
+                await self._sweep()
+            finally:
+                self._sweeping = False
             self._lead = self.clock() - self._last_sweep
+
+    def _progressing(self, within: float) -> bool:
+        """True while a sweep runs and has read a page in the last ``within`` seconds."""
+        return self._sweeping and self.clock() - self._last_page < within
 
     async def _nap(self, delay: float) -> bool:
         """Sleep ``delay`` seconds unless woken first; True when woken."""
@@ -364,6 +377,7 @@ class RunPoller:
             page = await self._list_page(query, token)
             pages += 1
             self.pages += 1
+            self._last_page = self.clock()
             for run in page.runs:
                 for watch in self._watches.get(run.run_id, ()):
                     watch.start_time = run.start_time or watch.start_time  # learnt on the way

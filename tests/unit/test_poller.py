@@ -308,3 +308,26 @@ async def test_due_watches_far_apart_get_windows_of_their_own() -> None:
         ListQuery(active_only=True, start_time_from=100, start_time_to=100),
     ]
     await _close(poller, watches)
+
+
+@pytest.mark.asyncio
+async def test_a_watch_waits_for_a_sweep_still_reading_pages_past_its_grace() -> None:
+    time = FakeTime()  # stands still: the sweep read its last page "just now"
+    listing = FakeList([_run(i) for i in range(1, 76)])
+    release = asyncio.Event()
+    poller = _poller(listing, time)
+
+    async def slow_second_page(query: ListQuery, token: str | None) -> RunsPage:
+        if token is not None:
+            await release.wait()
+        return await listing(query, token)
+
+    poller._list_page = slow_second_page
+    watches = [poller.watch(i) for i in (1, 2, 3)]  # the oldest runs: on the third page
+    observed = asyncio.ensure_future(asyncio.gather(*(w.observe(0.0, 0.01) for w in watches)))
+    done, _ = await asyncio.wait((observed,), timeout=0.2)  # many graces pass, no runs/get asked for
+    assert not done
+    release.set()
+    runs = await observed
+    assert [r.run_id for r in runs if r is not None] == [1, 2, 3]
+    await _close(poller, watches)
