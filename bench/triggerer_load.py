@@ -79,12 +79,15 @@ def _rss_bytes() -> int:
 _GUESSED_SUBMITS_PER_SECOND = 200.0
 
 
-async def _submit_runs(url: str, token: str, ssl_ctx: ssl.SSLContext, n: int, duration: float) -> list[int]:
-    """Submit ``n`` simulated runs lasting ``duration`` +/-25 % from the moment the last one is in.
+async def _submit_runs(
+    url: str, token: str, ssl_ctx: ssl.SSLContext, n: int, duration: float, later: int = 0
+) -> list[int]:
+    """Submit ``n`` simulated runs lasting ``duration`` +/-25 % from the moment the triggers start.
 
-    Submitting 10,000 runs takes a while; a run submitted early gets the expected time until the
-    last submission added to its simulated duration (estimated from the submit rate so far), so no
-    run ends before the triggers start and every N sees the same spread of durations.
+    Submitting 10,000 runs takes a while, and ``later`` foreign runs are submitted after them (by a
+    process with half the concurrency); a run submitted early gets the expected time until all are
+    in added to its simulated duration (estimated from the submit rate so far), so no run ends
+    before the triggers start and every N sees the same spread of durations.
     """
     rng = random.Random(7)
     spans = [duration * rng.uniform(0.75, 1.25) for _ in range(n)]
@@ -100,7 +103,7 @@ async def _submit_runs(url: str, token: str, ssl_ctx: ssl.SSLContext, n: int, du
                 task = {
                     "task_key": "bench",
                     "notebook_task": {"notebook_path": "/bench/notebook"},
-                    "sim_duration_seconds": spans[i] + (n - done[0]) / rate,
+                    "sim_duration_seconds": spans[i] + (n - done[0] + 2 * later) / rate,
                 }
                 body = {"run_name": f"b{i}", "tasks": [task]}
                 async with session.post(f"{url}/api/2.2/jobs/runs/submit", json=body) as r:
@@ -190,7 +193,7 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
     make(0)  # warm up before the runs start: first-use imports and caches are not per-run costs
     _quiet_logs()  # after Airflow's import has set up its own logging
     began = time.monotonic()
-    run_ids = await _submit_runs(url, token, ssl_ctx, args.n, shape.duration)
+    run_ids = await _submit_runs(url, token, ssl_ctx, args.n, shape.duration, shape.foreign_existing)
     submitted = time.monotonic()
     foreign = _start_foreign(shape)
     try:

@@ -210,6 +210,8 @@ class RunPoller:
         self._lead = 0.0  # how long the last sweep took
         self._sweeping = False
         self._last_page = float("-inf")
+        self._done: list[int] = []  # start times of the ended runs seen in the windows, sorted
+        self._done_ids: dict[int, int] = {}  # run id -> start time, of the same runs
         self._heap: list[tuple[float, int, RunWatch]] = []
         self._seq = 0
         self._planned = float("inf")  # when the loop plans its next sweep; -inf while sweeping
@@ -356,12 +358,29 @@ class RunPoller:
         return ended
 
     async def _completed_pass(self, ended: _Serving) -> None:
-        """List the completed runs in the window of the runs that have just ended: their final state."""
+        """List the completed runs in the windows of the runs that have just ended: their final state.
+
+        Windows split around runs already seen ended, which every later pass would list again.
+        """
         if not self.completed_cost.worth_trying():
             return
-        before = len(ended)
-        pages, _ = await self._pass(_window(ended, completed_only=True), ended)
+        before, pages = len(ended), 0
+        groups = _groups(ended, self._done)
+        ended.clear()
+        for group in groups:
+            pages += (await self._pass(_window(group, completed_only=True), group))[0]
+            ended.update(group)  # what the group did not find, to be told so
         self.completed_cost.learn(pages, before - len(ended))
+        self._forget_done()
+
+    def _forget_done(self) -> None:
+        """Drop the ended runs started before every watched one: no window reaches them any more."""
+        starts = [w.start_time for ws in self._watches.values() for w in ws if w.start_time]
+        floor = min(starts) if starts else float("inf")
+        cut = bisect.bisect_left(self._done, floor)
+        if cut:
+            del self._done[:cut]
+            self._done_ids = {rid: start for rid, start in self._done_ids.items() if start >= floor}
 
     async def _pass(self, query: ListQuery, targets: _Serving) -> tuple[int, bool]:
         """Page through one query, answering (and removing) each target as its run shows up.
@@ -381,6 +400,9 @@ class RunPoller:
             for run in page.runs:
                 for watch in self._watches.get(run.run_id, ()):
                     watch.start_time = run.start_time or watch.start_time  # learnt on the way
+                if query.completed_only and run.start_time and run.run_id not in self._done_ids:
+                    self._done_ids[run.run_id] = run.start_time
+                    bisect.insort(self._done, run.start_time)
                 for watch in targets.pop(run.run_id, ()):
                     watch._deliver(run)
             if not page.next_page_token:

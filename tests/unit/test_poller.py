@@ -331,3 +331,26 @@ async def test_a_watch_waits_for_a_sweep_still_reading_pages_past_its_grace() ->
     runs = await observed
     assert [r.run_id for r in runs if r is not None] == [1, 2, 3]
     await _close(poller, watches)
+
+
+@pytest.mark.asyncio
+async def test_the_completed_pass_skips_the_runs_it_already_saw_ended() -> None:
+    listing = FakeList([_run(i) for i in range(1, 101)])
+    poller = _poller(listing)
+    watches = {i: poller.watch(i) for i in range(1, 101)}
+    await _observe_all(list(watches.values()))  # learns every start time
+    listing.finish(*range(2, 100))
+    await _observe_all(list(watches.values()))  # 98 ended runs seen in the completed pass
+    for i in range(2, 100):
+        watches.pop(i).close()  # their triggers are done
+    listing.finish(1, 100)
+    listing.calls.clear()
+    results = await _observe_all(list(watches.values()))
+    assert [r.state.life_cycle_state for r in results if r is not None] == [LifeCycleState.TERMINATED] * 2
+    completed = [query for query, _ in listing.calls if query.completed_only]
+    # not the 100 completed runs between them again (four pages): one page around each
+    assert completed == [
+        ListQuery(completed_only=True, start_time_from=1, start_time_to=1),
+        ListQuery(completed_only=True, start_time_from=100, start_time_to=100),
+    ]
+    await _close(poller, list(watches.values()))
