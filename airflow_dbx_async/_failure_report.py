@@ -116,7 +116,8 @@ def _first_line(text: str) -> str:
     for line in sanitize_text(text).splitlines():
         if line.strip():
             line = " ".join(line.split())
-            return line if len(line) <= _SHORT_ERROR else line[: _SHORT_ERROR - 3] + "..."
+            # Cut between words, never inside a host name or path.
+            return line if len(line) <= _SHORT_ERROR else line[: _SHORT_ERROR - 3].rsplit(" ", 1)[0] + " ..."
     return ""
 
 

@@ -24,7 +24,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_dbx_async._events import RunEvent
 from airflow_dbx_async._failure_report import trigger_line
 from airflow_dbx_async._secrets import redact
-from airflow_dbx_async.client import Outcome, is_retryable, judge
+from airflow_dbx_async.client import NotFound, Outcome, is_retryable, judge
 from airflow_dbx_async.client._workspace import WORKSPACES
 from airflow_dbx_async.client.config import (
     DEFAULT_API_VERSION,
@@ -72,8 +72,13 @@ def poll_delays(period: float, rng: random.Random | None = None) -> Iterator[flo
         step *= 3
 
 
-class _TransientWindowExceeded(Exception):
-    """Transient errors went on for longer than the trigger tolerates."""
+class _GaveUp(Exception):
+    """Transient errors went on for longer than the trigger tolerates; ``last`` is the latest."""
+
+    def __init__(self, seconds: float, last: Exception) -> None:
+        super().__init__(seconds, last)
+        self.seconds = seconds
+        self.last = last
 
 
 class DatabricksRunTrigger(BaseTrigger):
@@ -161,19 +166,41 @@ class DatabricksRunTrigger(BaseTrigger):
                 watch = borrowed.poller.watch(self.run_id, fallback_gap=gap)
                 try:
                     event = await self._watch(borrowed.client, watch)
+                except Exception as exc:  # the task will fail: cancel the run rather than orphan it
+                    event = self._error(
+                        await self._cancel_after(borrowed.client, exc) + _why(exc, borrowed.client)
+                    )
                 finally:
                     watch.close()
-        except Exception as exc:  # one error event, never a crashed triggerer
-            reason = f"{type(exc).__name__}: {exc}"
-            self.log.error("Stopped watching Databricks run %s: %s", self.run_id, reason)
-            event = RunEvent(
-                status="error", run_id=self.run_id, run_page_url=self.run_page_url, reason=reason
-            )
+        except Exception as exc:  # no client (e.g. the connection is bad): nothing to cancel with
+            event = self._error(f"{type(exc).__name__}: {exc}")
         if event.status == "failed":
             # One line here; the full report goes to the task log once, from execute_complete, where
             # Airflow's secret masker knows the task's secrets.
             self.log.error("%s", redact(trigger_line(event)))
         yield TriggerEvent(event.to_payload())  # type: ignore[no-untyped-call]
+
+    def _error(self, reason: str) -> RunEvent:
+        """One ``error`` event, never a crashed triggerer."""
+        self.log.error("Stopped watching Databricks run %s: %s", self.run_id, reason)
+        return RunEvent(status="error", run_id=self.run_id, run_page_url=self.run_page_url, reason=reason)
+
+    async def _cancel_after(self, client: JobsClient, exc: Exception) -> str:
+        """Cancel the run after the watch failed, as when the task is killed; say what happened.
+
+        The task fails on the error event, so a run left going would be orphaned. Nothing is
+        cancelled when the run does not exist or ``cancel_on_kill`` is off.
+        """
+        if isinstance(exc, NotFound):
+            return ""
+        if not self.cancel_on_kill:
+            return "the run was left running (cancel_on_kill=False); "
+        try:
+            await client.cancel_run(self.run_id)
+        except Exception as cancel_exc:
+            self.log.error("Could not cancel Databricks run %s: %s", self.run_id, cancel_exc)
+            return "cancelling the run failed too; "
+        return "the run was cancelled; "
 
     async def _watch(self, client: JobsClient, watch: RunWatch) -> RunEvent:
         delays = poll_delays(float(self.polling_period_seconds), self._rng)
@@ -231,9 +258,7 @@ class DatabricksRunTrigger(BaseTrigger):
         now = self._monotonic()
         since = now if failing_since is None else failing_since
         if now - since > self.transient_window_seconds:
-            raise _TransientWindowExceeded(
-                f"transient errors for over {self.transient_window_seconds:.0f} s, last: {exc}"
-            ) from exc
+            raise _GaveUp(self.transient_window_seconds, exc) from exc
         self.log.warning("Transient error while polling Databricks run %s: %s", self.run_id, exc)
         return since
 
@@ -259,3 +284,12 @@ class DatabricksRunTrigger(BaseTrigger):
         async with await self._borrow() as borrowed:
             await borrowed.client.cancel_run(self.run_id)
         self.log.info("Task killed; cancelled Databricks run %s", self.run_id)
+
+
+def _why(exc: Exception, client: JobsClient) -> str:
+    """The error for the task's one line: the workspace first, so that cutting the line keeps it."""
+    if isinstance(exc, _GaveUp):
+        return (
+            f"no answer from {client.config.base_url} for over {exc.seconds:.0f} s (last error: {exc.last})"
+        )
+    return f"{type(exc).__name__}: {exc}"

@@ -247,12 +247,18 @@ class ScriptedWorkspace:
     def __init__(self, script: list[Answer]) -> None:
         self.script = list(script)
         self.gets = 0
+        self.cancelled: list[int] = []
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/api/{version}/jobs/runs/list", self._list)
         app.router.add_get("/api/{version}/jobs/runs/get", self._get)
+        app.router.add_post("/api/{version}/jobs/runs/cancel", self._cancel)
         return app
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        self.cancelled.append(int((await request.json())["run_id"]))
+        return web.json_response({})
 
     async def _list(self, request: web.Request) -> web.Response:
         return web.json_response({"runs": []})
@@ -264,13 +270,20 @@ class ScriptedWorkspace:
 
 
 async def _watch_scripted(
-    monkeypatch: pytest.MonkeyPatch, script: list[Answer]
+    monkeypatch: pytest.MonkeyPatch, script: list[Answer], **trigger: Any
 ) -> tuple[list[RunEvent], int]:
+    events, fake = await _watch_fake(monkeypatch, script, **trigger)
+    return events, fake.gets
+
+
+async def _watch_fake(
+    monkeypatch: pytest.MonkeyPatch, script: list[Answer], **trigger: Any
+) -> tuple[list[RunEvent], ScriptedWorkspace]:
     fake = ScriptedWorkspace(script)
     async with TestServer(fake.app(), host="127.0.0.1") as server:
         set_connection(monkeypatch, str(server.make_url("")).rstrip("/"))
-        events = await asyncio.wait_for(_events(_trigger(1)), 20)
-    return events, fake.gets
+        events = await asyncio.wait_for(_events(_trigger(1, **trigger)), 20)
+    return events, fake
 
 
 HTML_PAGE = "<html><head><title>Access denied by proxy</title></head><body><h1>403</h1></body></html>"
@@ -745,3 +758,76 @@ async def test_connection_errors_are_airflow_exceptions(monkeypatch: pytest.Monk
     _connection(monkeypatch, {"extra": {"verify_tls": "nope"}})
     with pytest.raises(AirflowException):
         await DatabricksAsyncHook(CONN_ID).aget_config()
+
+
+# -- when the trigger stops watching ---------------------------------------------------------------
+# Decision: an ``error`` event fails the task, so with cancel_on_kill=True the trigger cancels the
+# run first (as when the task is killed) instead of leaving it running unwatched. A run that does not
+# exist is not cancelled, and cancel_on_kill=False leaves the run alone.
+
+NOT_JSON = (200, "[1, 2]", JSON)
+
+
+@pytest.mark.asyncio
+async def test_error_event_cancels_the_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    events, fake = await _watch_fake(monkeypatch, [_state("RUNNING"), NOT_JSON])
+    assert [e.status for e in events] == ["error"]
+    assert fake.cancelled == [1]
+    _one_line(events[0].reason, "the run was cancelled; ApiError: Databricks API error 200 INVALID_RESPONSE")
+    _one_line(short_message(events[0]), "Could not watch Databricks run 1: the run was cancelled; ApiError")
+
+
+@pytest.mark.asyncio
+async def test_error_event_leaves_the_run_with_cancel_on_kill_false(monkeypatch: pytest.MonkeyPatch) -> None:
+    events, fake = await _watch_fake(monkeypatch, [_state("RUNNING"), NOT_JSON], cancel_on_kill=False)
+    assert [e.status for e in events] == ["error"]
+    assert fake.cancelled == []
+    _one_line(events[0].reason, "the run was left running (cancel_on_kill=False); ApiError")
+
+
+@pytest.mark.asyncio
+async def test_error_event_for_a_missing_run_cancels_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    gone = (
+        400,
+        json.dumps({"error_code": "INVALID_PARAMETER_VALUE", "message": "Run 1 does not exist."}),
+        JSON,
+    )
+    events, fake = await _watch_fake(monkeypatch, [gone])
+    assert fake.cancelled == []
+    assert events[0].reason.startswith("NotFound: Databricks API error 400"), events[0].reason
+
+
+class _Jump:
+    """A monotonic clock that jumps ``step`` seconds at each reading."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+@pytest.mark.asyncio
+async def test_giving_up_names_the_workspace_not_a_private_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    busy = (503, json.dumps({"error_code": "TEMPORARILY_UNAVAILABLE", "message": "busy"}), JSON)
+    fake = ScriptedWorkspace([busy])
+    async with TestServer(fake.app(), host="127.0.0.1") as server:
+        url = str(server.make_url("")).rstrip("/")
+        set_connection(monkeypatch, url)
+        trigger = _trigger(1)
+        trigger._monotonic = _Jump(200.0)  # each transient error is 200 s after the previous one
+        (event,) = await asyncio.wait_for(_events(trigger), 20)
+    assert fake.cancelled == [1]
+    assert "_" not in event.reason.split(";", 1)[1].split("(", 1)[0], event.reason  # no private name
+    _one_line(event.reason, f"the run was cancelled; no answer from {url} for over 300 s (last error: ")
+    _one_line(short_message(event), f"no answer from {url} for over 300 s")
+
+
+@pytest.mark.parametrize("cut", [90, 118, 140])
+def test_a_long_error_line_is_cut_between_words(cut: int) -> None:
+    host = "adb-1234567890123456.7.azuredatabricks.net"
+    reason = "x" * cut + f" Cannot connect to host {host}:443 ssl:default [Connect call failed]"
+    line = short_message(RunEvent(status="error", run_id=1, run_page_url="", reason=reason))
+    assert f"{host}:443" in line or host[:4] not in line, line
+    assert line.endswith(" ...")
