@@ -120,6 +120,13 @@ run_pytest() {  # run_pytest LEG VENV LOG ARGS...: pytest in VENV, output to LOG
     record "$leg" "$code" "$log" $((SECONDS - began))
 }
 
+explain() {  # explain JOB: when JOB failed, its assertion lines and pytest's short summary
+    if [ "${STATUS[$1]:-}" != PASS ] && [ -f "$LOGS/$1.log" ]; then
+        echo "==> $1 failed; its summary (full output in $LOGS/$1.log):"
+        { grep -E "^E  " "$LOGS/$1.log" | head -20; sed -n '/short test summary info/,$p' "$LOGS/$1.log"; } | tail -60
+    fi
+}
+
 wants() { [[ " $LEGS " == *" $1 "* ]]; }
 
 # 1. Fill the virtualenvs concurrently (mostly downloads), each logging to .test-logs/.
@@ -140,9 +147,9 @@ for leg in "${!INSTALLER[@]}"; do
 done
 echo "==> virtualenvs ready after $((SECONDS - START))s"
 
-# 2. In the background, side by side: the lowest and newest legs' tests and the main leg's packaging
-#    check (mostly waiting on subprocesses and downloads), while the main leg lints and type-checks.
-#    The main leg's other tests, with the end-to-end ones, then run alone.
+# 2. The lowest and newest legs' tests (light on CPU: mostly waiting on emulators and subprocesses)
+#    run side by side in the background while the main leg lints, type-checks and checks the
+#    packaging. The main leg's tests, with the end-to-end ones, then run alone.
 declare -A BACKGROUND
 if wants lowest && [ -z "${STATUS[lowest]:-}" ]; then
     echo "==> lowest leg: $(versions .venv-lowest) (log: $LOGS/lowest.log)"
@@ -157,12 +164,6 @@ if wants newest && [ -z "${STATUS[newest]:-}" ]; then
     BACKGROUND[newest]=$!
 fi
 if wants main && [ -z "${STATUS[main]:-}" ]; then
-    echo "==> main leg, packaging: sdist, wheel, twine check, the wheel in a fresh virtualenv (log: $LOGS/packaging.log)"
-    run_pytest packaging .venv "$LOGS/packaging.log" tests/packaging &
-    BACKGROUND[packaging]=$!
-fi
-
-if wants main && [ -z "${STATUS[main]:-}" ]; then
     if ! command -v chromium >/dev/null 2>&1; then
         # The browser check of the extra link needs Debian's headless Chromium.
         echo "==> installing chromium (Debian package) for the browser test"
@@ -176,17 +177,17 @@ if wants main && [ -z "${STATUS[main]:-}" ]; then
     echo "==> ruff check" && .venv/bin/ruff check . || STATIC_OK=0
     echo "==> ruff format --check" && .venv/bin/ruff format --check . || STATIC_OK=0
     echo "==> mypy (strict)" && .venv/bin/mypy || STATIC_OK=0
+    echo "==> packaging: sdist, wheel, twine check, the wheel in a fresh virtualenv (log: $LOGS/packaging.log)"
+    run_pytest packaging .venv "$LOGS/packaging.log" tests/packaging
+    collect packaging
+    explain packaging
 fi
 
 # The background jobs' verdicts (a background job cannot set this shell's variables).
 for job in "${!BACKGROUND[@]}"; do
     wait "${BACKGROUND[$job]}"
     collect "$job"
-    if [ "${STATUS[$job]:-}" != PASS ]; then
-        echo "==> $job failed; its summary (full output in $LOGS/$job.log):"
-        { grep -E "^E  " "$LOGS/$job.log" | head -20; sed -n '/short test summary info/,$p' "$LOGS/$job.log"; } \
-            | tail -60
-    fi
+    explain "$job"
 done
 
 if wants main && [ -z "${STATUS[main]:-}" ]; then
