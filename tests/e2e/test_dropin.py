@@ -75,9 +75,9 @@ def test_repair_run_fails_once_is_repaired_and_succeeds(
     dag_id, task_id = "e2e_repair_dag", "repaired"
     notebook = {
         "notebook_path": "/Users/airflow@example.com/Flaky_Notebook",
-        # The repaired attempt takes a while, as real ones do: Airflow 3.3's scheduler fails a task
-        # whose resumed worker starts before it has processed the previous worker's exit event.
-        "base_parameters": {"marker": str(tmp_path / "first-attempt"), "seconds": "45"},
+        # Each attempt takes a while, as real ones do: Airflow 3.3's scheduler (LocalExecutor) fails a
+        # task whose resumed worker starts before it has processed the deferring worker's exit.
+        "base_parameters": {"marker": str(tmp_path / "first-attempt"), "seconds": "20"},
     }
     settings = {"name": "flaky job", "tasks": [{"task_key": "flaky", "notebook_task": notebook}]}
     emulator.admin("POST", "jobs", {"job_id": REPAIR_JOB_ID, "settings": settings})
