@@ -13,6 +13,8 @@ import urllib.request
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import pytest
+
 from tests.e2e.helpers import wait_for
 from tests.e2e.test_browser import _render
 
@@ -25,6 +27,15 @@ DAG_ID = "databricks_workflow_dag"
 JOB_NAME = "databricks_workflow_dag.workflow"
 MEMBERS = ("workflow.extract", "workflow.check_input", "workflow.report")
 DONE = {"success", "failed", "upstream_failed"}
+
+
+def plugin_registered() -> None:
+    """Fail clearly when the installed metadata predates the plugin's entry point (reinstall the package)."""
+    from importlib.metadata import entry_points
+
+    names = {ep.name for ep in entry_points(group="airflow.plugins")}
+    if "airflow_dbx_async_workflow_repair" not in names:
+        pytest.fail("the airflow.plugins entry point is not installed: run `pip install -e .` again")
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -73,6 +84,7 @@ def _log(stack: AirflowStack, run_id: str, task_id: str, try_number: int) -> str
 def test_workflow_runs_as_one_job_and_repairs_from_the_ui(
     stack: AirflowStack, emulator: EmulatorProcess, tmp_path: Path
 ) -> None:
+    plugin_registered()
     stack.wait_dags([DAG_ID])
     input_file = tmp_path / "input.csv"
     run_id = stack.api.trigger_dag(DAG_ID, conf={"input_path": str(input_file)})
@@ -135,3 +147,20 @@ def test_workflow_runs_as_one_job_and_repairs_from_the_ui(
     (repaired,) = runs
     assert repaired["result_state"] == "SUCCESS"
     assert len(repaired["tasks"]) == 4  # three tasks plus the repaired attempt of check_input
+
+    # Re-running the whole DAG run starts no second job or job run: the launch re-attaches.
+    clear = {"dag_run_id": run_id, "dry_run": False, "only_failed": False, "reset_dag_runs": True}
+    stack.api.call("POST", f"dags/{DAG_ID}/clearTaskInstances", clear)
+    wait_for(
+        "the launch task's second try",
+        lambda: (
+            len(stack.api.task_tries(DAG_ID, run_id, "workflow.launch")) == 2
+            and stack.api.task_state(DAG_ID, run_id, "workflow.launch") == "success"
+        ),
+        timeout=180,
+    )
+    assert stack.api.wait_task_state(DAG_ID, run_id, "workflow.check_input", DONE) == "success"
+    wait_for("the DAG run to succeed again", lambda: stack.api.dag_run_state(DAG_ID, run_id) == "success")
+    jobs, runs = _our_job(emulator)
+    assert len(jobs) == 1, jobs
+    assert len(runs) == 1, runs

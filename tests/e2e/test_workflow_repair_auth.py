@@ -17,6 +17,7 @@ from airflow_dbx_async.testing import AirflowStack
 from airflow_dbx_async.testing._airflow_api import AirflowApi
 from airflow_dbx_async.testing._http import HttpError, request_json
 from tests.e2e.conftest import ROOT
+from tests.e2e.test_workflow_repair import plugin_registered
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -59,6 +60,7 @@ def _post(url: str, token: str = "", origin: str = "") -> tuple[int, Any]:
 def users_stack(
     emulator: EmulatorProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AirflowStack]:
+    plugin_registered()
     passwords: Path = tmp_path_factory.mktemp("auth") / "passwords.json"
     passwords.write_text(json.dumps(PASSWORDS))
     env = {
