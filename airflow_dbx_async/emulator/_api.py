@@ -20,6 +20,13 @@ from airflow_dbx_async.emulator._params import (
 )
 from airflow_dbx_async.emulator._render import Renderer
 from airflow_dbx_async.emulator._runs_list import list_runs
+from airflow_dbx_async.emulator._validate import (
+    check_job_settings,
+    check_repair,
+    check_run_now,
+    check_submit,
+    check_update,
+)
 from airflow_dbx_async.emulator.state import EmulatorState, decode_token, encode_token
 
 __all__ = ("jobs_routes",)
@@ -48,6 +55,9 @@ def renderer(request: web.Request) -> Renderer:
 
 async def _create(request: web.Request) -> web.Response:
     body = await read_params(request)
+    check_job_settings(body)
+    if _v22(request) and "queue" not in body:
+        body["queue"] = {"enabled": True}  # queueing is on by default for jobs created with API 2.2
     return json_response({"job_id": _state(request).create_job(body)})
 
 
@@ -111,14 +121,16 @@ async def _delete_job(request: web.Request) -> web.Response:
 async def _reset_job(request: web.Request) -> web.Response:
     params = await read_params(request)
     new_settings = params.get("new_settings")
-    if not isinstance(new_settings, dict):
-        raise invalid("new_settings is required.")
+    if new_settings is None:
+        raise invalid("Missing required field: new_settings")
+    check_job_settings(new_settings, "new_settings")
     _state(request).reset_job(get_int(params, "job_id", required=True), new_settings)
     return json_response({})
 
 
 async def _update_job(request: web.Request) -> web.Response:
     params = await read_params(request)
+    check_update(params)
     remove = [str(f) for f in params.get("fields_to_remove") or ()]
     new_settings = params.get("new_settings") or {}
     _state(request).update_job(get_int(params, "job_id", required=True), new_settings, remove)
@@ -126,12 +138,16 @@ async def _update_job(request: web.Request) -> web.Response:
 
 
 async def _run_now(request: web.Request) -> web.Response:
-    run_id = _state(request).run_now(await read_params(request))
+    params = await read_params(request)
+    check_run_now(params)
+    run_id = _state(request).run_now(params)
     return json_response({"run_id": run_id, "number_in_job": run_id})
 
 
 async def _submit(request: web.Request) -> web.Response:
-    return json_response({"run_id": _state(request).submit(await read_params(request))})
+    params = await read_params(request)
+    check_submit(params)
+    return json_response({"run_id": _state(request).submit(params)})
 
 
 async def _get_run(request: web.Request) -> web.Response:
@@ -169,7 +185,7 @@ async def _cancel(request: web.Request) -> web.Response:
 async def _cancel_all(request: web.Request) -> web.Response:
     params = await read_params(request)
     job_id = get_int(params, "job_id", default=-1)
-    _state(request).cancel_all(None if job_id == -1 else job_id)
+    _state(request).cancel_all(None if job_id == -1 else job_id, get_bool(params, "all_queued_runs"))
     return json_response({})
 
 
@@ -180,7 +196,9 @@ async def _delete_run(request: web.Request) -> web.Response:
 
 
 async def _repair(request: web.Request) -> web.Response:
-    return json_response({"repair_id": _state(request).repair(await read_params(request))})
+    params = await read_params(request)
+    check_repair(params)
+    return json_response({"repair_id": _state(request).repair(params)})
 
 
 def jobs_routes() -> list[web.RouteDef]:

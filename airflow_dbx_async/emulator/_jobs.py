@@ -16,6 +16,7 @@ __all__ = (
     "job_object",
     "job_settings",
     "normalise_tasks",
+    "select_only",
     "strip_nulls",
 )
 
@@ -172,3 +173,35 @@ def job_settings(body: Mapping[str, Any]) -> dict[str, Any]:
     settings.setdefault("webhook_notifications", {})
     settings.setdefault("format", "MULTI_TASK")
     return settings
+
+
+def _closure(start: str, edges: Mapping[str, list[str]]) -> set[str]:
+    seen, todo = {start}, [start]
+    while todo:
+        for nxt in edges.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def select_only(tasks: list[dict[str, Any]], only: list[str]) -> list[dict[str, Any]]:
+    """run-now ``only``: the named tasks, ``+key`` adding upstream and ``key+`` downstream tasks."""
+    if not only:
+        return tasks
+    upstream = {t["task_key"]: [str(d.get("task_key")) for d in t.get("depends_on") or ()] for t in tasks}
+    downstream: dict[str, list[str]] = {}
+    for key, deps in upstream.items():
+        for dep in deps:
+            downstream.setdefault(dep, []).append(key)
+    chosen: set[str] = set()
+    for raw in only:
+        key = raw.strip("+")
+        if key not in upstream:
+            raise invalid(f"Task {key!r} in only does not exist in the job.")
+        chosen.add(key)
+        if raw.startswith("+"):
+            chosen |= _closure(key, upstream)
+        if raw.endswith("+"):
+            chosen |= _closure(key, downstream)
+    return [t for t in tasks if t["task_key"] in chosen]

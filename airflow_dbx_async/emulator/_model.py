@@ -60,6 +60,14 @@ OUTCOMES: dict[str, Outcome] = {
         "INTERNAL_ERROR",
         False,
     ),
+    "MAX_CONCURRENT": Outcome(
+        "SKIPPED",
+        "MAXIMUM_CONCURRENT_RUNS_REACHED",
+        "",
+        "MAX_CONCURRENT_RUNS_EXCEEDED",
+        "CLIENT_ERROR",
+        False,
+    ),
     "NOT_FOUND": Outcome(
         "INTERNAL_ERROR",
         "FAILED",
@@ -131,6 +139,14 @@ class Run:
     repair_history: list[dict[str, Any]] = field(default_factory=list)
     cancel_requested: bool = False
     simulated: bool = True
+    queue_reason: str | None = None
+    queued_until_ms: int | None = None
+    skip_message: str | None = None
+    concurrency_limit: int = 0
+
+    def queued(self, now: int) -> bool:
+        """Whether the run still waits in the job's queue at ``now``."""
+        return self.queue_reason is not None and (self.queued_until_ms is None or now < self.queued_until_ms)
 
 
 class RunPhase(NamedTuple):
@@ -153,6 +169,8 @@ def task_phase(task: TaskRun, now: int) -> RunPhase:
         return RunPhase("RUNNING", None, "In run")
     if task.pending_ms is not None and now >= task.pending_ms:
         return RunPhase("PENDING", None, "Waiting for cluster")
+    if task.attempt_number > 0:
+        return RunPhase("WAITING_FOR_RETRY", None, "Waiting for retry")
     if task.depends_on and (task.ready_ms is None or now < task.ready_ms):
         return RunPhase("BLOCKED", None, "Waiting for upstream tasks")
     return RunPhase("QUEUED", None, "Queued: waiting for a free execution slot")
@@ -173,15 +191,21 @@ def _leaf_keys(tasks: list[TaskRun]) -> set[str]:
 
 def run_phase(run: Run, now: int) -> RunPhase:
     """State of a whole run at ``now``, derived from its latest task attempts."""
+    if run.skip_message is not None:
+        return RunPhase("SKIPPED", OUTCOMES["MAX_CONCURRENT"], run.skip_message)
+    if run.queued(now) and not run.cancel_requested:
+        return RunPhase("QUEUED", None, str(run.queue_reason))
     tasks = latest_tasks(run)
     phases = [(t, task_phase(t, now)) for t in tasks]
     active = [p.life_cycle for _, p in phases if p.life_cycle not in TERMINAL]
     if active:
-        if len(active) < len(phases) or "RUNNING" in active:
-            return RunPhase("RUNNING", None, "In run")
         if all(a == "TERMINATING" for a in active):
             return RunPhase("TERMINATING", None, "")
+        if len(active) < len(phases) or "RUNNING" in active:
+            return RunPhase("RUNNING", None, "In run")
         if "TERMINATING" in active:
+            return RunPhase("RUNNING", None, "In run")
+        if "WAITING_FOR_RETRY" in active:
             return RunPhase("RUNNING", None, "In run")
         if all(a in ("QUEUED", "BLOCKED") for a in active):
             return RunPhase("QUEUED", None, "Queued: waiting for a free execution slot")

@@ -70,7 +70,12 @@ def status_json(phase: RunPhase) -> dict[str, Any]:
     if out is not None:
         status["termination_details"] = {"code": out.code, "type": out.type, "message": phase.message}
     if phase.life_cycle == "QUEUED":
-        status["queue_details"] = {"code": "ACTIVE_RUNS_LIMIT_REACHED", "message": phase.message}
+        code = (
+            "MAX_CONCURRENT_RUNS_REACHED"
+            if "concurrent runs" in phase.message
+            else "ACTIVE_RUNS_LIMIT_REACHED"
+        )
+        status["queue_details"] = {"code": code, "message": phase.message}
     return status
 
 

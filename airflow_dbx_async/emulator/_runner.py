@@ -15,11 +15,12 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from airflow_dbx_async.emulator._model import Run, TaskRun, evaluate_run_if, latest_tasks
+from airflow_dbx_async.emulator._retries import NewAttempt, retry_delay_ms, retry_wanted
 from airflow_dbx_async.emulator._sim import sim_settings
 
 __all__ = ("Runner", "resolve_task")
@@ -84,8 +85,18 @@ def resolve_task(workspace: Path | None, spec: Mapping[str, Any]) -> dict[str, A
 class Runner:
     """Executes runs of the real mode; one asyncio task per run, one subprocess per running task."""
 
-    def __init__(self, workspace: Path | None, max_concurrency: int, defaults: tuple[float, str]) -> None:
+    def __init__(
+        self,
+        workspace: Path | None,
+        max_concurrency: int,
+        defaults: tuple[float, str],
+        retry: NewAttempt,
+        may_start: Callable[[Run], bool],
+    ) -> None:
         self._workspace = workspace
+        self._retry = retry
+        self._may_start = may_start
+        self._changed: asyncio.Condition | None = None
         self._max = max_concurrency
         self._defaults = defaults
         self._slots: asyncio.Semaphore | None = None
@@ -120,6 +131,27 @@ class Runner:
         await asyncio.gather(*jobs, return_exceptions=True)
 
     async def _execute(self, run: Run, tasks: list[TaskRun]) -> None:
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        try:
+            if run.queue_reason is not None and run.queued_until_ms is None:
+                await self._wait_turn(run, self._changed)
+            await self._run_tasks(run, tasks)
+        finally:
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def _wait_turn(self, run: Run, changed: asyncio.Condition) -> None:
+        """Wait in the job's queue until a run of the job ends and it is this run's turn."""
+        try:
+            async with changed:
+                await changed.wait_for(lambda: self._may_start(run))
+        except asyncio.CancelledError:
+            self._finish_open(run.tasks, "CANCELED")
+            raise
+        run.queued_until_ms = _now()
+
+    async def _run_tasks(self, run: Run, tasks: list[TaskRun]) -> None:
         events = {t.task_key: asyncio.Event() for t in tasks}
         children = [asyncio.ensure_future(self._task(run, t, events)) for t in tasks]
         try:
@@ -129,7 +161,9 @@ class Runner:
                 child.cancel()
             # Wait for the children so their subprocesses are really killed before the run ends.
             await asyncio.gather(*children, return_exceptions=True)
-            self._finish_open(tasks, "CANCELED" if isinstance(stop, asyncio.CancelledError) else "TIMEDOUT")
+            self._finish_open(
+                run.tasks, "CANCELED" if isinstance(stop, asyncio.CancelledError) else "TIMEDOUT"
+            )
             if isinstance(stop, asyncio.CancelledError):
                 raise
 
@@ -152,11 +186,20 @@ class Runner:
             if skip is not None:
                 task.finish(_now(), skip)
                 return
-            assert self._slots is not None
-            async with self._slots:
-                await self._attempt(task)
+            await self._attempts(run, task)
         finally:
             events[task.task_key].set()
+
+    async def _attempts(self, run: Run, task: TaskRun) -> None:
+        """Run the task, then its retries (job runs only) after their interval."""
+        assert self._slots is not None
+        while True:
+            async with self._slots:
+                await self._attempt(task)
+            if run.run_type != "JOB_RUN" or not retry_wanted(task):
+                return
+            task = self._retry(run, task, _now())
+            await asyncio.sleep(retry_delay_ms(task) / 1000)
 
     async def _attempt(self, task: TaskRun) -> None:
         task.pending_ms = task.running_ms = _now()

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_dbx_async.emulator._model import OUTCOMES, Run, TaskRun, evaluate_run_if
+from airflow_dbx_async.emulator._retries import NewAttempt, retry_delay_ms, retry_wanted
 
 __all__ = ("schedule_simulated", "sim_settings", "topological")
 
@@ -26,13 +27,26 @@ def _lookup(spec: Mapping[str, Any], name: str) -> Any:
     return None
 
 
-def sim_settings(spec: Mapping[str, Any], duration: float, result: str) -> tuple[int, str, str | None]:
-    """``(duration_ms, outcome, error)`` of a simulated task, with the given defaults."""
+def sim_settings(
+    spec: Mapping[str, Any], duration: float, result: str, attempt: int = 0
+) -> tuple[int, str, str | None]:
+    """``(duration_ms, outcome, error)`` of a simulated task attempt, with the given defaults.
+
+    ``sim_failing_attempts: N`` makes the first N attempts fail (with ``sim_error``) and later ones
+    end with ``sim_result`` (default success), to exercise retries.
+    """
     raw_duration = _lookup(spec, "sim_duration_seconds")
     seconds = duration if raw_duration is None else float(raw_duration)
     error = _lookup(spec, "sim_error")
     raw_result = _lookup(spec, "sim_result")
-    outcome = str(raw_result).upper() if raw_result is not None else ("FAILED" if error else result)
+    failing = int(_lookup(spec, "sim_failing_attempts") or 0)
+    if failing:
+        if attempt < failing:
+            return max(0, int(seconds * 1000)), "FAILED", str(error or f"Exception: attempt {attempt} failed")
+        error = None
+        outcome = str(raw_result).upper() if raw_result is not None else result
+    else:
+        outcome = str(raw_result).upper() if raw_result is not None else ("FAILED" if error else result)
     if outcome not in OUTCOMES:
         outcome = "FAILED"
     return max(0, int(seconds * 1000)), outcome, None if error is None else str(error)
@@ -92,18 +106,48 @@ def _fill_output(task: TaskRun, error: str | None) -> None:
         task.cells = [_simulated_cell(task)]
 
 
+def _play(task: TaskRun, ready: int, defaults: tuple[float, str]) -> None:
+    """Write one attempt's timeline from ``ready`` on."""
+    duration, outcome, error = sim_settings(task.spec, *defaults, attempt=task.attempt_number)
+    setup = cleanup = duration // 10
+    task.pending_ms = ready
+    task.running_ms = ready + setup
+    task.terminating_ms = ready + duration - cleanup
+    task.finish(ready + duration, outcome)
+    timeout = int(float(task.spec.get("timeout_seconds") or 0) * 1000)
+    if timeout and duration > timeout:
+        task.finish(ready + timeout, "TIMEDOUT")
+    _fill_output(task, error)
+
+
+def _attempts(
+    run: Run, task: TaskRun, ready: int, defaults: tuple[float, str], retry: NewAttempt | None
+) -> TaskRun:
+    """Play the task and its retries; the last attempt."""
+    _play(task, ready, defaults)
+    while retry is not None and retry_wanted(task):
+        ended = task.end_ms or ready
+        task = retry(run, task, ended)
+        task.ready_ms = ended
+        _play(task, ended + retry_delay_ms(task), defaults)
+    return task
+
+
 def schedule_simulated(
     run: Run,
     tasks: list[TaskRun],
     start_ms: int,
     defaults: tuple[float, str],
     prior: Mapping[str, tuple[str, int]],
+    retry: NewAttempt | None = None,
 ) -> None:
     """Write the timeline of ``tasks`` (new attempts of ``run``) starting at ``start_ms``.
 
-    ``prior`` maps task keys that are not re-run to their ``(outcome, end_ms)``.
+    ``prior`` maps task keys that are not re-run to their ``(outcome, end_ms)``; ``retry`` creates
+    retry attempts (job runs only).
     """
     done: dict[str, tuple[str, int]] = dict(prior)
+    played: list[TaskRun] = []
     for task in topological(tasks):
         upstream = [done[key] for key in task.depends_on if key in done]
         ready = max([start_ms, *(end for _, end in upstream)])
@@ -113,21 +157,14 @@ def schedule_simulated(
             task.finish(ready, skip)
             _fill_output(task, None)
             done[task.task_key] = (skip, ready)
+            played.append(task)
             continue
-        duration, outcome, error = sim_settings(task.spec, *defaults)
-        setup = cleanup = duration // 10
-        task.pending_ms = ready
-        task.running_ms = ready + setup
-        task.terminating_ms = ready + duration - cleanup
-        task.finish(ready + duration, outcome)
-        timeout = int(float(task.spec.get("timeout_seconds") or 0) * 1000)
-        if timeout and duration > timeout:
-            task.finish(ready + timeout, "TIMEDOUT")
-        _fill_output(task, error)
-        done[task.task_key] = (task.outcome, task.end_ms or ready)
+        last = _attempts(run, task, ready, defaults, retry)
+        played += [task] if last is task else [task, last]
+        done[task.task_key] = (last.outcome, last.end_ms or ready)
     if run.timeout_seconds:
         deadline = start_ms + run.timeout_seconds * 1000
-        for task in tasks:
+        for task in played:
             if task.end_ms is not None and task.end_ms > deadline:
                 task.finish(deadline, "TIMEDOUT")
                 _fill_output(task, None)

@@ -75,6 +75,7 @@ async def _guarded(request: web.Request, handler: _Handler, state: EmulatorState
 @web.middleware
 async def _front(request: web.Request, handler: _Handler) -> web.StreamResponse:
     state: EmulatorState = request.app[STATE]
+    state.settle()
     if request.path.startswith("/_emulator/"):
         try:
             return await handler(request)

@@ -111,6 +111,9 @@ class EmulatorConfig:
     :param idempotency_retention_seconds: how long an idempotency token stays bound to its run.
     :param retry_after_seconds: ``Retry-After`` of injected 429/503 answers.
     :param cluster_transition_seconds: how long simulated cluster starts and restarts take.
+    :param cancel_grace_seconds: how long a cancelled simulated task stays TERMINATING before CANCELED.
+    :param clusters: ids of existing clusters (as well as those in ``<workspace>/clusters.json`` and
+        those created through ``clusters/create``); an unknown ``existing_cluster_id`` is a 400.
     """
 
     host: str = "127.0.0.1"
@@ -131,6 +134,8 @@ class EmulatorConfig:
     idempotency_retention_seconds: float = _SIXTY_DAYS
     retry_after_seconds: int = 1
     cluster_transition_seconds: float = 0.5
+    cancel_grace_seconds: float = 0.2
+    clusters: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:

@@ -8,6 +8,7 @@ Runs are created here and either scheduled in full at once (simulated mode) or h
 from __future__ import annotations
 
 import base64
+import heapq
 import itertools
 import json
 import time
@@ -20,10 +21,13 @@ from airflow_dbx_async.emulator._jobs import (
     check_parameter_slots,
     job_settings,
     normalise_tasks,
+    select_only,
     strip_nulls,
 )
 from airflow_dbx_async.emulator._model import TERMINAL, Run, TaskRun, latest_tasks, run_phase
 from airflow_dbx_async.emulator._params import ApiFailure, get_int, get_str, invalid
+from airflow_dbx_async.emulator._queue import admit, may_start
+from airflow_dbx_async.emulator._repair import plan_repair
 from airflow_dbx_async.emulator._runner import Runner
 from airflow_dbx_async.emulator._sim import schedule_simulated
 
@@ -82,11 +86,17 @@ class EmulatorState:
         self.clusters: dict[str, dict[str, Any]] = {}
         self.libraries: dict[str, list[dict[str, Any]]] = {}
         self.oauth_tokens: dict[str, float] = {}
+        # Retry attempts of simulated runs, written ahead and shown from their creation time on.
+        self.future_attempts: list[tuple[int, int, Run, TaskRun]] = []
         self._ids = itertools.count(_RUN_ID_BASE)
         self._job_ids = itertools.count(_JOB_ID_BASE)
         defaults = (config.sim_duration_seconds, config.sim_result)
         self.runner = (
-            None if config.simulate else Runner(config.workspace_path, config.max_concurrency, defaults)
+            None
+            if config.simulate
+            else Runner(
+                config.workspace_path, config.max_concurrency, defaults, self._retry_attempt, self.may_start
+            )
         )
         self.load_workspace_jobs()
 
@@ -111,6 +121,7 @@ class EmulatorState:
             self.idempotency,
             self.clusters,
             self.libraries,
+            self.future_attempts,
         ):
             container.clear()
         self.deleted_runs.clear()
@@ -205,11 +216,11 @@ class EmulatorState:
         if defined or given:
             params["job_parameters"] = {**defined, **given}
         specs = apply_run_parameters(settings.get("tasks", []), params)
-        only = {str(k).strip("+") for k in body.get("only") or ()}
-        specs = [t for t in specs if not only or t["task_key"] in only]
+        specs = select_only(specs, [str(k) for k in body.get("only") or ()])
         if not specs:
             raise invalid(f"Job {job_id} has no tasks to run.")
         run = self._new_run(job_id, str(settings.get("name", "Untitled")), "JOB_RUN", settings, {})
+        admit(self, run, settings, body)
         run.job_parameters = [
             {"name": k, "default": defined.get(k, ""), "value": v}
             for k, v in sorted({**defined, **given}.items())
@@ -248,12 +259,47 @@ class EmulatorState:
         self.task_runs[task.run_id] = (run, task)
         return task
 
+    def _retry_attempt(self, run: Run, previous: TaskRun, visible_ms: int) -> TaskRun:
+        """The next attempt of ``previous``, shown in ``run`` from ``visible_ms`` on."""
+        task = TaskRun(
+            next(self._ids),
+            previous.task_key,
+            previous.spec,
+            visible_ms,
+            attempt_number=previous.attempt_number + 1,
+            repair_id=previous.repair_id,
+        )
+        if visible_ms <= self.now_ms():
+            run.tasks.append(task)
+            self.task_runs[task.run_id] = (run, task)
+        else:
+            heapq.heappush(self.future_attempts, (visible_ms, task.run_id, run, task))
+        return task
+
+    def settle(self) -> None:
+        """Show the simulated retry attempts whose time has come."""
+        now = self.now_ms()
+        while self.future_attempts and self.future_attempts[0][0] <= now:
+            _, _, run, task = heapq.heappop(self.future_attempts)
+            if self.runs.get(run.run_id) is run:
+                run.tasks.append(task)
+                self.task_runs[task.run_id] = (run, task)
+
     def _launch(self, run: Run, tasks: list[TaskRun], prior: Mapping[str, tuple[str, int]]) -> None:
-        if self.runner is None:
+        if run.skip_message is not None:
+            for task in tasks:
+                task.finish(self.now_ms(), "SKIPPED", run.skip_message)
+        elif self.runner is None:
             defaults = (self.config.sim_duration_seconds, self.config.sim_result)
-            schedule_simulated(run, tasks, self.now_ms(), defaults, prior)
+            retry = self._retry_attempt if run.run_type == "JOB_RUN" else None
+            start = max(self.now_ms(), run.queued_until_ms or 0)
+            schedule_simulated(run, tasks, start, defaults, prior, retry)
         else:
             self.runner.start(run, tasks)
+
+    def may_start(self, run: Run) -> bool:
+        """Whether a queued run may leave its job's queue now."""
+        return may_start(self, run)
 
     def lookup(self, run_id: int) -> tuple[Run, TaskRun | None]:
         """A run or task run by id, or the "does not exist" failure."""
@@ -275,23 +321,38 @@ class EmulatorState:
         if not self.is_active(run):
             return
         run.cancel_requested = True
+        if any(entry[2] is run for entry in self.future_attempts):
+            self.future_attempts = [entry for entry in self.future_attempts if entry[2] is not run]
+            heapq.heapify(self.future_attempts)
         now = self.now_ms()
+        grace = int(self.config.cancel_grace_seconds * 1000)
         for task in latest_tasks(run):
             if task.end_ms is None or task.end_ms > now:
+                started = task.pending_ms is not None and task.pending_ms <= now
                 if self.runner is None:
-                    task.finish(now, "CANCELED")
-                    task.error = task.error_trace = None
-                    task.result = None
+                    # Cancellation is asynchronous: a started task is TERMINATING for a while first.
+                    task.terminating_ms = now if started else None
+                    task.finish(now + grace if started else now, "CANCELED")
+                    task.error = task.error_trace = task.result = None
+                    task.cells = None
                 elif task.running_ms is not None:
                     task.terminating_ms = now
         if self.runner is not None:
             self.runner.cancel(run)
 
-    def cancel_all(self, job_id: int | None) -> None:
-        """runs/cancel-all: cancel every active run (of one job)."""
+    def cancel_all(self, job_id: int | None, all_queued_runs: bool) -> None:
+        """runs/cancel-all: the active runs of ``job_id``, or with ``all_queued_runs`` alone, queued runs."""
+        if job_id is None and not all_queued_runs:
+            raise invalid("Either job_id or all_queued_runs must be provided.")
+        if job_id is not None:
+            self.job(job_id)
+        now = self.now_ms()
         for run in list(self.runs.values()):
-            if job_id is None or run.job_id == job_id:
-                self.cancel(run.run_id)
+            if job_id is not None and run.job_id != job_id:
+                continue
+            if job_id is None and not run_phase(run, now).life_cycle == "QUEUED":
+                continue
+            self.cancel(run.run_id)
 
     def delete_run(self, run_id: int) -> None:
         """runs/delete: only non-active runs can be deleted."""
@@ -307,56 +368,21 @@ class EmulatorState:
         """runs/repair: re-run tasks inside the same run; returns the repair id."""
         run_id = get_int(body, "run_id", required=True)
         run, task = self.lookup(run_id)
-        if task is not None:
-            raise invalid(f"Run {run_id} is a task run; repair the job run instead.")
-        if self.is_active(run):
-            raise invalid(f"Run {run_id} is still active and cannot be repaired.")
-        latest_repair = run.repair_history[-1]["id"] if run.repair_history else None
-        if latest_repair is not None and get_int(body, "latest_repair_id") != latest_repair:
-            raise invalid(
-                f"latest_repair_id must be {latest_repair}, the id of the latest repair of run {run_id}."
-            )
-        check_parameter_slots(body)
-        keys = self._rerun_keys(run, body)
-        latest = {t.task_key: t for t in latest_tasks(run)}
-        specs = apply_run_parameters([latest[k].spec for k in keys], body)
+        keys, specs = plan_repair(run, task, body, active=self.is_active(run))
         repair_id = next(self._ids)
         run.cancel_requested = False
+        latest = {t.task_key: t for t in latest_tasks(run)}
         new = [self._new_task(run, spec, repair_id) for spec in specs]
         prior = {k: (t.outcome, t.end_ms or 0) for k, t in latest.items() if k not in keys}
-        run.repair_history.append(
-            {
-                "type": "REPAIR",
-                "id": repair_id,
-                "start_time": self.now_ms(),
-                "task_run_ids": [t.run_id for t in new],
-            }
-        )
+        entry = {
+            "type": "REPAIR",
+            "id": repair_id,
+            "start_time": self.now_ms(),
+            "task_run_ids": [t.run_id for t in new],
+        }
+        run.repair_history.append(entry)
         self._launch(run, new, prior)
         return repair_id
-
-    @staticmethod
-    def _rerun_keys(run: Run, body: Mapping[str, Any]) -> list[str]:
-        latest = latest_tasks(run)
-        rerun = [str(k) for k in body.get("rerun_tasks") or ()]
-        if rerun and body.get("rerun_all_failed_tasks") is True:
-            raise invalid("Only one of rerun_tasks and rerun_all_failed_tasks can be set.")
-        if body.get("rerun_all_failed_tasks") is True:
-            rerun = [t.task_key for t in latest if t.outcome != "SUCCESS"]
-        unknown = set(rerun) - {t.task_key for t in latest}
-        if unknown:
-            raise invalid(f"Tasks {sorted(unknown)} do not exist in run {run.run_id}.")
-        if not rerun:
-            raise invalid("Either rerun_tasks or rerun_all_failed_tasks must be set.")
-        if body.get("rerun_dependent_tasks") is True:
-            changed = True
-            while changed:
-                extra = [
-                    t.task_key for t in latest if t.task_key not in rerun and set(t.depends_on) & set(rerun)
-                ]
-                rerun.extend(extra)
-                changed = bool(extra)
-        return [t.task_key for t in latest if t.task_key in rerun]
 
     def active_runs(self) -> int:
         """Number of runs not yet terminal."""

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+PY = {"python_file": "dbfs:/scripts/task.py"}
+
 if TYPE_CHECKING:
     from tests.emulator.conftest import Api, MakeApi
 
@@ -159,9 +161,12 @@ async def test_runs_list_filters_and_pagination(sim: tuple[object, Api]) -> None
     _, api = sim
     job_id = (await api.post("jobs/create", {"name": "J", "tasks": _tasks(1)}))["job_id"]
     quick = [(await api.post("jobs/run-now", {"job_id": job_id}))["run_id"] for _ in range(3)]
-    slow = (await api.post("jobs/runs/submit", {"tasks": [{"task_key": "s", "sim_duration_seconds": 60}]}))[
-        "run_id"
-    ]
+    slow = (
+        await api.post(
+            "jobs/runs/submit",
+            {"tasks": [{"task_key": "s", "spark_python_task": PY, "sim_duration_seconds": 60}]},
+        )
+    )["run_id"]
     for run_id in quick:
         await api.wait_run(run_id)
     active = await api.get("jobs/runs/list", active_only="true")
@@ -211,8 +216,19 @@ async def test_run_now_parameters_and_job_parameters(sim: tuple[object, Api]) ->
 async def test_cancel_and_repair_with_history(sim: tuple[object, Api]) -> None:
     _, api = sim
     tasks = [
-        {"task_key": "a", "sim_duration_seconds": 0.05, "sim_result": "FAILED", "sim_error": "ValueError: x"},
-        {"task_key": "b", "depends_on": [{"task_key": "a"}], "sim_duration_seconds": 0.05},
+        {
+            "task_key": "a",
+            "spark_python_task": PY,
+            "sim_duration_seconds": 0.05,
+            "sim_result": "FAILED",
+            "sim_error": "ValueError: x",
+        },
+        {
+            "task_key": "b",
+            "spark_python_task": PY,
+            "depends_on": [{"task_key": "a"}],
+            "sim_duration_seconds": 0.05,
+        },
     ]
     run_id = (await api.post("jobs/runs/submit", {"run_name": "r", "tasks": tasks}))["run_id"]
     run = await api.wait_run(run_id)
@@ -241,11 +257,16 @@ async def test_cancel_and_repair_with_history(sim: tuple[object, Api]) -> None:
     await api.post("jobs/runs/repair", again)
     run = await api.wait_run(run_id)
     assert len(run["tasks"]) == 5
-    slow = (await api.post("jobs/runs/submit", {"tasks": [{"task_key": "s", "sim_duration_seconds": 60}]}))[
-        "run_id"
-    ]
+    slow = (
+        await api.post(
+            "jobs/runs/submit",
+            {"tasks": [{"task_key": "s", "spark_python_task": PY, "sim_duration_seconds": 60}]},
+        )
+    )["run_id"]
     assert await api.post("jobs/runs/cancel", {"run_id": str(slow)}) == {}
-    cancelled = await api.get("jobs/runs/get", run_id=slow)
+    terminating = await api.get("jobs/runs/get", run_id=slow)  # cancellation is asynchronous
+    assert terminating["state"]["life_cycle_state"] == "TERMINATING"
+    cancelled = await api.wait_run(slow)
     assert cancelled["state"]["life_cycle_state"] == "TERMINATED"
     assert cancelled["state"]["result_state"] == "CANCELED"
     assert cancelled["state"]["user_cancelled_or_timedout"] is True
@@ -263,7 +284,7 @@ async def test_error_shapes_for_bad_bodies_and_unknown_endpoints(sim: tuple[obje
     assert (status, body["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
     status, body = await api.call("POST", "jobs/runs/submit", json={"tasks": [{"task_key": "a b"}]})
     assert status == 400
-    bad_dep = {"tasks": [{"task_key": "a", "depends_on": [{"task_key": "zz"}]}]}
+    bad_dep = {"tasks": [{"task_key": "a", "spark_python_task": PY, "depends_on": [{"task_key": "zz"}]}]}
     assert (await api.call("POST", "jobs/runs/submit", json=bad_dep))[0] == 400
     status, body = await api.call("GET", "jobs/nope")
     assert (status, body["error_code"]) == (404, "ENDPOINT_NOT_FOUND")

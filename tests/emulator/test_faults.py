@@ -11,6 +11,8 @@ import pytest
 
 from airflow_dbx_async.emulator import FaultConfig
 
+PY = {"python_file": "dbfs:/scripts/task.py"}
+
 if TYPE_CHECKING:
     from tests.emulator.conftest import Api, MakeApi
 
@@ -90,7 +92,11 @@ async def test_paths_filter_and_admin_never_faulted(sim: tuple[object, Api]) -> 
     _, api = sim
     await _set(api, rate=1.0, kinds=["500"], paths=["runs/submit"])
     assert (await api.call("GET", "jobs/runs/list"))[0] == 200
-    assert (await api.call("POST", "jobs/runs/submit", json={"tasks": [{"task_key": "a"}]}))[0] == 500
+    assert (
+        await api.call(
+            "POST", "jobs/runs/submit", json={"tasks": [{"task_key": "a", "spark_python_task": PY}]}
+        )
+    )[0] == 500
     assert (await api.ok("GET", "/_emulator/faults"))["paths"] == ["runs/submit"]
     assert (await api.call("GET", "/_emulator/stats"))[0] == 200
     assert (await api.ok("GET", "/_emulator/runs"))["runs"] == []  # phase "before": nothing processed
@@ -99,7 +105,9 @@ async def test_paths_filter_and_admin_never_faulted(sim: tuple[object, Api]) -> 
 async def test_after_phase_processes_then_fails(sim: tuple[object, Api]) -> None:
     _, api = sim
     await _set(api, rate=1.0, kinds=["503"], phase="after", paths=["runs/submit"])
-    status, _ = await api.call("POST", "jobs/runs/submit", json={"tasks": [{"task_key": "a"}]})
+    status, _ = await api.call(
+        "POST", "jobs/runs/submit", json={"tasks": [{"task_key": "a", "spark_python_task": PY}]}
+    )
     assert status == 503
     assert len((await api.ok("GET", "/_emulator/runs"))["runs"]) == 1
 

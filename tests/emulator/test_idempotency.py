@@ -9,11 +9,13 @@ import pytest
 
 from airflow_dbx_async.emulator import FaultConfig
 
+PY = {"python_file": "dbfs:/scripts/task.py"}
+
 if TYPE_CHECKING:
     from tests.emulator.conftest import Api
 
 pytestmark = pytest.mark.asyncio
-TASKS = [{"task_key": "a", "sim_duration_seconds": 0.05}]
+TASKS = [{"task_key": "a", "spark_python_task": PY, "sim_duration_seconds": 0.05}]
 
 
 async def test_same_token_same_run(sim: tuple[object, Api]) -> None:
@@ -22,7 +24,7 @@ async def test_same_token_same_run(sim: tuple[object, Api]) -> None:
     ids = {(await api.post("jobs/runs/submit", body))["run_id"] for _ in range(3)}
     different_payload = {
         "run_name": "other",
-        "tasks": TASKS + [{"task_key": "b"}],
+        "tasks": TASKS + [{"task_key": "b", "spark_python_task": PY}],
         "idempotency_token": "tok-1",
     }
     ids.add((await api.post("jobs/runs/submit", different_payload))["run_id"])

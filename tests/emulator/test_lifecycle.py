@@ -10,6 +10,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from airflow_dbx_async.emulator import DEFAULT_TOKEN, EmulatorConfig, EmulatorState, create_app
 
+PY = {"python_file": "dbfs:/scripts/task.py"}
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
@@ -60,7 +62,7 @@ def _lc(run: dict[str, Any]) -> tuple[str, str | None]:
 
 
 async def test_single_task_progression_and_durations(harness: Harness) -> None:
-    run_id = await harness.submit({"run_name": "x", "tasks": [{"task_key": "a"}]})
+    run_id = await harness.submit({"run_name": "x", "tasks": [{"task_key": "a", "spark_python_task": PY}]})
     seen = [_lc(await harness.at(t, run_id)) for t in (0, 0.5, 5, 9.5, 10)]
     assert seen == [
         ("PENDING", None),
@@ -86,9 +88,20 @@ async def test_single_task_progression_and_durations(harness: Harness) -> None:
 
 async def test_dependencies_blocked_then_upstream_failed(harness: Harness) -> None:
     tasks = [
-        {"task_key": "a", "sim_duration_seconds": 2, "sim_result": "FAILED"},
-        {"task_key": "b", "depends_on": [{"task_key": "a"}], "sim_duration_seconds": 2},
-        {"task_key": "c", "depends_on": [{"task_key": "a"}], "run_if": "ALL_DONE", "sim_duration_seconds": 2},
+        {"task_key": "a", "spark_python_task": PY, "sim_duration_seconds": 2, "sim_result": "FAILED"},
+        {
+            "task_key": "b",
+            "spark_python_task": PY,
+            "depends_on": [{"task_key": "a"}],
+            "sim_duration_seconds": 2,
+        },
+        {
+            "task_key": "c",
+            "spark_python_task": PY,
+            "depends_on": [{"task_key": "a"}],
+            "run_if": "ALL_DONE",
+            "sim_duration_seconds": 2,
+        },
     ]
     run_id = await harness.submit({"tasks": tasks})
     early = await harness.at(1, run_id)
@@ -106,40 +119,55 @@ async def test_dependencies_blocked_then_upstream_failed(harness: Harness) -> No
 
 
 async def test_timeout_internal_error_and_skipped(harness: Harness) -> None:
-    timed = await harness.submit({"tasks": [{"task_key": "a", "timeout_seconds": 3}]})
+    timed = await harness.submit(
+        {"tasks": [{"task_key": "a", "spark_python_task": PY, "timeout_seconds": 3}]}
+    )
     run = await harness.at(4, timed)
     assert _lc(run) == ("TERMINATED", "TIMEDOUT")
     assert run["state"]["user_cancelled_or_timedout"] is True
     assert run["end_time"] == 1_700_000_003_000
     harness.clock.now = 1_700_000_000.0
-    run_level = await harness.submit({"timeout_seconds": "2", "tasks": [{"task_key": "a"}]})
+    run_level = await harness.submit(
+        {"timeout_seconds": "2", "tasks": [{"task_key": "a", "spark_python_task": PY}]}
+    )
     assert _lc(await harness.at(2.5, run_level)) == ("TERMINATED", "TIMEDOUT")
     harness.clock.now = 1_700_000_000.0
-    internal = await harness.submit({"tasks": [{"task_key": "a", "sim_result": "INTERNAL_ERROR"}]})
+    internal = await harness.submit(
+        {"tasks": [{"task_key": "a", "spark_python_task": PY, "sim_result": "INTERNAL_ERROR"}]}
+    )
     assert _lc(await harness.at(11, internal)) == ("INTERNAL_ERROR", "FAILED")
     harness.clock.now = 1_700_000_000.0
-    skipped = await harness.submit({"tasks": [{"task_key": "a", "sim_result": "SKIPPED"}]})
+    skipped = await harness.submit(
+        {"tasks": [{"task_key": "a", "spark_python_task": PY, "sim_result": "SKIPPED"}]}
+    )
     assert _lc(await harness.at(11, skipped))[0] == "SKIPPED"
 
 
 async def test_cancel_freezes_the_timeline(harness: Harness) -> None:
     run_id = await harness.submit(
-        {"tasks": [{"task_key": "a"}, {"task_key": "b", "depends_on": [{"task_key": "a"}]}]}
+        {
+            "tasks": [
+                {"task_key": "a", "spark_python_task": PY},
+                {"task_key": "b", "spark_python_task": PY, "depends_on": [{"task_key": "a"}]},
+            ]
+        }
     )
     harness.clock.now += 5
     resp = await harness.client.post("/api/2.2/jobs/runs/cancel", json={"run_id": run_id}, headers=AUTH)
     assert await resp.json() == {}
+    terminating = await harness.at(5.1, run_id)  # the started task cleans up first (asynchronous cancel)
+    assert terminating["state"]["life_cycle_state"] == "TERMINATING"
     run = await harness.at(100, run_id)
     assert _lc(run) == ("TERMINATED", "CANCELED")
     assert [t["state"]["result_state"] for t in run["tasks"]] == ["CANCELED", "CANCELED"]
     assert run["tasks"][1]["start_time"] == 0
-    assert run["end_time"] == 1_700_000_005_000
+    assert run["end_time"] == 1_700_000_005_200  # the default 0.2 s cancel grace
 
 
 async def test_success_with_failures_when_only_non_leaf_failed(harness: Harness) -> None:
     tasks = [
-        {"task_key": "a", "sim_result": "FAILED"},
-        {"task_key": "b", "depends_on": [{"task_key": "a"}], "run_if": "ALL_DONE"},
+        {"task_key": "a", "spark_python_task": PY, "sim_result": "FAILED"},
+        {"task_key": "b", "spark_python_task": PY, "depends_on": [{"task_key": "a"}], "run_if": "ALL_DONE"},
     ]
     run_id = await harness.submit({"tasks": tasks})
     assert _lc(await harness.at(30, run_id)) == ("TERMINATED", "SUCCESS_WITH_FAILURES")

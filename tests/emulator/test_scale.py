@@ -16,6 +16,8 @@ from aiohttp.test_utils import TestServer
 
 from airflow_dbx_async.emulator import DEFAULT_TOKEN, EmulatorConfig, EmulatorState, create_app
 
+PY = {"python_file": "dbfs:/scripts/task.py"}
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
@@ -50,7 +52,7 @@ async def test_ten_thousand_simulated_runs() -> None:
         ) as session:
 
             async def submit(index: int) -> None:
-                body = {"run_name": f"r{index}", "tasks": [{"task_key": "t"}]}
+                body = {"run_name": f"r{index}", "tasks": [{"task_key": "t", "spark_python_task": PY}]}
                 async with session.post("/api/2.2/jobs/runs/submit", json=body) as resp:
                     run_ids.append((await resp.json())["run_id"])
 

@@ -11,6 +11,8 @@ import pytest
 
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
 
+PY = {"python_file": "dbfs:/scripts/task.py"}
+
 if TYPE_CHECKING:
     from tests.emulator.conftest import Api, MakeApi
 
@@ -56,7 +58,10 @@ async def test_admin_reset_and_jobs(sim: tuple[EmulatorServer, Api]) -> None:
     await api.ok(
         "POST",
         "/_emulator/jobs",
-        json={"job_id": 77, "settings": {"name": "seeded", "tasks": [{"task_key": "a"}]}},
+        json={
+            "job_id": 77,
+            "settings": {"name": "seeded", "tasks": [{"task_key": "a", "spark_python_task": PY}]},
+        },
     )
     assert (await api.get("jobs/get", job_id=77))["settings"]["name"] == "seeded"
     run_id = (await api.post("jobs/run-now", {"job_id": 77}))["run_id"]
@@ -71,7 +76,10 @@ async def test_admin_reset_and_jobs(sim: tuple[EmulatorServer, Api]) -> None:
 @pytest.mark.asyncio
 async def test_html_index_and_run_page(sim: tuple[EmulatorServer, Api]) -> None:
     _, api = sim
-    body = {"run_name": "<b>html</b>", "tasks": [{"task_key": "a", "sim_error": "ValueError: nope"}]}
+    body = {
+        "run_name": "<b>html</b>",
+        "tasks": [{"task_key": "a", "spark_python_task": PY, "sim_error": "ValueError: nope"}],
+    }
     run_id = (await api.post("jobs/runs/submit", body))["run_id"]
     await api.wait_run(run_id)
     async with api.session.get("/") as resp:
@@ -126,7 +134,7 @@ def test_start_in_thread_handle() -> None:
 @pytest.mark.asyncio
 async def test_reset_raises_no_warning_under_the_strictest_filter(sim: tuple[EmulatorServer, Api]) -> None:
     _, api = sim
-    await api.post("jobs/runs/submit", {"tasks": [{"task_key": "a"}]})
+    await api.post("jobs/runs/submit", {"tasks": [{"task_key": "a", "spark_python_task": PY}]})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         for _ in range(2):
