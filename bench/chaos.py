@@ -235,7 +235,7 @@ async def _seed_jobs(session: aiohttp.ClientSession, url: str, settings: ChaosSe
         }
         if fails:
             task["sim_error"] = JOB_FAIL_ERROR
-        settings_body = {"name": _job_name(fails), "tasks": [task]}
+        settings_body = {"name": _job_name(fails), "tasks": [task], "max_concurrent_runs": 1000}
         await _admin(session, url, "jobs", {"job_id": job_id, "settings": settings_body})
 
 

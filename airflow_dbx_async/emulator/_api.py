@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from airflow_dbx_async.emulator._cluster_store import check_clusters
 from airflow_dbx_async.emulator._export import export_run
 from airflow_dbx_async.emulator._jobs import job_object
 from airflow_dbx_async.emulator._keys import STATE
@@ -32,6 +33,7 @@ from airflow_dbx_async.emulator.state import EmulatorState, decode_token, encode
 __all__ = ("jobs_routes",)
 
 _PAGE = 100
+_MAX_TASKS = 1000
 _MULTI_TASK_OUTPUT = (
     "Retrieving the output of runs with multiple tasks is not supported. "
     "Please retrieve the output of each individual task run instead."
@@ -47,6 +49,18 @@ def _v22(request: web.Request) -> bool:
     return request.match_info.get("version") == "2.2"
 
 
+def _task_limit(request: web.Request, tasks: Any) -> None:
+    """At most 100 tasks per request on 2.1 and 1000 on 2.2 (docs: "Jobs with a large number of tasks")."""
+    count = len(tasks) if isinstance(tasks, list) else 0
+    if not _v22(request) and count > _PAGE:
+        raise invalid(
+            "Resources with more than 100 tasks can only be handled by API 2.2 and above. "
+            f"Your resource has {count} tasks."
+        )
+    if count > _MAX_TASKS:
+        raise invalid(f"A job can have at most {_MAX_TASKS} tasks; this one has {count}.")
+
+
 def renderer(request: web.Request) -> Renderer:
     """A renderer for this request (``run_page_url`` uses the address the client used)."""
     state = _state(request)
@@ -56,8 +70,10 @@ def renderer(request: web.Request) -> Renderer:
 async def _create(request: web.Request) -> web.Response:
     body = await read_params(request)
     check_job_settings(body)
+    _task_limit(request, body.get("tasks"))
     if _v22(request) and "queue" not in body:
         body["queue"] = {"enabled": True}  # queueing is on by default for jobs created with API 2.2
+    check_clusters(_state(request), list(body.get("tasks") or ()))
     return json_response({"job_id": _state(request).create_job(body)})
 
 
@@ -124,6 +140,7 @@ async def _reset_job(request: web.Request) -> web.Response:
     if new_settings is None:
         raise invalid("Missing required field: new_settings")
     check_job_settings(new_settings, "new_settings")
+    _task_limit(request, new_settings.get("tasks"))
     _state(request).reset_job(get_int(params, "job_id", required=True), new_settings)
     return json_response({})
 
@@ -131,6 +148,7 @@ async def _reset_job(request: web.Request) -> web.Response:
 async def _update_job(request: web.Request) -> web.Response:
     params = await read_params(request)
     check_update(params)
+    _task_limit(request, (params.get("new_settings") or {}).get("tasks"))
     remove = [str(f) for f in params.get("fields_to_remove") or ()]
     new_settings = params.get("new_settings") or {}
     _state(request).update_job(get_int(params, "job_id", required=True), new_settings, remove)
@@ -147,6 +165,7 @@ async def _run_now(request: web.Request) -> web.Response:
 async def _submit(request: web.Request) -> web.Response:
     params = await read_params(request)
     check_submit(params)
+    _task_limit(request, params.get("tasks"))
     return json_response({"run_id": _state(request).submit(params)})
 
 

@@ -1,6 +1,8 @@
-"""Clusters (get/start/restart/delete) and Libraries (install/uninstall/cluster-status) endpoints.
+"""Clusters (create/get/list/start/restart/delete/permanent-delete) and Libraries endpoints.
 
-A cluster id is known from its first mention and starts RUNNING; start and restart pass through
+Clusters exist when declared (``EmulatorConfig.clusters``, ``<workspace>/clusters.json``) or created
+through ``clusters/create``; any other id is a 400 "Cluster <id> does not exist", as on Databricks
+(https://docs.databricks.com/api/workspace/clusters/get). Create, start and restart pass through
 PENDING/RESTARTING for ``cluster_transition_seconds``, computed from the clock like simulated runs.
 """
 
@@ -10,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from airflow_dbx_async.emulator._cluster_store import add_cluster, get_cluster
 from airflow_dbx_async.emulator._keys import STATE
 from airflow_dbx_async.emulator._params import get_str, invalid, json_response, read_params
+from airflow_dbx_async.emulator._schema import INT, STR, object_of
 
 if TYPE_CHECKING:
     from airflow_dbx_async.emulator.state import EmulatorState
@@ -27,9 +31,7 @@ def _state(request: web.Request) -> EmulatorState:
 def _cluster(state: EmulatorState, cluster_id: str) -> dict[str, Any]:
     if not cluster_id:
         raise invalid("Missing required field: cluster_id")
-    return state.clusters.setdefault(
-        cluster_id, {"state": "RUNNING", "since_ms": state.now_ms(), "transition": None, "until_ms": 0}
-    )
+    return get_cluster(state, cluster_id)
 
 
 def _view(state: EmulatorState, cluster_id: str) -> dict[str, Any]:
@@ -39,10 +41,10 @@ def _view(state: EmulatorState, cluster_id: str) -> dict[str, Any]:
         current = raw["transition"] if state.now_ms() < raw["until_ms"] else raw["state"]
     return {
         "cluster_id": cluster_id,
-        "cluster_name": f"emulator-{cluster_id}",
-        "spark_version": "15.4.x-scala2.12",
-        "node_type_id": "emulator-node",
-        "num_workers": 1,
+        "cluster_name": str(raw.get("cluster_name") or f"emulator-{cluster_id}"),
+        "spark_version": str(raw.get("spark_version") or "15.4.x-scala2.12"),
+        "node_type_id": str(raw.get("node_type_id") or "emulator-node"),
+        "num_workers": raw.get("num_workers", 1),
         "state": current,
         "state_message": "" if current in ("RUNNING", "TERMINATED") else f"{current.title()} cluster",
         "start_time": raw["since_ms"],
@@ -66,6 +68,34 @@ async def _get(request: web.Request) -> web.Response:
     return json_response(_view(_state(request), get_str(params, "cluster_id")))
 
 
+async def _create(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    object_of({"cluster_name": STR, "spark_version": STR, "node_type_id": STR, "num_workers": INT})(
+        params, ""
+    )
+    if not params.get("spark_version"):
+        raise invalid("Missing required field: spark_version")
+    state = _state(request)
+    cluster_id = add_cluster(state, params, status="PENDING")
+    _transition(state, cluster_id, "PENDING", "RUNNING")
+    return json_response({"cluster_id": cluster_id})
+
+
+async def _list(request: web.Request) -> web.Response:
+    state = _state(request)
+    clusters = [_view(state, cluster_id) for cluster_id in sorted(state.clusters)]
+    return json_response({"clusters": clusters} if clusters else {})
+
+
+async def _permanent_delete(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    state, cluster_id = _state(request), get_str(params, "cluster_id")
+    _cluster(state, cluster_id)
+    del state.clusters[cluster_id]
+    state.libraries.pop(cluster_id, None)
+    return json_response({})
+
+
 async def _start(request: web.Request) -> web.Response:
     params = await read_params(request)
     state, cluster_id = _state(request), get_str(params, "cluster_id")
@@ -85,7 +115,9 @@ async def _restart(request: web.Request) -> web.Response:
 
 async def _delete(request: web.Request) -> web.Response:
     params = await read_params(request)
-    _transition(_state(request), get_str(params, "cluster_id"), "TERMINATING", "TERMINATED")
+    state, cluster_id = _state(request), get_str(params, "cluster_id")
+    _cluster(state, cluster_id)
+    _transition(state, cluster_id, "TERMINATING", "TERMINATED")
     return json_response({})
 
 
@@ -93,7 +125,9 @@ def _libraries(params: dict[str, Any]) -> list[dict[str, Any]]:
     libs = params.get("libraries")
     if not isinstance(libs, list) or not libs:
         raise invalid("libraries must be a non-empty list.")
-    return [dict(lib) for lib in libs if isinstance(lib, dict)]
+    if not all(isinstance(lib, dict) for lib in libs):
+        raise invalid("libraries must be a list of objects.")
+    return [dict(lib) for lib in libs]
 
 
 async def _install(request: web.Request) -> web.Response:
@@ -138,6 +172,9 @@ def cluster_routes() -> list[web.RouteDef]:
     for version in ("2.0", "2.1"):
         clusters, libraries = f"/api/{version}/clusters", f"/api/{version}/libraries"
         routes += [
+            web.post(f"{clusters}/create", _create),
+            web.get(f"{clusters}/list", _list),
+            web.post(f"{clusters}/permanent-delete", _permanent_delete),
             web.get(f"{clusters}/get", _get),
             web.post(f"{clusters}/start", _start),
             web.post(f"{clusters}/restart", _restart),

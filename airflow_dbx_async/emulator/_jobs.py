@@ -15,6 +15,7 @@ __all__ = (
     "check_parameter_slots",
     "job_object",
     "job_settings",
+    "merge_settings",
     "normalise_tasks",
     "select_only",
     "strip_nulls",
@@ -205,3 +206,53 @@ def select_only(tasks: list[dict[str, Any]], only: list[str]) -> list[dict[str, 
         if raw.endswith("+"):
             chosen |= _closure(key, downstream)
     return [t for t in tasks if t["task_key"] in chosen]
+
+
+_KEYED_ARRAYS = {"tasks": "task_key", "job_clusters": "job_cluster_key"}
+
+
+def _remove(settings: dict[str, Any], field: str) -> None:
+    """One ``fields_to_remove`` entry: a top-level field, or ``tasks/<key>`` / ``job_clusters/<key>``."""
+    name, _, key = field.partition("/")
+    if not key:
+        settings.pop(name, None)
+        return
+    if name not in _KEYED_ARRAYS:
+        raise invalid(
+            f"Invalid fields_to_remove entry {field[:60]!r}: "
+            "only tasks/<key> and job_clusters/<key> can be nested."
+        )
+    entries = settings.get(name) or []
+    kept = [e for e in entries if e.get(_KEYED_ARRAYS[name]) != key]
+    if len(kept) == len(entries):
+        raise invalid(f"Invalid fields_to_remove entry {field[:60]!r}: {name} has no entry {key!r}.")
+    settings[name] = kept
+
+
+def merge_settings(current: Mapping[str, Any], new: Mapping[str, Any], remove: list[str]) -> dict[str, Any]:
+    """jobs/update: top-level fields replaced, ``tasks`` / ``job_clusters`` merged by key, then checked.
+
+    https://docs.databricks.com/api/workspace/jobs/update: "Top-level fields specified in new_settings
+    are completely replaced, except for arrays which are merged ... based on the respective key fields,
+    i.e. task_key or job_cluster_key"; ``fields_to_remove`` may name ``tasks/<key>``, ``job_clusters/<key>``.
+    """
+    settings = copy.deepcopy(dict(current))
+    for field in remove:
+        _remove(settings, field)
+    for name, value in new.items():
+        key = _KEYED_ARRAYS.get(name)
+        if key is None:
+            settings[name] = copy.deepcopy(value)
+            continue
+        merged = {str(e.get(key)): e for e in settings.get(name) or []}
+        merged.update({str(e.get(key)): copy.deepcopy(e) for e in value})
+        settings[name] = list(merged.values())
+    _check_graph(list(settings.get("tasks") or ()))
+    cluster_keys = {c.get("job_cluster_key") for c in settings.get("job_clusters") or ()}
+    for task in settings.get("tasks") or ():
+        if task.get("job_cluster_key") is not None and task["job_cluster_key"] not in cluster_keys:
+            raise invalid(
+                f"Task {task['task_key']!r} uses job_cluster_key {task['job_cluster_key']!r}, "
+                "which is not in job_clusters."
+            )
+    return settings

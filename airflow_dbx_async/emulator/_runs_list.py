@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ("list_runs",)
 
 _MAX_LIMIT, _DEFAULT_LIMIT, _OFFSET_CAP = 26, 20, 10000
+_TASK_PAGE = 100
 
 
 def _encode(direction: str, run_id: int) -> str:
@@ -117,7 +118,8 @@ async def list_runs(request: web.Request) -> web.Response:
     expand = get_bool(params, "expand_tasks")
     body: dict[str, Any] = {}
     if runs:
-        body["runs"] = [_listed(render, run, expand) for run in runs]
+        v22 = request.match_info.get("version") == "2.2"
+        body["runs"] = [_listed(render, run, expand, v22) for run in runs]
         if more:
             body["next_page_token"] = _encode("before", runs[-1].run_id)
         if token or offset:
@@ -127,8 +129,12 @@ async def list_runs(request: web.Request) -> web.Response:
     return json_response(body)
 
 
-def _listed(render: Renderer, run: Any, expand: bool) -> dict[str, Any]:
-    shown: dict[str, Any] = render.run(run, run.tasks if expand else [])
+def _listed(render: Renderer, run: Any, expand: bool, v22: bool) -> dict[str, Any]:
+    """One run of the list; on 2.2 with ``expand_tasks`` at most 100 tasks and the run's ``has_more``."""
+    tasks = run.tasks if expand else []
+    shown: dict[str, Any] = render.run(run, tasks[:_TASK_PAGE] if v22 else tasks)
     if not expand:
         shown.pop("tasks", None)
+    elif v22:
+        shown["has_more"] = len(tasks) > _TASK_PAGE
     return shown

@@ -9,6 +9,7 @@ References: https://docs.databricks.com/api/workspace/jobs/create, .../jobs/subm
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from airflow_dbx_async.emulator._params import invalid
@@ -185,6 +186,14 @@ def check_task(task: Mapping[str, Any], path: str) -> None:
     needed = _REQUIRED.get(kinds[0])
     if needed is not None and not task[kinds[0]].get(needed):
         raise invalid(f"Missing required field: {path}.{kinds[0]}.{needed}")
+    compute = [
+        k for k in ("existing_cluster_id", "new_cluster", "job_cluster_key") if task.get(k) is not None
+    ]
+    if len(compute) > 1:
+        found = " and ".join(compute)
+        raise invalid(
+            f"{path} must set one of existing_cluster_id, new_cluster, job_cluster_key; found {found}."
+        )
     for index, dep in enumerate(task.get("depends_on") or ()):
         if not dep.get("task_key"):
             raise invalid(f"Missing required field: {path}.depends_on[{index}].task_key")
@@ -225,6 +234,13 @@ def check_submit(body: Mapping[str, Any]) -> None:
     fields = {**_JOB_FIELDS, **{k: v for k, v in _TASK_FIELDS.items() if k != "task_key"}, "run_name": STR}
     fields["idempotency_token"] = STR
     object_of(fields)(body, "")
+    if len(str(body.get("run_name", "")).encode()) > 4096:
+        raise invalid("run_name must be at most 4096 bytes.")
+    legacy = [k for k in TASK_TYPES if body.get(k) is not None]
+    if body.get("tasks") and legacy:
+        raise invalid(
+            f"Either tasks or a top-level task type can be set, not both; found tasks and {legacy[0]}."
+        )
     _check_tasks(body, "")
     if not body.get("tasks"):
         kinds = [k for k in TASK_TYPES if body.get(k) is not None]
@@ -237,6 +253,14 @@ def check_submit(body: Mapping[str, Any]) -> None:
 def check_run_now(body: Mapping[str, Any]) -> None:
     """run-now: ``job_id`` and the parameter slots."""
     object_of({"job_id": INT, "only": STR_LIST, **_PARAMETER_SLOTS})(body, "")
+    _check_slot_sizes(body)
+
+
+def _check_slot_sizes(body: Mapping[str, Any]) -> None:
+    """The JSON of ``notebook_params`` (and the other parameter maps) is at most 10,000 bytes."""
+    for name in ("notebook_params", "python_params", "jar_params", "job_parameters"):
+        if body.get(name) is not None and len(json.dumps(body[name]).encode()) > 10_000:
+            raise invalid(f"The JSON representation of {name} cannot exceed 10,000 bytes.")
 
 
 def check_repair(body: Mapping[str, Any]) -> None:
@@ -250,6 +274,7 @@ def check_repair(body: Mapping[str, Any]) -> None:
         **_PARAMETER_SLOTS,
     }
     object_of(fields)(body, "")
+    _check_slot_sizes(body)
     keys = [str(k) for k in body.get("rerun_tasks") or ()]
     duplicates = sorted({k for k in keys if keys.count(k) > 1})
     if duplicates:

@@ -21,6 +21,7 @@ from airflow_dbx_async.emulator._faults import DroppedConnection, FaultInjector,
 from airflow_dbx_async.emulator._html import html_routes
 from airflow_dbx_async.emulator._keys import CONNECTIONS, FAULTS, STATE
 from airflow_dbx_async.emulator._params import ApiFailure, json_response
+from airflow_dbx_async.emulator._repos import repo_routes
 from airflow_dbx_async.emulator.config import EmulatorConfig
 from airflow_dbx_async.emulator.state import EmulatorState
 
@@ -121,6 +122,7 @@ def create_app(
     app[CONNECTIONS] = WeakSet()
     app.add_routes(jobs_routes())
     app.add_routes(cluster_routes())
+    app.add_routes(repo_routes())
     app.add_routes(discovery_routes())
     app.add_routes(admin_routes())
     app.add_routes(html_routes())

@@ -16,10 +16,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_dbx_async.emulator._cluster_store import check_clusters, load_clusters
 from airflow_dbx_async.emulator._jobs import (
     apply_run_parameters,
     check_parameter_slots,
     job_settings,
+    merge_settings,
     normalise_tasks,
     select_only,
     strip_nulls,
@@ -85,6 +87,7 @@ class EmulatorState:
         self.deleted_runs: set[int] = set()
         self.clusters: dict[str, dict[str, Any]] = {}
         self.libraries: dict[str, list[dict[str, Any]]] = {}
+        self.repos: dict[int, dict[str, Any]] = {}
         self.oauth_tokens: dict[str, float] = {}
         # Retry attempts of simulated runs, written ahead and shown from their creation time on.
         self.future_attempts: list[tuple[int, int, Run, TaskRun]] = []
@@ -98,6 +101,7 @@ class EmulatorState:
                 config.workspace_path, config.max_concurrency, defaults, self._retry_attempt, self.may_start
             )
         )
+        load_clusters(self)
         self.load_workspace_jobs()
 
     # ----------------------------------------------------------------- basics
@@ -121,10 +125,12 @@ class EmulatorState:
             self.idempotency,
             self.clusters,
             self.libraries,
+            self.repos,
             self.future_attempts,
         ):
             container.clear()
         self.deleted_runs.clear()
+        load_clusters(self)
         self.load_workspace_jobs()
 
     def load_workspace_jobs(self) -> None:
@@ -156,17 +162,11 @@ class EmulatorState:
         self.job(job_id)["settings"] = job_settings(new_settings)
 
     def update_job(self, job_id: int, new_settings: Mapping[str, Any], remove: list[str]) -> None:
-        """jobs/update: merge top-level settings (tasks merged by ``task_key``)."""
-        settings = self.job(job_id)["settings"]
-        for name in remove:
-            settings.pop(name, None)
-        for name, value in strip_nulls(dict(new_settings)).items():
-            if name == "tasks":
-                merged = {t["task_key"]: t for t in settings.get("tasks", [])}
-                merged.update({t["task_key"]: t for t in value})
-                settings["tasks"] = list(merged.values())
-            else:
-                settings[name] = value
+        """jobs/update: partial update (see :func:`._jobs.merge_settings`), checked before it applies."""
+        job = self.job(job_id)
+        merged = merge_settings(job["settings"], strip_nulls(dict(new_settings)), remove)
+        check_clusters(self, list(merged.get("tasks") or ()))
+        job["settings"] = merged
 
     # ------------------------------------------------------------------- runs
     def _reuse_token(self, token: str | None) -> int | None:
@@ -195,6 +195,7 @@ class EmulatorState:
             return existing
         run_name = get_str(body, "run_name", "Untitled") or "Untitled"
         specs = normalise_tasks(body, run_name)
+        check_clusters(self, specs)
         extra = {k: strip_nulls(body[k]) for k in ("git_source", "description") if body.get(k) is not None}
         run = self._new_run(next(self._job_ids), run_name, "SUBMIT_RUN", body, extra)
         return self._start(run, specs, token)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import ssl
 import warnings
 from typing import TYPE_CHECKING
@@ -14,6 +15,8 @@ from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
 PY = {"python_file": "dbfs:/scripts/task.py"}
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tests.emulator.conftest import Api, MakeApi
 
 
@@ -96,8 +99,12 @@ async def test_html_index_and_run_page(sim: tuple[EmulatorServer, Api]) -> None:
 
 
 @pytest.mark.asyncio
-async def test_clusters_and_libraries(sim: tuple[EmulatorServer, Api]) -> None:
-    _, api = sim
+async def test_clusters_and_libraries(make_api: MakeApi, tmp_path: Path) -> None:
+    # Clusters exist when declared or created: https://docs.databricks.com/api/workspace/clusters/get
+    (tmp_path / "clusters.json").write_text(
+        json.dumps({"clusters": [{"cluster_id": "c-1"}]}), encoding="utf-8"
+    )
+    _, api = await make_api(simulate=True, workspace=tmp_path, clusters=("c-2",))
     cluster = await api.ok("GET", "/api/2.0/clusters/get", params={"cluster_id": "c-1"})
     assert cluster["state"] == "RUNNING"
     await api.ok("POST", "/api/2.0/clusters/delete", json={"cluster_id": "c-1"})
@@ -115,6 +122,30 @@ async def test_clusters_and_libraries(sim: tuple[EmulatorServer, Api]) -> None:
     status = await api.ok("GET", "/api/2.0/libraries/cluster-status", params={"cluster_id": "c-2"})
     assert status["library_statuses"][0]["status"] == "UNINSTALL_ON_RESTART"
     assert (await api.call("GET", "/api/2.0/clusters/get"))[0] == 400
+    created = await api.ok("POST", "/api/2.1/clusters/create", json={"spark_version": "15.4.x-scala2.12"})
+    assert (await api.ok("GET", "/api/2.1/clusters/get", params=created))["state"] == "PENDING"
+    listed = await api.ok("GET", "/api/2.1/clusters/list")
+    assert sorted(c["cluster_id"] for c in listed["clusters"]) == sorted(
+        ["c-1", "c-2", created["cluster_id"]]
+    )
+
+
+@pytest.mark.asyncio
+async def test_unknown_existing_cluster_is_400(sim: tuple[EmulatorServer, Api]) -> None:
+    _, api = sim
+    status, error = await api.call("GET", "/api/2.0/clusters/get", params={"cluster_id": "nope"})
+    assert (status, error) == (
+        400,
+        {"error_code": "INVALID_PARAMETER_VALUE", "message": "Cluster nope does not exist"},
+    )
+    task = {"task_key": "a", "existing_cluster_id": "nope", "spark_python_task": PY}
+    status, error = await api.call("POST", "jobs/runs/submit", json={"tasks": [task]})
+    assert (status, error["message"]) == (400, "Cluster nope does not exist")
+    status, _ = await api.call("POST", "jobs/create", json={"name": "j", "tasks": [task]})
+    assert status == 400
+    for path in ("/api/2.0/clusters/start", "/api/2.0/libraries/install"):
+        body = {"cluster_id": "nope", "libraries": [{"whl": "dbfs:/a.whl"}]}
+        assert (await api.call("POST", path, json=body))[0] == 400
 
 
 def test_start_in_thread_handle() -> None:

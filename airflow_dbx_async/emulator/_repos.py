@@ -1,0 +1,149 @@
+"""Repos (``/api/2.0/repos``) and ``workspace/get-status``: what the official hook's repo calls use.
+
+References: https://docs.databricks.com/api/workspace/repos (create, get, update, delete, list) and
+https://docs.databricks.com/api/workspace/workspace/getstatus (``object_type`` ``REPO`` with
+``object_id``; a missing path is 404 ``RESOURCE_DOES_NOT_EXIST``). Repos live in memory; notebooks and
+folders of the emulated workspace answer get-status as ``NOTEBOOK`` / ``DIRECTORY``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from airflow_dbx_async.emulator._keys import STATE
+from airflow_dbx_async.emulator._params import ApiFailure, get_str, invalid, json_response, read_params
+from airflow_dbx_async.emulator._schema import STR, object_of
+
+if TYPE_CHECKING:
+    from airflow_dbx_async.emulator.state import EmulatorState
+
+__all__ = ("repo_routes",)
+
+_IDS = itertools.count(3_900_000_000_000_001)
+_CHECK = object_of({"url": STR, "provider": STR, "path": STR, "branch": STR, "tag": STR})
+
+
+def _missing(message: str) -> ApiFailure:
+    return ApiFailure(404, "RESOURCE_DOES_NOT_EXIST", message)
+
+
+def _state(request: web.Request) -> EmulatorState:
+    state: EmulatorState = request.app[STATE]
+    return state
+
+
+def _commit(*parts: str) -> str:
+    return hashlib.sha1("/".join(parts).encode(), usedforsecurity=False).hexdigest()
+
+
+def _repo(state: EmulatorState, raw: str) -> dict[str, Any]:
+    try:
+        return state.repos[int(raw)]
+    except (KeyError, ValueError):
+        raise _missing(f"Repo {raw[:40]} does not exist.") from None
+
+
+async def _create(request: web.Request) -> web.Response:
+    body = await read_params(request)
+    _CHECK(body, "")
+    url = get_str(body, "url")
+    if not url:
+        raise invalid("Missing required field: url")
+    state = _state(request)
+    name = url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git") or "repo"
+    path = get_str(body, "path") or f"/Repos/emulator@example.com/{name}"
+    if any(r["path"] == path for r in state.repos.values()):
+        raise ApiFailure(400, "RESOURCE_ALREADY_EXISTS", f"Path {path} already exists.")
+    branch = get_str(body, "branch") or "main"
+    repo_id = next(_IDS)
+    state.repos[repo_id] = {
+        "id": repo_id,
+        "path": path,
+        "url": url,
+        "provider": get_str(body, "provider") or "gitHub",
+        "branch": branch,
+        "head_commit_id": _commit(url, branch),
+    }
+    return json_response(state.repos[repo_id])
+
+
+async def _get(request: web.Request) -> web.Response:
+    return json_response(_repo(_state(request), request.match_info["repo_id"]))
+
+
+async def _update(request: web.Request) -> web.Response:
+    body = await read_params(request)
+    object_of({"branch": STR, "tag": STR})(body, "")
+    repo = _repo(_state(request), request.match_info["repo_id"])
+    ref = get_str(body, "branch") or get_str(body, "tag")
+    if not ref:
+        raise invalid("Either branch or tag must be given.")
+    repo.pop("tag", None)
+    repo.update({"branch": ref} if body.get("branch") else {"tag": ref})
+    repo["head_commit_id"] = _commit(repo["url"], ref)
+    return json_response(repo)
+
+
+async def _delete(request: web.Request) -> web.Response:
+    state = _state(request)
+    repo = _repo(state, request.match_info["repo_id"])
+    del state.repos[repo["id"]]
+    return json_response({})
+
+
+async def _list(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    prefix = get_str(params, "path_prefix")
+    repos = [r for r in _state(request).repos.values() if r["path"].startswith(prefix)]
+    return json_response({"repos": repos} if repos else {})
+
+
+def _workspace_object(state: EmulatorState, path: str) -> dict[str, Any] | None:
+    root = state.config.workspace_path
+    if root is None or not path.startswith("/"):
+        return None
+    target = (root / path.lstrip("/")).resolve()
+    if not target.is_relative_to(root):
+        return None
+    if target.is_dir():
+        return {"object_type": "DIRECTORY", "path": path, "object_id": abs(hash(path)) % 10**15}
+    for suffix in (".py", ".ipynb"):
+        if target.with_name(target.name + suffix).is_file():
+            return {
+                "object_type": "NOTEBOOK",
+                "path": path,
+                "language": "PYTHON",
+                "object_id": abs(hash(path)) % 10**15,
+            }
+    return None
+
+
+async def _get_status(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    path = get_str(params, "path")
+    if not path:
+        raise invalid("Missing required field: path")
+    state = _state(request)
+    repo = next((r for r in state.repos.values() if r["path"] == path), None)
+    if repo is not None:
+        return json_response({"object_type": "REPO", "object_id": repo["id"], "path": path})
+    found = _workspace_object(state, path)
+    if found is None:
+        raise _missing(f"Path ({path}) doesn't exist.")
+    return json_response(found)
+
+
+def repo_routes() -> list[web.RouteDef]:
+    """Routes of the Repos API and workspace get-status (2.0)."""
+    return [
+        web.post("/api/2.0/repos", _create),
+        web.get("/api/2.0/repos", _list),
+        web.get("/api/2.0/repos/{repo_id}", _get),
+        web.patch("/api/2.0/repos/{repo_id}", _update),
+        web.delete("/api/2.0/repos/{repo_id}", _delete),
+        web.get("/api/2.0/workspace/get-status", _get_status),
+    ]
