@@ -23,9 +23,18 @@ __all__ = ("plan_repair",)
 
 
 def plan_repair(
-    run: Run, task: TaskRun | None, body: Mapping[str, Any], *, active: bool
+    run: Run,
+    task: TaskRun | None,
+    body: Mapping[str, Any],
+    *,
+    active: bool,
+    job_tasks: list[dict[str, Any]] | None = None,
 ) -> tuple[list[str], list[dict[str, Any]]]:
-    """The task keys to re-run and their specs (with the request's parameters), or a 400."""
+    """The task keys to re-run and their specs, or a 400.
+
+    Tasks re-run with the job's current settings (``job_tasks``; the run's own spec for one-time runs
+    or tasks no longer in the job), the run's parameters and then the repair request's.
+    """
     if task is not None:
         raise invalid(f"Run {task.run_id} is a task run; repair the job run instead.")
     if active:
@@ -44,7 +53,11 @@ def plan_repair(
     check_parameter_slots(body)
     keys = _rerun_keys(run, body)
     latest = {t.task_key: t for t in latest_tasks(run)}
-    return keys, apply_run_parameters([latest[k].spec for k in keys], body)
+    current = {str(t.get("task_key")): t for t in job_tasks or ()}
+    specs = [current.get(k, latest[k].spec) for k in keys]
+    values = {p["name"]: p["value"] for p in run.job_parameters if "name" in p and "value" in p}
+    specs = apply_run_parameters(specs, {**run.overriding_parameters, "job_parameters": values})
+    return keys, apply_run_parameters(specs, body)
 
 
 def _rerun_keys(run: Run, body: Mapping[str, Any]) -> list[str]:

@@ -139,11 +139,16 @@ async def _get_status(request: web.Request) -> web.Response:
 
 def repo_routes() -> list[web.RouteDef]:
     """Routes of the Repos API and workspace get-status (2.0)."""
-    return [
+    routes = [
         web.post("/api/2.0/repos", _create),
         web.get("/api/2.0/repos", _list),
-        web.get("/api/2.0/repos/{repo_id}", _get),
-        web.patch("/api/2.0/repos/{repo_id}", _update),
-        web.delete("/api/2.0/repos/{repo_id}", _delete),
         web.get("/api/2.0/workspace/get-status", _get_status),
     ]
+    # The official hook builds "2.0/repos/" + "/" + id; the service accepts the doubled slash.
+    for prefix in ("/api/2.0/repos/", "/api/2.0/repos//"):
+        routes += [
+            web.get(prefix + "{repo_id}", _get),
+            web.patch(prefix + "{repo_id}", _update),
+            web.delete(prefix + "{repo_id}", _delete),
+        ]
+    return routes

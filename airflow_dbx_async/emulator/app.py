@@ -28,6 +28,7 @@ from airflow_dbx_async.emulator.state import EmulatorState
 __all__ = ("create_app",)
 
 _log = logging.getLogger(__name__)
+_MAX_BODY = 64 * 1024 * 1024
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -116,7 +117,8 @@ def create_app(
 ) -> web.Application:
     """Build the emulator application (``app[STATE]`` holds its :class:`EmulatorState`)."""
     config = config or EmulatorConfig()
-    app = web.Application(middlewares=[_front])
+    # Bodies may carry parameters and settings of several MB (aiohttp's default limit is 1 MB).
+    app = web.Application(middlewares=[_front], client_max_size=_MAX_BODY)
     app[STATE] = state or EmulatorState(config)
     app[FAULTS] = FaultInjector(config.faults)
     app[CONNECTIONS] = WeakSet()

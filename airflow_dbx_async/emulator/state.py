@@ -369,7 +369,9 @@ class EmulatorState:
         """runs/repair: re-run tasks inside the same run; returns the repair id."""
         run_id = get_int(body, "run_id", required=True)
         run, task = self.lookup(run_id)
-        keys, specs = plan_repair(run, task, body, active=self.is_active(run))
+        job = self.jobs.get(run.job_id) if run.run_type == "JOB_RUN" else None
+        job_tasks = None if job is None else list(job["settings"].get("tasks") or ())
+        keys, specs = plan_repair(run, task, body, active=self.is_active(run), job_tasks=job_tasks)
         repair_id = next(self._ids)
         run.cancel_requested = False
         latest = {t.task_key: t for t in latest_tasks(run)}
