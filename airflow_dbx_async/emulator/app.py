@@ -20,6 +20,7 @@ from airflow_dbx_async.emulator._clusters import cluster_routes
 from airflow_dbx_async.emulator._faults import DroppedConnection, FaultInjector, fault_answer, stall
 from airflow_dbx_async.emulator._html import html_routes
 from airflow_dbx_async.emulator._keys import CONNECTIONS, FAULTS, STATE
+from airflow_dbx_async.emulator._misc import misc_routes
 from airflow_dbx_async.emulator._params import ApiFailure, json_response
 from airflow_dbx_async.emulator._repos import repo_routes
 from airflow_dbx_async.emulator.config import EmulatorConfig
@@ -125,6 +126,7 @@ def create_app(
     app.add_routes(jobs_routes())
     app.add_routes(cluster_routes())
     app.add_routes(repo_routes())
+    app.add_routes(misc_routes())
     app.add_routes(discovery_routes())
     app.add_routes(admin_routes())
     app.add_routes(html_routes())

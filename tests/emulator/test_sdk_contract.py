@@ -195,7 +195,9 @@ def test_output_caps_of_five_megabytes(w: WorkspaceClient) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:ProvidersManager.hooks is deprecated")
-def test_official_hook_repos(handle: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_official_hook_repos_permissions_and_connection_test(
+    handle: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from airflow.providers.databricks.hooks.databricks import DatabricksHook
 
     port = int(handle.url.rsplit(":", 1)[1])
@@ -219,6 +221,12 @@ def test_official_hook_repos(handle: EmulatorHandle, monkeypatch: pytest.MonkeyP
     assert updated["head_commit_id"] != created["head_commit_id"]
     hook.delete_repo(repo_id)
     assert hook.get_repo_by_path("/Repos/me/project") is None
+    assert hook.test_connection() == (True, "Connection successfully tested")  # clusters/spark-versions
+    job_id = hook.create_job({"name": "acl", "tasks": [{"task_key": "a", "notebook_task": NB}]})
+    acl = [{"user_name": "me@example.com", "permission_level": "CAN_MANAGE"}]
+    granted = hook.update_job_permission(job_id, {"access_control_list": acl})
+    assert granted["object_id"] == f"/jobs/{job_id}"
+    assert hook.list_pipelines(pipeline_name="nothing") == []
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
