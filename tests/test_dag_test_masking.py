@@ -53,6 +53,7 @@ def emulator(tmp_path: Path) -> Iterator[EmulatorProcess]:
     folder = tmp_path / "workspace" / "Users" / "a@example.com"
     folder.mkdir(parents=True)
     (folder / "Token.py").write_text(NOTEBOOK)
+    (tmp_path / "workspace" / "clusters.json").write_text('{"clusters": [{"cluster_id": "c1"}]}')
     with EmulatorProcess(workspace=tmp_path / "workspace", log_dir=tmp_path / "emulator") as proc:
         yield proc
 

@@ -106,7 +106,9 @@ class Workspace:
 def workspace() -> Iterator[Workspace]:
     # Tokens are forgotten at once: both sides of a case send the same user idempotency_token, and
     # Databricks would answer the second side with the first side's run (which ours refuses).
-    config = EmulatorConfig(simulate=True, sim_duration_seconds=0, idempotency_retention_seconds=0)
+    config = EmulatorConfig(
+        simulate=True, sim_duration_seconds=0, idempotency_retention_seconds=0, clusters=("hook-cluster",)
+    )
     server = EmulatorServer(config)
     recorder = Recorder()
     server.app.middlewares.append(_recording(recorder))
