@@ -66,6 +66,7 @@ def test_the_page_shows_a_whole_project() -> None:
         "dags/hello_dag.py",
         "workspace/Users/me@example.com/Hello.py",
         "workspace/jobs.json",
+        "workspace/clusters.json",
         "tests/test_hello_dag.py",
     }
     assert "filterwarnings = error" in files["pytest.ini"]
