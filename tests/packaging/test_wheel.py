@@ -155,7 +155,7 @@ def test_the_fixture_serves_the_jobs_api(databricks_emulator):
             ca_file=databricks_emulator.ca_file,
         )
         async with JobsClient(config) as client:
-            task = {"task_key": "t", "notebook_task": {"notebook_path": "/x"}, "existing_cluster_id": "c"}
+            task = {"task_key": "t", "notebook_task": {"notebook_path": "/x"}}
             run_id = await client.submit_run({"run_name": "smoke", "tasks": [task]})
             return run_id, (await client.get_run(run_id)).run_id
 
