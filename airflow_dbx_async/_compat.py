@@ -21,6 +21,11 @@ except ImportError:  # Airflow 3.1
     from airflow.exceptions import TaskDeferred  # type: ignore[no-redef,attr-defined,unused-ignore]
 
 try:  # Airflow 3.2+
+    from airflow.sdk.plugins_manager import AirflowPlugin
+except ImportError:  # Airflow 3.1
+    from airflow.plugins_manager import AirflowPlugin  # type: ignore[assignment,no-redef,unused-ignore]
+
+try:  # Airflow 3.2+
     from airflow.sdk.log import amask_secret
 except ImportError:  # Airflow 3.1
 
@@ -35,7 +40,7 @@ except ImportError:  # Airflow 3.1
         _secrets_masker().add_mask(secret, name)
 
 
-__all__ = ("TRIGGER_ON_KILL", "TaskDeferred", "amask_secret", "conf")
+__all__ = ("TRIGGER_ON_KILL", "AirflowPlugin", "TaskDeferred", "amask_secret", "conf")
 
 # Airflow 3.3 calls ``BaseTrigger.on_kill()`` when a user marks a deferred task failed or clears it.
 # Earlier triggerers only cancel the trigger, exactly as on a triggerer restart, so the trigger cannot

@@ -15,10 +15,10 @@ import html
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from airflow.sdk.plugins_manager import AirflowPlugin
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from airflow_dbx_async._compat import AirflowPlugin
 from airflow_dbx_async._workflow_repair import (
     RepairError,
     RepairPlan,
