@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 
 __all__ = ("EmulatorHandle", "EmulatorServer", "make_tls", "url_host")
 
+# A workspace sits behind a load balancer that accepts every connection; with aiohttp's default
+# backlog of 128, thousands of clients connecting at once (one session per official trigger) were
+# refused here instead of waiting their turn. The kernel caps it at net.core.somaxconn.
+_LISTEN_BACKLOG = 4096
+
 
 def url_host(host: str) -> str:
     """``host`` as it goes into a URL: IPv6 addresses in brackets (``[::1]``)."""
@@ -79,7 +84,9 @@ class EmulatorServer:
             context, self.ca_file = make_tls()
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
-        site = web.TCPSite(runner, self.config.host, self.config.port, ssl_context=context)
+        site = web.TCPSite(
+            runner, self.config.host, self.config.port, ssl_context=context, backlog=_LISTEN_BACKLOG
+        )
         await site.start()
         self._runner = runner
         port = runner.addresses[0][1]
