@@ -33,24 +33,14 @@ import heapq
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
+from airflow_dbx_async.client._sweep_plan import ListQuery, PassCost, groups, latest_start, window
 from airflow_dbx_async.client.errors import RateLimited, ServerError
 from airflow_dbx_async.client.models import Run, RunsPage
 
-__all__ = ("ListPage", "RunPoller", "RunWatch")
+__all__ = ("ListPage", "ListQuery", "PassCost", "RunPoller", "RunWatch")
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class ListQuery:
-    """The filters of one ``runs/list`` pass; start-time bounds in epoch ms, inclusive."""
-
-    active_only: bool = False
-    completed_only: bool = False
-    start_time_from: int | None = None
-    start_time_to: int | None = None
 
 
 ListPage = Callable[[ListQuery, str | None], Awaitable[RunsPage]]
@@ -58,9 +48,7 @@ ListPage = Callable[[ListQuery, str | None], Awaitable[RunsPage]]
 
 _MISSED = object()
 _Serving = dict[int, list["RunWatch"]]
-_PROBE_AFTER = 8  # sweeps a pass sits out after losing to runs/get, before it is measured again
 _EARLY_SHARE = 0.25  # a sweep also answers the watches due within this share of their delay
-_PAGE_RUNS = 25  # runs per runs/list page, the documented maximum
 
 
 class RunWatch:
@@ -151,32 +139,6 @@ class RunWatch:
         if not self.closed:
             self.closed = True
             self._poller._unwatch(self)
-
-
-class PassCost:
-    """What one kind of pass cost lately: pages fetched per watch it answered.
-
-    A pass that needed more pages than it answered watches was dearer than one ``runs/get`` each; it
-    then sits out :data:`_PROBE_AFTER` sweeps and is measured again, since workspaces change.
-    """
-
-    __slots__ = ("pages_per_answer", "sat_out")
-
-    def __init__(self) -> None:
-        self.pages_per_answer = 0.0
-        self.sat_out = 0
-
-    def worth_trying(self) -> bool:
-        """True when the pass should run in this sweep."""
-        if self.pages_per_answer <= 1.0 or self.sat_out >= _PROBE_AFTER:
-            self.sat_out = 0
-            return True
-        self.sat_out += 1
-        return False
-
-    def learn(self, pages: int, answered: int) -> None:
-        """Record one pass: ``pages`` fetched, ``answered`` watches it settled."""
-        self.pages_per_answer = pages / max(answered, 1)
 
 
 class RunPoller:
@@ -318,7 +280,7 @@ class RunPoller:
         for run_id, watches in self._watches.items():
             waiting = [w for w in watches if w._due is not None]
             due = [w for w in waiting if w._due is not None and w._due - w._slack <= horizon]
-            start = _start(waiting) if waiting else 0
+            start = latest_start(waiting) if waiting else 0
             if due:
                 (known if start else unknown)[run_id] = due
             elif start:
@@ -347,8 +309,8 @@ class RunPoller:
         before, pages = len(known), 0
         ended: _Serving = {}
         left: _Serving = {}
-        for group in _groups(known, others):
-            used, complete = await self._pass(_window(group, active_only=True), group)
+        for group in groups(known, others):
+            used, complete = await self._pass(window(group, active_only=True), group)
             pages += used
             # A complete pass listed every run in its window that is still going: the others ended.
             (ended if complete else left).update(group)
@@ -365,10 +327,10 @@ class RunPoller:
         if not self.completed_cost.worth_trying():
             return
         before, pages = len(ended), 0
-        groups = _groups(ended, self._done)
+        split = groups(ended, self._done)
         ended.clear()
-        for group in groups:
-            pages += (await self._pass(_window(group, completed_only=True), group))[0]
+        for group in split:
+            pages += (await self._pass(window(group, completed_only=True), group))[0]
             ended.update(group)  # what the group did not find, to be told so
         self.completed_cost.learn(pages, before - len(ended))
         self._forget_done()
@@ -409,35 +371,3 @@ class RunPoller:
                 return pages, True
             token = page.next_page_token
         return pages, not targets
-
-
-def _start(watches: list[RunWatch]) -> int:
-    return max(w.start_time for w in watches)
-
-
-def _groups(targets: _Serving, others: list[int]) -> list[_Serving]:
-    """Targets by start time, split wherever a full page of other watched runs lies between two.
-
-    Each group gets its own window: listing the watched runs that are not due in between would cost
-    a page per 25 of them, splitting costs at most one page more.
-    """
-    groups: list[_Serving] = [{}]
-    last = 0
-    for run_id, watches in sorted(targets.items(), key=lambda item: _start(item[1])):
-        start = _start(watches)
-        if last and bisect.bisect_left(others, start) - bisect.bisect_right(others, last) >= _PAGE_RUNS:
-            groups.append({})
-        groups[-1][run_id] = watches
-        last = start
-    return groups
-
-
-def _window(targets: _Serving, *, active_only: bool = False, completed_only: bool = False) -> ListQuery:
-    """The start-time window of ``targets`` (whose start times are all known)."""
-    starts = [_start(ws) for ws in targets.values()]
-    return ListQuery(
-        active_only=active_only,
-        completed_only=completed_only,
-        start_time_from=min(starts),
-        start_time_to=max(starts),
-    )
