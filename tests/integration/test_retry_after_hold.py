@@ -13,23 +13,10 @@ from airflow_dbx_async.client import JobsClient, RetryPolicy
 from airflow_dbx_async.client._poller import ListQuery, RunPoller, RunWatch
 from airflow_dbx_async.client._ratelimit import RateLimiter
 from airflow_dbx_async.client.models import RunsPage
+from tests.fake_time import FakeTime
 from tests.integration.conftest import FakeDatabricks, Handler, make_config
 
 LIST, GET = "/api/2.2/jobs/runs/list", "/api/2.2/jobs/runs/get"
-
-
-class FakeTime:
-    """A clock that moves only when someone sleeps: the 30 s pass without real waiting."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, delay: float) -> None:
-        self.now += max(0.0, delay)
-        await asyncio.sleep(0)
 
 
 def _run(run_id: int) -> dict[str, object]:

@@ -10,26 +10,13 @@ import pytest
 from airflow_dbx_async.client._poller import ListQuery, PassCost, RunPoller, RunWatch
 from airflow_dbx_async.client.errors import ServerError
 from airflow_dbx_async.client.models import LifeCycleState, Run, RunsPage, RunState
+from tests.fake_time import FakeTime
 
 _ENDED = {LifeCycleState.TERMINATED, LifeCycleState.SKIPPED, LifeCycleState.INTERNAL_ERROR}
 
 
 def _run(run_id: int, lcs: str = "RUNNING", start: int = 0) -> Run:
     return Run(run_id=run_id, state=RunState(LifeCycleState(lcs)), start_time=start or run_id)
-
-
-class FakeTime:
-    """A clock that moves only when someone sleeps: no test waits in real time."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, delay: float) -> None:
-        self.now += max(0.0, delay)
-        await asyncio.sleep(0)
 
 
 class FakeList:

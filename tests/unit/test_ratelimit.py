@@ -9,22 +9,7 @@ import pytest
 
 from airflow_dbx_async.client._ratelimit import MAX_HOLD_SECONDS, RateLimiter
 from airflow_dbx_async.client.errors import ConfigurationError
-
-
-class FakeTime:
-    """A clock that moves only when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, delay: float) -> None:
-        self.slept.append(delay)
-        self.now += delay
-        await asyncio.sleep(0)
+from tests.fake_time import FakeTime
 
 
 def _limiter(time: FakeTime, rate: float | None = 10, burst: int | None = 2) -> RateLimiter:

@@ -23,6 +23,7 @@ from airflow_dbx_async.client._retry import (
     call_with_retry,
     is_safe_to_repeat,
 )
+from tests.fake_time import FakeTime
 
 _SENT = TransportError("POST", "/p", "connection reset")
 _NOT_SENT = TransportError("POST", "/p", "connection refused", request_sent=False)
@@ -73,19 +74,6 @@ def test_backoff_honours_retry_after_and_huge_attempt_numbers():
     assert 0.0 <= backoff_delay(policy, 10_000, random.Random(1)) <= 2.0
 
 
-class _FakeTime:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def _failing(errors, result="ok"):
     calls = []
 
@@ -106,16 +94,16 @@ async def _run(attempt, policy, fake, **kwargs):
 
 @pytest.mark.asyncio
 async def test_retries_transient_errors_then_succeeds():
-    fake = _FakeTime()
+    fake = FakeTime()
     attempt, calls = _failing([ServerError(500, "INTERNAL_ERROR", "x"), _SENT])
     assert await _run(attempt, RetryPolicy(max_attempts=3), fake) == "ok"
     assert len(calls) == 3
-    assert len(fake.sleeps) == 2
+    assert len(fake.slept) == 2
 
 
 @pytest.mark.asyncio
 async def test_gives_up_after_max_attempts_with_the_last_error():
-    fake = _FakeTime()
+    fake = FakeTime()
     errors = [ServerError(500, "INTERNAL_ERROR", str(n)) for n in range(5)]
     attempt, calls = _failing(errors)
     with pytest.raises(ServerError, match="INTERNAL_ERROR: 2"):
@@ -125,21 +113,21 @@ async def test_gives_up_after_max_attempts_with_the_last_error():
 
 @pytest.mark.asyncio
 async def test_does_not_retry_permanent_errors():
-    fake = _FakeTime()
+    fake = FakeTime()
     attempt, calls = _failing([ApiError(400, "INVALID_PARAMETER_VALUE", "bad")])
     with pytest.raises(ApiError):
         await _run(attempt, RetryPolicy(), fake)
-    assert (len(calls), fake.sleeps) == (1, [])
+    assert (len(calls), fake.slept) == (1, [])
 
 
 @pytest.mark.asyncio
 async def test_respects_the_time_budget():
-    fake = _FakeTime()
+    fake = FakeTime()
     errors = [RateLimited(429, "REQUEST_LIMIT_EXCEEDED", "x", retry_after=40.0) for _ in range(10)]
     attempt, calls = _failing(errors)
     with pytest.raises(RateLimited):
         await _run(attempt, RetryPolicy(max_attempts=10, budget_seconds=100.0), fake)
-    assert fake.sleeps == [40.0, 40.0]
+    assert fake.slept == [40.0, 40.0]
     assert len(calls) == 3
 
 
@@ -156,7 +144,7 @@ async def test_respects_the_time_budget():
     ],
 )
 async def test_non_idempotent_calls_retry_only_safe_failures(error, attempts):
-    fake = _FakeTime()
+    fake = FakeTime()
     attempt, calls = _failing([error])
     if attempts == 1:
         with pytest.raises(type(error)):
@@ -168,7 +156,7 @@ async def test_non_idempotent_calls_retry_only_safe_failures(error, attempts):
 
 @pytest.mark.asyncio
 async def test_each_retry_is_logged_at_warning(caplog):
-    fake = _FakeTime()
+    fake = FakeTime()
     attempt, _ = _failing([ServerError(503, "TEMPORARILY_UNAVAILABLE", "busy")])
     with caplog.at_level(logging.WARNING, logger="airflow_dbx_async.client._retry"):
         await _run(attempt, RetryPolicy(), fake, description="GET /api/2.2/jobs/runs/get")
