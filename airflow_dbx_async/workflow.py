@@ -101,24 +101,29 @@ async def _create_or_reset(client: JobsClient, name: str, spec: Mapping[str, Any
     return await client.create_job(spec), True
 
 
+# The group's job settings that its launch task takes over, which are also the launch task's
+# templated fields, as in the official provider (both classes keep the official signatures).
+_LAUNCH_FIELDS = (
+    "databricks_conn_id",
+    "access_control_list",
+    "existing_clusters",
+    "extra_job_params",
+    "jar_params",
+    "job_clusters",
+    "max_concurrent_runs",
+    "notebook_params",
+    "python_params",
+    "spark_submit_params",
+)
+
+
 class _CreateDatabricksWorkflowOperator(BaseOperator):
     """The launch task of a :class:`DatabricksWorkflowTaskGroup` (created by the group).
 
     Parameters are those of the group, plus ``task_id`` and ``tasks_to_convert``.
     """
 
-    template_fields: Sequence[str] = (
-        "databricks_conn_id",
-        "access_control_list",
-        "existing_clusters",
-        "extra_job_params",
-        "jar_params",
-        "job_clusters",
-        "max_concurrent_runs",
-        "notebook_params",
-        "python_params",
-        "spark_submit_params",
-    )
+    template_fields: Sequence[str] = _LAUNCH_FIELDS
     caller = "_CreateDatabricksWorkflowOperator"
     operator_extra_links = (WorkflowJobRunLink(), WorkflowJobRepairAllFailedLink())
 
@@ -303,16 +308,7 @@ class DatabricksWorkflowTaskGroup(TaskGroup):
             dag=self.dag,
             task_group=self,
             task_id=LAUNCH_TASK_ID,
-            databricks_conn_id=self.databricks_conn_id,
-            access_control_list=self.access_control_list,
-            existing_clusters=self.existing_clusters,
-            extra_job_params=self.extra_job_params,
-            jar_params=self.jar_params,
-            job_clusters=self.job_clusters,
-            max_concurrent_runs=self.max_concurrent_runs,
-            notebook_params=self.notebook_params,
-            python_params=self.python_params,
-            spark_submit_params=self.spark_submit_params,
+            **{name: getattr(self, name) for name in _LAUNCH_FIELDS},
         )
         try:
             for task in tasks:
