@@ -44,7 +44,7 @@ import aiohttp
 import structlog
 
 from airflow_dbx_async.testing._emulator_proc import EmulatorProcess
-from bench._load_table import print_table
+from bench._load_table import print_saved, print_table, print_targets
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -340,6 +340,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--parallel-shapes", action="store_true", help="measure the shapes side by side (one emulator each)"
     )
+    parser.add_argument("--from-json", help="print the tables of a file written by --json; measure nothing")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     return parser
 
@@ -377,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         args.n, args.impl, args.shape = args.n[0], args.impl[0], args.shapes[0]
         print(json.dumps(asyncio.run(_child(args))), flush=True)
         return 0
+    if args.from_json:
+        return 0 if print_saved(args.from_json) else 1
     rows: dict[tuple[str, str, int], dict[str, Any]] = {}
     started = time.monotonic()
     if args.parallel_shapes:  # one emulator and one sequence of measurements per shape, side by side
@@ -390,8 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json, "w") as fh:
             json.dump([rows[k] for k in sorted(rows)], fh, indent=1)
     print_table(rows, args.shapes, args.n)
+    met = print_targets(rows, args.shapes, args.n, args.poll)
     print(f"\ntotal wall time {time.monotonic() - started:.0f} s")
-    return 0
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
