@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable
 
 from airflow_dbx_async.client._sweep_plan import ListQuery, PassCost, groups, latest_start, window
 from airflow_dbx_async.client.errors import RateLimited, ServerError
-from airflow_dbx_async.client.models import Run, RunsPage
+from airflow_dbx_async.client.models import LifeCycleState, Run, RunsPage
 
 __all__ = ("ListPage", "ListQuery", "PassCost", "RunPoller", "RunWatch")
 
@@ -63,6 +63,7 @@ class RunWatch:
         "_waiter",
         "closed",
         "fallback_gap",
+        "last",
         "run_id",
         "start_time",
     )
@@ -76,6 +77,7 @@ class RunWatch:
         self._slack = 0.0
         self._waiter: asyncio.Future[object] | None = None
         self._answered_at: float | None = None
+        self.last: Run | None = None  # the latest answer that was really listed or fetched
         self.closed = False
 
     async def observe(self, delay: float, grace: float) -> Run | None:
@@ -110,7 +112,23 @@ class RunWatch:
         """
         if run.start_time:
             self.start_time = run.start_time
+        self.last = run
         self._answered_at = self._poller.clock()
+
+    def _still_running(self) -> bool:
+        """True when a complete list of the window's completed runs without this run proves it running.
+
+        Only for a run last seen ``RUNNING`` (its next change is its end, which the completed list
+        shows), and only within ``fallback_gap`` of that answer: at least once per gap the run must be
+        listed or fetched for real, so a run that vanished from every list (deleted) is still found.
+        """
+        last, answered_at = self.last, self._answered_at
+        return (
+            last is not None
+            and answered_at is not None
+            and last.state.life_cycle_state is LifeCycleState.RUNNING
+            and self._poller.clock() - answered_at < self.fallback_gap
+        )
 
     def _miss(self) -> None:
         """A sweep did not answer: report it, unless the last answer is younger than ``fallback_gap``.
@@ -129,6 +147,10 @@ class RunWatch:
     def _deliver(self, result: object) -> None:
         if isinstance(result, Run):
             self.saw(result)
+        self._settle(result)
+
+    def _settle(self, result: object) -> None:
+        """Hand ``result`` to the waiting caller, if it still waits."""
         waiter = self._waiter
         if self._due is not None and waiter is not None and not waiter.done():
             self._due = None
@@ -310,6 +332,9 @@ class RunPoller:
         ended: _Serving = {}
         left: _Serving = {}
         for group in groups(known, others):
+            if self._ended_first(group):
+                pages += await self._completed_first(group, left)
+                continue
             used, complete = await self._pass(window(group, active_only=True), group)
             pages += used
             # A complete pass listed every run in its window that is still going: the others ended.
@@ -318,6 +343,35 @@ class RunPoller:
         known.update(left)
         self.active_cost.learn(pages, before - len(known))
         return ended
+
+    def _ended_first(self, group: _Serving) -> bool:
+        """True when listing the group's completed runs should be cheaper than listing its active ones.
+
+        So it is while every run of the group was just seen running and fewer runs of its window are
+        known to have ended than it has runs (early in long runs, a page settles a whole window).
+        """
+        if not all(w._still_running() for ws in group.values() for w in ws):
+            return False
+        query = window(group)
+        low = bisect.bisect_left(self._done, query.start_time_from or 0)
+        high = bisect.bisect_right(self._done, query.start_time_to or 0)
+        return high - low < len(group)
+
+    async def _completed_first(self, group: _Serving, left: _Serving) -> int:
+        """List the group's completed runs; returns the pages fetched.
+
+        The runs found are final. When the list was seen whole, the others are still running and
+        get their last state; otherwise they are left (in ``left``) to ``runs/get``.
+        """
+        used, complete = await self._pass(window(group, completed_only=True), group)
+        if not complete:
+            left.update(group)  # not answered: runs/get
+            return used
+        for watches in group.values():
+            for watch in watches:
+                watch._settle(watch.last)  # not re-noted with saw(): the next real answer is due in a gap
+        group.clear()
+        return used
 
     async def _completed_pass(self, ended: _Serving) -> None:
         """List the completed runs in the windows of the runs that have just ended: their final state.

@@ -240,7 +240,7 @@ async def test_a_sweep_serves_the_watches_due_soon_and_leaves_the_others_to_thei
 @pytest.mark.asyncio
 async def test_missed_sweeps_are_reported_at_most_once_per_fallback_gap() -> None:
     time = FakeTime()
-    listing = FakeList([_run(1, start=100)])
+    listing = FakeList([_run(1, "PENDING", start=100)])  # not running yet: never assumed unchanged
     poller = _poller(listing, time)
     watch = poller.watch(1, fallback_gap=10.0)
     assert await watch.observe(1.0, 60.0) is not None  # answered at t = 1
@@ -341,3 +341,45 @@ async def test_the_completed_pass_skips_the_runs_it_already_saw_ended() -> None:
         ListQuery(completed_only=True, start_time_from=100, start_time_to=100),
     ]
     await _close(poller, list(watches.values()))
+
+
+@pytest.mark.asyncio
+async def test_runs_last_seen_running_are_checked_with_a_page_of_completed_runs() -> None:
+    time = FakeTime()
+    listing = FakeList([_run(i) for i in range(1, 101)], time=time)
+    poller = _poller(listing, time)
+    watches = [poller.watch(i, fallback_gap=30.0) for i in range(1, 101)]
+    assert all(await _observe_all(watches, 1.0))  # the top pass: 4 pages
+    listing.calls.clear()
+    quick = await _observe_all(watches, 3.0)
+    # Nothing ended: one empty page of completed runs says so for all 100, instead of 4 active pages.
+    assert listing.calls == [(ListQuery(completed_only=True, start_time_from=1, start_time_to=100), None)]
+    assert [r.state.life_cycle_state if r else None for r in quick] == [LifeCycleState.RUNNING] * 100
+    listing.finish(7, 42)
+    listing.calls.clear()
+    later = await _observe_all(watches, 3.0)
+    assert len(listing.calls) == 1
+    ended = {
+        r.run_id for r in later if r is not None and r.state.life_cycle_state is LifeCycleState.TERMINATED
+    }
+    assert ended == {7, 42}
+    assert all(r is not None for r in later)
+    await _close(poller, watches)
+
+
+@pytest.mark.asyncio
+async def test_a_running_run_gone_from_every_list_is_found_out_within_the_gap() -> None:
+    time = FakeTime()
+    listing = FakeList([_run(1, start=100)], time=time)
+    poller = _poller(listing, time)
+    watch = poller.watch(1, fallback_gap=10.0)
+    assert await watch.observe(1.0, 60.0) is not None  # listed for real at t = 1
+    listing.runs = []  # deleted: no list shows it any more
+    assumed = await watch.observe(1.0, 60.0)
+    assert assumed is not None  # t = 2
+    assert assumed.state.life_cycle_state is LifeCycleState.RUNNING
+    results = [await watch.observe(3.0, 60.0) for _ in range(4)]  # t = 5, 8, then past the gap
+    assert results[:2] == [assumed, assumed]
+    assert None in results[2:]  # no real answer for 10 s: the caller asks runs/get
+    assert time.now <= 1.0 + 10.0 + 3.0
+    await _close(poller, [watch])
