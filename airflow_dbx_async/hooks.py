@@ -63,15 +63,32 @@ _log = logging.getLogger(__name__)
 AIRFLOW_NAMES = {"max_attempts": "databricks_retry_limit", "base_delay": "databricks_retry_delay"}
 """The Airflow parameter behind each client field it sets, for error messages."""
 _CONFIG_REUSE_SECONDS = 10.0
-# Connection lookups shared per connection id and event loop (the Connection, not a config: the
-# policy part of a config is each hook's own).
-_LOOKUPS: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[str, tuple[float, asyncio.Task[Connection]]]
-] = weakref.WeakKeyDictionary()
 
 
-def _failed(task: asyncio.Task[Connection]) -> bool:
-    return task.done() and (task.cancelled() or task.exception() is not None)
+class _Lookup:
+    """One connection lookup shared per connection id and event loop, with the configs built from it.
+
+    A config is built once per call policy (retries, delay, API version) a hook asks for, not once per
+    hook: a triggerer starting thousands of triggers parses the connection a few times, not thousands.
+    """
+
+    __slots__ = ("configs", "expires", "task")
+
+    def __init__(self, task: asyncio.Task[Connection]) -> None:
+        self.task = task
+        self.expires = time.monotonic() + _CONFIG_REUSE_SECONDS
+        self.configs: dict[tuple[int, float, str], ClientConfig] = {}
+
+    def usable(self) -> bool:
+        """False once it is older than the reuse period, or when the lookup failed."""
+        task = self.task
+        failed = task.done() and (task.cancelled() or task.exception() is not None)
+        return not failed and time.monotonic() <= self.expires
+
+
+_LOOKUPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Lookup]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class DatabricksConfigError(ConfigurationError, AirflowException):
@@ -329,17 +346,20 @@ class DatabricksAsyncHook(BaseHook):
 
         Thousands of triggers start at once when a triggerer starts; they share one lookup per
         connection id and event loop, and its result for a few seconds, whatever their retry
-        settings or API version.
+        settings or API version; hooks with the same settings share the config built from it.
         """
         if self._config is None:
             loop = asyncio.get_running_loop()
             per_loop = _LOOKUPS.setdefault(loop, {})
-            key = self.databricks_conn_id
-            hit = per_loop.get(key)
-            if hit is None or hit[0] < time.monotonic() or _failed(hit[1]):
-                hit = (time.monotonic() + _CONFIG_REUSE_SECONDS, loop.create_task(self._lookup()))
-                per_loop[key] = hit
-            self._config = self._config_from(await asyncio.shield(hit[1]))
+            lookup = per_loop.get(self.databricks_conn_id)
+            if lookup is None or not lookup.usable():
+                lookup = per_loop[self.databricks_conn_id] = _Lookup(loop.create_task(self._lookup()))
+            conn = await asyncio.shield(lookup.task)
+            policy = (self.retry_limit, self.retry_delay, self.api_version)
+            config = lookup.configs.get(policy)
+            if config is None:
+                config = lookup.configs[policy] = self._config_from(conn)
+            self._config = config
         return self._config
 
     async def _lookup(self) -> Connection:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -180,3 +181,20 @@ async def test_borrowers_of_one_workspace_share_one_session(fake: FakeDatabricks
     assert fake.cancelled == [1, 2]
     assert WORKSPACES.active() == []
     assert SESSION_POOL.session_count() == 0
+
+
+@pytest.mark.asyncio
+async def test_many_hooks_build_one_config_per_policy(
+    async_server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A triggerer starting 500 triggers reads and parses the connection once per call policy.
+    with caplog.at_level(logging.INFO, logger="airflow_dbx_async.hooks"):
+        configs = [await DatabricksAsyncHook(CONN_ID).aget_config() for _ in range(500)]
+        slow = await DatabricksAsyncHook(CONN_ID, retry_limit=7).aget_config()
+    assert all(config is configs[0] for config in configs)
+    assert slow is not configs[0]
+    assert slow.retry.max_attempts == 7
+    assert configs[0].retry.max_attempts == 3
+    assert slow.workspace == configs[0].workspace
+    built = [r for r in caplog.records if "Databricks connection" in r.getMessage()]
+    assert len(built) == 2  # one line per config built, not one per trigger
