@@ -10,7 +10,10 @@ workspace runs (see ``docs/polling.md``):
 
 1. the **active pass**: ``active_only`` runs whose start lies within the start times of the waiting
    watches (``start_time_from``/``start_time_to``, learnt from earlier answers). A run it lists is
-   still going; a watched run it does not list, when it got to the end of the list, has ended;
+   still going; a watched run it does not list, when it got to the end of the list, has ended.
+   While every run of a window was seen ``RUNNING`` within its watch's gap, the window's
+   ``completed_only`` runs are listed instead: those are final, the others still running (one page
+   while none has ended);
 2. the **completed pass**: ``completed_only`` runs within the start times of just those ended runs,
    which shows their final state without one ``runs/get`` each;
 3. the **top pass**, for new watches whose start time is not known yet: all runs, newest first,
