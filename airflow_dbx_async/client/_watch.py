@@ -104,13 +104,17 @@ class RunWatch:
         shows), and only within ``fallback_gap`` of that answer: at least once per gap the run must be
         listed or fetched for real, so a run that vanished from every list (deleted) is still found.
         """
-        last, answered_at = self.last, self._answered_at
+        last, gap_ends = self.last, self._gap_ends()
         return (
             last is not None
-            and answered_at is not None
+            and gap_ends is not None
             and last.state.life_cycle_state is LifeCycleState.RUNNING
-            and self._poller.clock() - answered_at < self.fallback_gap
+            and self._poller.clock() < gap_ends
         )
+
+    def _gap_ends(self) -> float | None:
+        """When ``fallback_gap`` since the last real answer is over; ``None`` before any answer."""
+        return None if self._answered_at is None else self._answered_at + self.fallback_gap
 
     def _miss(self) -> None:
         """A sweep did not answer: report it, unless the last answer is younger than ``fallback_gap``.
@@ -118,12 +122,10 @@ class RunWatch:
         Then the watch waits for the sweep due at the end of the gap instead, so the caller's own
         ``runs/get`` come no more often than once per gap: quick checks are only made when shared.
         """
-        answered_at = self._answered_at
-        if self._due is not None and answered_at is not None:
-            due = answered_at + self.fallback_gap
-            if due > self._poller.clock():
-                self._poller._schedule(self, due, 0.0)
-                return
+        due = self._gap_ends()
+        if self._due is not None and due is not None and due > self._poller.clock():
+            self._poller._schedule(self, due, 0.0)
+            return
         self._deliver(MISSED)
 
     def _deliver(self, result: object) -> None:
