@@ -1,68 +1,44 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine, in three legs; each leg has its own virtualenv, created
-# and filled on demand:
-#   main    .venv         Python 3.11, newest dependencies: ruff, format, mypy, then every test
-#                         (unit, integration, emulator, Airflow, docs, end-to-end); its packaging
+# The whole test suite on a fresh machine, in three legs; each leg has its own virtualenv, filled from
+# a committed lock (locks/, refreshed only by scripts/lock.sh) with the installer pinned in
+# locks/tools.txt:
+#   main    .venv         Python 3.11, the newest releases at lock time: ruff, format, mypy, then every
+#                         test (unit, integration, emulator, Airflow, docs, end-to-end); its packaging
 #                         check (sdist, wheel, the wheel in a fresh virtualenv) has a line of its own
 #   lowest  .venv-lowest  Python 3.11 with the declared minimum Airflow, aiohttp and asgiref: the
 #                         aioresponses client tests (tests/lowest), unit, integration, Airflow-layer
-#   newest  .venv-newest  the newest Python every dependency supports (3.13; 3.12 when 3.13 is
-#                         missing): every test but the end-to-end and packaging ones
+#   newest  .venv-newest  Python 3.13: every test but the end-to-end and packaging ones
+# A lock that no longer matches pyproject.toml stops the command at once, before any install.
 # Arguments go to the main leg's pytest (e.g. -m "not e2e"); LEGS="main lowest" runs some legs only.
 # Each leg prints one result line; the exit status is non-zero when any leg fails or runs no test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON="${PYTHON:-python3.11}"
 LEGS="${LEGS:-main lowest newest}"
 LOGS=.test-logs
-mkdir -p "$LOGS"
 START=$SECONDS
+source scripts/_env.sh
 
-quiet_pip() {  # pip without the machine's harmless "Location ... is ignored" warnings
-    "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }
-    return "${PIPESTATUS[0]}"
-}
+# 0. Every leg installs from a committed lock; a lock that no longer matches pyproject.toml stops the
+#    command at once with one line naming the command that re-locks.
+"$PYTHON" scripts/locks.py check || exit 1
+mkdir -p "$LOGS"
 
-find_python() {  # the first working interpreter among python<version> and pyenv's copies
-    local version cand
-    for version in "$@"; do
-        for cand in "python$version" "$(pyenv root 2>/dev/null)/versions/$version"*/bin/"python$version"; do
-            if "$cand" -c "import sys" >/dev/null 2>&1; then
-                "$cand" -c "import sys; print(sys.executable)"
-                return 0
-            fi
-        done
-    done
-    return 1
-}
+lock_of() { "$PYTHON" scripts/locks.py describe "$1" | cut -d' ' -f1; }
+python_of() { find_python "$("$PYTHON" scripts/locks.py describe "$1" | cut -d' ' -f2)"; }
 
-make_venv() {  # make_venv DIR PYTHON: create DIR with PYTHON unless it exists, then upgrade pip
-    if [ ! -x "$1/bin/python" ]; then
-        "$2" -m venv "$1" || return 1
-    fi
-    quiet_pip "$1/bin/python" -m pip install --quiet --upgrade pip
-}
-
-install_main() {
-    make_venv .venv "$PYTHON" && quiet_pip .venv/bin/python -m pip install --quiet -e ".[test]"
-}
-
-install_lowest() {
-    make_venv .venv-lowest "$PYTHON" || return 1
-    .venv-lowest/bin/python tests/lowest/pins.py >"$LOGS/lowest-constraints.txt" || return 1
-    quiet_pip .venv-lowest/bin/python -m pip install --quiet -e . -r tests/lowest/requirements.txt \
-        -c "$LOGS/lowest-constraints.txt"
-}
-
-install_newest() {
-    local python
-    python="${NEWEST_PYTHON:-$(find_python 3.13 3.12)}" || {
-        echo "no Python 3.13 or 3.12 found; set NEWEST_PYTHON" >&2
+install_leg() {  # install_leg LEG VENV: VENV holds exactly LEG's lock; the time taken goes to LEG.install-time
+    local leg=$1 venv=$2 began=$SECONDS python
+    python=$(python_of "$leg") || {
+        echo "Python $("$PYTHON" scripts/locks.py describe "$leg" | cut -d' ' -f2) not found for the $leg leg" >&2
         return 1
     }
-    make_venv .venv-newest "$python" && quiet_pip .venv-newest/bin/python -m pip install --quiet -e ".[test]"
+    install_locked "$venv" "$python" "$(lock_of "$leg")" || return 1
+    echo $((SECONDS - began)) >"$LOGS/$leg.install-time"
 }
+install_main() { install_leg main .venv; }
+install_lowest() { install_leg lowest .venv-lowest; }
+install_newest() { install_leg newest .venv-newest; }
 
 declare -A RESULT STATUS
 
@@ -80,8 +56,37 @@ record() {  # record LEG EXIT LOG SECONDS: write LOG's pytest closing line and v
     else
         verdict="FAIL (exit $code)"
     fi
-    printf '%s\n%s\n%s\n%s\n%s\n' "$verdict" "${summary:-no pytest summary} [${took}s]" \
+    printf '%s\n%s\n%s\n%s\n%s\n' "$verdict" "${summary:-no pytest summary} [$(timing "$leg" "$took")]" \
         "$passed" "$((failed + errors))" "$skipped" >"$LOGS/$leg.result"
+}
+
+leg_of() {  # leg_of JOB: the leg whose virtualenv JOB runs in
+    case $1 in
+        main | packaging | e2e-*) echo main ;;
+        *) echo "$1" ;;
+    esac
+}
+
+label() {  # label JOB: how the results name JOB
+    case $1 in
+        packaging) echo "main (packaging)" ;;
+        e2e-shared) echo "main (end-to-end, one shared Airflow)" ;;
+        e2e-own) echo "main (end-to-end, Airflows of their own)" ;;
+        *) echo "$1" ;;
+    esac
+}
+
+timing() {  # timing JOB TEST_SECONDS: "install Ns, tests Ns" (install: the leg's virtualenv)
+    local file
+    file="$LOGS/$(leg_of "$1").install-time"
+    echo "install $(cat "$file" 2>/dev/null || echo ?)s, tests ${2}s"
+}
+
+install_chromium() {  # Debian's headless Chromium, for the browser check of the end-to-end tests
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y -q chromium || { $sudo apt-get update -q && $sudo apt-get install -y -q chromium; }
 }
 
 TOTAL_PASSED=0
@@ -107,17 +112,13 @@ print(f"Python {platform.python_version()}, " + ", ".join(f"{n} {m.version(n)}" 
 EOF
 }
 
-run_pytest() {  # run_pytest LEG VENV LOG ARGS...: pytest in VENV, output to LOG (and the terminal for main)
-    local leg=$1 venv=$2 log=$3 began=$SECONDS code
+run_pytest() {  # run_pytest JOB VENV LOG ARGS...: pytest in VENV, output to LOG, one line when done
+    local job=$1 venv=$2 log=$3 began=$SECONDS code
     shift 3
-    if [ "$leg" = main ]; then
-        "$venv/bin/python" -m pytest -p no:cacheprovider "$@" 2>&1 | tee "$log"
-        code=${PIPESTATUS[0]}
-    else
-        "$venv/bin/python" -m pytest -p no:cacheprovider "$@" >"$log" 2>&1
-        code=$?
-    fi
-    record "$leg" "$code" "$log" $((SECONDS - began))
+    "$venv/bin/python" -m pytest -p no:cacheprovider "$@" >"$log" 2>&1
+    code=$?
+    record "$job" "$code" "$log" $((SECONDS - began))
+    echo "==> $(label "$job") done: $(sed -n 1p "$LOGS/$job.result"): $(sed -n 2p "$LOGS/$job.result")"
 }
 
 explain() {  # explain JOB: when JOB failed, its assertion lines and pytest's short summary
@@ -129,9 +130,16 @@ explain() {  # explain JOB: when JOB failed, its assertion lines and pytest's sh
 
 wants() { [[ " $LEGS " == *" $1 "* ]]; }
 
-# 1. Fill the virtualenvs concurrently (mostly downloads), each logging to .test-logs/.
+# 1. Fill the virtualenvs concurrently (mostly downloads), each logging to .test-logs/, and install
+#    Debian's Chromium for the browser check of the end-to-end tests when it is missing.
 declare -A INSTALLER
-rm -f "$LOGS"/*.result
+rm -f "$LOGS"/*.result "$LOGS"/*.install-time
+echo "==> bootstrapping the installer from locks/tools.txt (log: $LOGS/tools-install.log)"
+if ! bootstrap_uv >"$LOGS/tools-install.log" 2>&1; then
+    echo "bootstrapping the installer failed; see $LOGS/tools-install.log"
+    tail -15 "$LOGS/tools-install.log"
+    exit 1
+fi
 for leg in main lowest newest; do
     if wants "$leg"; then
         echo "==> installing the $leg leg's virtualenv (log: $LOGS/$leg-install.log)"
@@ -139,18 +147,50 @@ for leg in main lowest newest; do
         INSTALLER[$leg]=$!
     fi
 done
+CHROMIUM=""
+if wants main && ! command -v chromium >/dev/null 2>&1; then
+    echo "==> installing chromium (Debian package) for the browser test (log: $LOGS/chromium-install.log)"
+    install_chromium >"$LOGS/chromium-install.log" 2>&1 &
+    CHROMIUM=$!
+fi
 for leg in "${!INSTALLER[@]}"; do
     if ! wait "${INSTALLER[$leg]}"; then
         STATUS[$leg]="FAIL (install)"
         RESULT[$leg]="installing failed; last lines of $LOGS/$leg-install.log:"$'\n'"$(tail -15 "$LOGS/$leg-install.log")"
     fi
 done
+for leg in main lowest newest; do
+    wants "$leg" && [ -f "$LOGS/$leg.install-time" ] && echo "==> $leg leg installed in $(cat "$LOGS/$leg.install-time")s"
+done
 echo "==> virtualenvs ready after $((SECONDS - START))s"
 
-# 2. The lowest and newest legs' tests (light on CPU: mostly waiting on emulators and subprocesses)
-#    run side by side in the background while the main leg lints, type-checks and checks the
-#    packaging. The main leg's tests, with the end-to-end ones, then run alone.
+# 2. Everything runs side by side. The end-to-end tests mostly wait on Airflow's and the emulator's
+#    processes, so they start first, in two groups: the tests that share one Airflow, and those that
+#    start Airflows of their own (E2E_OWN). The lowest and newest legs follow in the background, while
+#    the main leg lints, type-checks, checks the packaging and runs its other tests in the foreground.
+#    With pytest arguments, the main leg's tests run as one job with those arguments instead.
+E2E_OWN=(tests/e2e/test_ha.py tests/e2e/test_demo.py tests/e2e/test_dropin.py tests/e2e/test_workflow_repair_auth.py)
+JOBS=()
 declare -A BACKGROUND
+MAIN_READY=0
+wants main && [ -z "${STATUS[main]:-}" ] && MAIN_READY=1
+if [ "$MAIN_READY" -eq 1 ] && [ $# -eq 0 ]; then
+    echo "==> main leg: $(versions .venv)"
+    echo "==> main leg, end-to-end tests with Airflows of their own (log: $LOGS/e2e-own.log)"
+    run_pytest e2e-own .venv "$LOGS/e2e-own.log" "${E2E_OWN[@]}" &
+    BACKGROUND[e2e-own]=$!
+    if [ -n "$CHROMIUM" ] && ! wait "$CHROMIUM"; then
+        echo "==> installing chromium failed; see $LOGS/chromium-install.log"
+    fi
+    echo "==> main leg, end-to-end tests on one shared Airflow (log: $LOGS/e2e-shared.log)"
+    ignores=()
+    for file in "${E2E_OWN[@]}"; do ignores+=("--ignore=$file"); done
+    run_pytest e2e-shared .venv "$LOGS/e2e-shared.log" tests/e2e "${ignores[@]}" &
+    BACKGROUND[e2e-shared]=$!
+    JOBS+=(e2e-shared e2e-own)
+elif [ -n "$CHROMIUM" ]; then
+    wait "$CHROMIUM" || echo "==> installing chromium failed; see $LOGS/chromium-install.log"
+fi
 if wants lowest && [ -z "${STATUS[lowest]:-}" ]; then
     echo "==> lowest leg: $(versions .venv-lowest) (log: $LOGS/lowest.log)"
     # The official provider (7.23) needs aiohttp 3.14: its parity tests run in the other legs.
@@ -163,52 +203,48 @@ if wants newest && [ -z "${STATUS[newest]:-}" ]; then
     run_pytest newest .venv-newest "$LOGS/newest.log" -m "not e2e and not packaging" &
     BACKGROUND[newest]=$!
 fi
-if wants main && [ -z "${STATUS[main]:-}" ]; then
-    if ! command -v chromium >/dev/null 2>&1; then
-        # The browser check of the extra link needs Debian's headless Chromium.
-        echo "==> installing chromium (Debian package) for the browser test"
-        SUDO=""
-        [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-        export DEBIAN_FRONTEND=noninteractive
-        $SUDO apt-get install -y -q chromium >/dev/null \
-            || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q chromium >/dev/null; }
-    fi
+if [ "$MAIN_READY" -eq 1 ]; then
     STATIC_OK=1
     echo "==> ruff check" && .venv/bin/ruff check . || STATIC_OK=0
     echo "==> ruff format --check" && .venv/bin/ruff format --check . || STATIC_OK=0
     echo "==> mypy (strict)" && .venv/bin/mypy || STATIC_OK=0
     echo "==> packaging: sdist, wheel, twine check, the wheel in a fresh virtualenv (log: $LOGS/packaging.log)"
     run_pytest packaging .venv "$LOGS/packaging.log" tests/packaging
-    collect packaging
-    explain packaging
+    if [ $# -eq 0 ]; then
+        echo "==> main leg, every other test (log: $LOGS/main.log)"
+        run_pytest main .venv "$LOGS/main.log" --ignore=tests/packaging -m "not e2e"
+    else
+        echo "==> main leg: $(versions .venv) (log: $LOGS/main.log)"
+        run_pytest main .venv "$LOGS/main.log" --ignore=tests/packaging "$@"
+    fi
+    JOBS=(main packaging "${JOBS[@]}")
 fi
 
 # The background jobs' verdicts (a background job cannot set this shell's variables).
 for job in "${!BACKGROUND[@]}"; do
     wait "${BACKGROUND[$job]}"
+done
+wants lowest && JOBS+=(lowest)
+wants newest && JOBS+=(newest)
+for job in "${JOBS[@]}"; do
     collect "$job"
     explain "$job"
 done
-
-if wants main && [ -z "${STATUS[main]:-}" ]; then
-    echo "==> main leg: $(versions .venv)"
-    run_pytest main .venv "$LOGS/main.log" --ignore=tests/packaging "$@"
-    collect main
-    if [ "$STATIC_OK" -ne 1 ]; then
-        STATUS[main]="FAIL (ruff or mypy)"
-    fi
+if [ "$MAIN_READY" -eq 1 ] && [ "$STATIC_OK" -ne 1 ]; then
+    STATUS[main]="FAIL (ruff or mypy)"
 fi
 
 echo
 echo "==> results ($((SECONDS - START))s in all)"
 FAILED_LEGS=0
-for leg in main packaging lowest newest; do
-    if wants "${leg/packaging/main}"; then
-        label=$leg
-        [ "$leg" = packaging ] && label="main (packaging)"
-        echo "$label: ${STATUS[$leg]:-FAIL (did not run)}: ${RESULT[$leg]:-}"
-        [ "${STATUS[$leg]:-}" = PASS ] || FAILED_LEGS=$((FAILED_LEGS + 1))
+for job in main packaging e2e-shared e2e-own lowest newest; do
+    wants "$(leg_of "$job")" || continue
+    if [[ " ${JOBS[*]} " != *" $job "* ]] && [ -z "${STATUS[$job]:-}" ]; then
+        # Not split off: the main leg ran with pytest arguments, or its virtualenv failed to install.
+        case $job in e2e-* | packaging) continue ;; esac
     fi
+    echo "$(label "$job"): ${STATUS[$job]:-FAIL (did not run)}: ${RESULT[$job]:-}"
+    [ "${STATUS[$job]:-}" = PASS ] || FAILED_LEGS=$((FAILED_LEGS + 1))
 done
 echo "total: $TOTAL_PASSED passed, $TOTAL_FAILED failed, $TOTAL_SKIPPED skipped"
 [ "$FAILED_LEGS" -eq 0 ]

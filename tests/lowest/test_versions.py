@@ -6,7 +6,7 @@ import importlib.metadata
 
 import pytest
 
-from tests.lowest.pins import declared_minimums
+from scripts.locks import declared_minimums
 
 _MINIMUMS = declared_minimums()
 

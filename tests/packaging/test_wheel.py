@@ -1,7 +1,9 @@
 """The sdist and wheel build, pass ``twine check``, and the wheel works on its own in a fresh virtualenv.
 
-The wheel is installed with its dependencies from the package index into a new virtualenv, and every
-check runs from an empty folder, so nothing can come from the source tree.
+The wheel is installed with its dependencies from the package index into a new virtualenv, resolved
+against the users' constraints file for this Python (``constraints/``), and every check runs from an
+empty folder, so nothing can come from the source tree. The build tools and pytest come from the main
+lock, so no release published after the last re-lock can change what is checked.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from scripts.locks import specs
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -29,6 +33,9 @@ pytestmark = [pytest.mark.packaging, pytest.mark.timeout(900)]
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 _NAME = re.compile(r"^([A-Za-z0-9._-]+)")
+_PIN = re.compile(r"^([A-Za-z0-9._-]+)==([^\s\\;]+)", re.MULTILINE)
+CONSTRAINTS = ROOT / "constraints" / f"constraints-{sys.version_info.major}.{sys.version_info.minor}.txt"
+MAIN_LOCK = ROOT / specs()["main"].path
 
 
 def _run(args: list[str | Path], cwd: Path, env: Mapping[str, str] | None = None) -> str:
@@ -43,9 +50,24 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+def _pins(path: Path) -> dict[str, str]:
+    return {_normalise(name): version for name, version in _PIN.findall(path.read_text())}
+
+
 @pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sdist and wheel, built as users build them (``python -m build``, isolated)."""
+def locked_tools(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pip constraints with the main lock's versions (pip takes no hashes in a constraints file)."""
+    path = tmp_path_factory.mktemp("locked") / "constraints.txt"
+    path.write_text("".join(f"{name}=={version}\n" for name, version in _pins(MAIN_LOCK).items()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory, locked_tools: Path) -> Path:
+    """The sdist and wheel, built as users build them (``python -m build``, isolated).
+
+    The isolated build environment takes setuptools and wheel at the main lock's versions.
+    """
     source = tmp_path_factory.mktemp("source")
     # Build from a copy of the files git knows or would add, so no virtualenv or log leaks in.
     files = _run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT).split("\0")
@@ -54,7 +76,8 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, source / name)
     out = tmp_path_factory.mktemp("dist")
-    _run([sys.executable, "-m", "build", "--outdir", out, source], source)
+    env = os.environ | {"PIP_CONSTRAINT": str(locked_tools)}
+    _run([sys.executable, "-m", "build", "--outdir", out, source], source, env)
     return out
 
 
@@ -66,11 +89,14 @@ def wheel(dist: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def fresh_venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A new virtualenv holding the wheel and what pip installs with it, nothing else."""
+    """A new virtualenv holding the wheel and what pip installs with it, nothing else.
+
+    Installed as users are told to: ``pip install airflow-dbx-async -c constraints/constraints-X.Y.txt``.
+    """
     home = tmp_path_factory.mktemp("venv")
     venv.EnvBuilder(with_pip=True).create(home)
     python = home / "bin" / "python"
-    _run([python, "-m", "pip", "install", "--quiet", wheel], home)
+    _run([python, "-m", "pip", "install", "--quiet", wheel, "-c", CONSTRAINTS], home)
     return python
 
 
@@ -119,6 +145,17 @@ def test_installing_the_wheel_pulls_no_test_dependency(wheel: Path, fresh_venv: 
     assert installed & test_only == set()
 
 
+def test_the_wheel_resolves_to_the_constraints_files_versions(fresh_venv: Path) -> None:
+    listing = _run([fresh_venv, "-m", "pip", "list", "--format=freeze"], fresh_venv.parent)
+    installed = {_normalise(n): v for n, v in _PIN.findall(listing)}
+    constrained = _pins(CONSTRAINTS)
+    assert installed["apache-airflow"] == constrained["apache-airflow"]
+    differing = {n: (v, constrained[n]) for n, v in installed.items() if constrained.get(n, v) != v}
+    assert differing == {}
+    unconstrained = set(installed) - set(constrained) - {"airflow-dbx-async", "pip", "setuptools"}
+    assert unconstrained == set()
+
+
 def test_operators_import_from_the_installed_wheel(fresh_venv: Path, tmp_path: Path) -> None:
     code = (
         "import airflow_dbx_async.operators as o, airflow_dbx_async.hooks, airflow_dbx_async.triggers\n"
@@ -164,11 +201,12 @@ def test_the_fixture_serves_the_jobs_api(databricks_emulator):
 """
 
 
-def test_pytest_plugin_loads_from_the_wheel(fresh_venv: Path, tmp_path: Path) -> None:
+def test_pytest_plugin_loads_from_the_wheel(fresh_venv: Path, locked_tools: Path, tmp_path: Path) -> None:
     # pytest is a test tool, not a dependency: it goes into a folder of its own, on PYTHONPATH, so the
     # virtualenv keeps only what installing the wheel brought.
     tools = tmp_path / "tools"
-    _run([fresh_venv, "-m", "pip", "install", "--quiet", "--target", tools, "pytest"], tmp_path)
+    install: list[str | Path] = ["pip", "install", "--quiet", "--target", tools, "-c", locked_tools]
+    _run([fresh_venv, "-m", *install, "pytest"], tmp_path)
     (tmp_path / "test_smoke.py").write_text(_SMOKE_TEST)
     env = _isolated_env(tmp_path) | {"PYTHONPATH": str(tools)}
     command: list[str | Path] = [fresh_venv, "-m", "pytest", "-p", "no:cacheprovider", "-q", "test_smoke.py"]
