@@ -3,8 +3,8 @@
 ``test_connection`` reads ``clusters/spark-versions``
 (https://docs.databricks.com/api/workspace/clusters/sparkversions); ``DatabricksCreateJobsOperator``
 sets ``access_control_list`` with ``PATCH permissions/jobs/{id}``
-(https://docs.databricks.com/api/workspace/jobs/updatepermissions); the pipeline and warehouse lookups
-by name list ``pipelines`` and ``sql/warehouses``, none of which the emulator has.
+(https://docs.databricks.com/api/workspace/jobs/updatepermissions); the pipeline lookup by name lists
+``pipelines``, which the emulator does not have (SQL warehouses are in :mod:`._warehouses`).
 """
 
 from __future__ import annotations
@@ -54,12 +54,11 @@ async def _empty(_request: web.Request) -> web.Response:
 
 
 def misc_routes() -> list[web.RouteDef]:
-    """Spark versions (2.0 and 2.1), job permissions, and the empty pipeline and warehouse lists."""
+    """Spark versions (2.0 and 2.1), job permissions, and the empty pipeline list."""
     return [
         web.get("/api/2.0/clusters/spark-versions", _spark_versions),
         web.get("/api/2.1/clusters/spark-versions", _spark_versions),
         web.patch("/api/2.0/permissions/jobs/{job_id}", _job_permissions),
         web.put("/api/2.0/permissions/jobs/{job_id}", _job_permissions),
         web.get("/api/2.0/pipelines", _empty),
-        web.get("/api/2.0/sql/warehouses", _empty),
     ]

@@ -23,6 +23,8 @@ from airflow_dbx_async.emulator._keys import CONNECTIONS, FAULTS, STATE
 from airflow_dbx_async.emulator._misc import misc_routes
 from airflow_dbx_async.emulator._params import ApiFailure, json_response
 from airflow_dbx_async.emulator._repos import repo_routes
+from airflow_dbx_async.emulator._sql import sql_routes
+from airflow_dbx_async.emulator._warehouses import warehouse_routes
 from airflow_dbx_async.emulator.config import EmulatorConfig
 from airflow_dbx_async.emulator.state import EmulatorState
 
@@ -111,6 +113,7 @@ async def _shutdown(app: web.Application) -> None:
     state: EmulatorState = app[STATE]
     if state.runner is not None:
         await state.runner.shutdown()
+    await state.statements.shutdown()
 
 
 def create_app(
@@ -126,6 +129,8 @@ def create_app(
     app.add_routes(jobs_routes())
     app.add_routes(cluster_routes())
     app.add_routes(repo_routes())
+    app.add_routes(warehouse_routes())
+    app.add_routes(sql_routes())
     app.add_routes(misc_routes())
     app.add_routes(discovery_routes())
     app.add_routes(admin_routes())

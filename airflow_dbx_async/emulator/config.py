@@ -114,6 +114,10 @@ class EmulatorConfig:
     :param cancel_grace_seconds: how long a cancelled simulated task stays TERMINATING before CANCELED.
     :param clusters: ids of existing clusters (as well as those in ``<workspace>/clusters.json`` and
         those created through ``clusters/create``); an unknown ``existing_cluster_id`` is a 400.
+    :param warehouses: ids of extra SQL warehouses, RUNNING at start (besides the default warehouse,
+        those in ``<workspace>/warehouses.json`` and those created through the Warehouses API).
+    :param warehouse_transition_seconds: how long a SQL warehouse start, stop or delete takes.
+    :param sql_chunk_rows: rows per result chunk of the Statement Execution API.
     """
 
     host: str = "127.0.0.1"
@@ -136,6 +140,9 @@ class EmulatorConfig:
     cluster_transition_seconds: float = 0.5
     cancel_grace_seconds: float = 0.2
     clusters: tuple[str, ...] = ()
+    warehouses: tuple[str, ...] = ()
+    warehouse_transition_seconds: float = 0.5
+    sql_chunk_rows: int = 10_000
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 1:
@@ -144,6 +151,10 @@ class EmulatorConfig:
             raise ValueError("not_found_status must be 400 or 404")
         if self.sim_duration_seconds < 0:
             raise ValueError("sim_duration_seconds must not be negative")
+        if self.warehouse_transition_seconds < 0:
+            raise ValueError("warehouse_transition_seconds must not be negative")
+        if self.sql_chunk_rows < 1:
+            raise ValueError("sql_chunk_rows must be at least 1")
 
     @property
     def workspace_path(self) -> Path | None:

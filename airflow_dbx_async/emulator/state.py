@@ -1,4 +1,4 @@
-"""In-memory state of the emulator: jobs, runs, idempotency tokens, clusters and counters.
+"""In-memory state of the emulator: jobs, runs, idempotency tokens, clusters, warehouses and counters.
 
 Runs are created here and either scheduled in full at once (simulated mode) or handed to the
 :class:`~airflow_dbx_async.emulator._runner.Runner` (real mode). Every "does not exist" answer goes through
@@ -32,6 +32,8 @@ from airflow_dbx_async.emulator._queue import admit, may_start
 from airflow_dbx_async.emulator._repair import plan_repair
 from airflow_dbx_async.emulator._runner import Runner
 from airflow_dbx_async.emulator._sim import schedule_simulated
+from airflow_dbx_async.emulator._statements import StatementStore
+from airflow_dbx_async.emulator._warehouse_store import Warehouse, load_warehouses
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -88,6 +90,8 @@ class EmulatorState:
         self.clusters: dict[str, dict[str, Any]] = {}
         self.libraries: dict[str, list[dict[str, Any]]] = {}
         self.repos: dict[int, dict[str, Any]] = {}
+        self.warehouses: dict[str, Warehouse] = {}
+        self.statements = StatementStore(self)
         self.oauth_tokens: dict[str, float] = {}
         # Retry attempts of simulated runs, written ahead and shown from their creation time on.
         self.future_attempts: list[tuple[int, int, Run, TaskRun]] = []
@@ -102,6 +106,7 @@ class EmulatorState:
             )
         )
         load_clusters(self)
+        load_warehouses(self)
         self.load_workspace_jobs()
 
     # ----------------------------------------------------------------- basics
@@ -126,11 +131,14 @@ class EmulatorState:
             self.clusters,
             self.libraries,
             self.repos,
+            self.warehouses,
             self.future_attempts,
         ):
             container.clear()
         self.deleted_runs.clear()
+        self.statements.reset()
         load_clusters(self)
+        load_warehouses(self)
         self.load_workspace_jobs()
 
     def load_workspace_jobs(self) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_dbx_async.emulator._warehouse_store import DEFAULT_WAREHOUSE_ID as WAREHOUSE
 from tests.emulator.conftest import Api
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ _ODD: list[Any] = ["x", "", "٥", -1, 0, 1.5, 10**30, True, [], ["a"], [{"a": 1}
 _REMOVE = object()
 
 
-def _valid(job_id: int, run_id: int, task_run_id: int) -> list[tuple[str, str, dict[str, Any]]]:
+def _valid(job_id: int, run_id: int, task_run_id: int, statement_id: str) -> list[tuple[str, str, Any]]:
     task = {
         "task_key": "a",
         "notebook_task": {"notebook_path": "/Users/me/nb", "base_parameters": {"p": "1"}},
@@ -56,6 +57,21 @@ def _valid(job_id: int, run_id: int, task_run_id: int) -> list[tuple[str, str, d
         "tags": {"team": "data"},
     }
     submit_task = {k: v for k, v in task.items() if k != "job_cluster_key"}
+    statement = {
+        "statement": "SELECT :a AS a, :b AS b",
+        "warehouse_id": WAREHOUSE,
+        "parameters": [{"name": "a", "value": "1", "type": "INT"}, {"name": "b", "value": "x"}],
+        "wait_timeout": "5s",
+        "on_wait_timeout": "CONTINUE",
+        "disposition": "EXTERNAL_LINKS",
+        "format": "CSV",
+        "row_limit": 10,
+        "byte_limit": 1000,
+        "catalog": "main",
+        "schema": "fuzz",
+        "query_tags": [{"key": "team", "value": "data"}],
+    }
+    warehouse = {"name": "fuzz", "cluster_size": "Small", "auto_stop_mins": 10, "max_num_clusters": 2}
     params = {"notebook_params": {"a": "b"}, "python_params": ["x"], "jar_params": ["j"]}
     return [
         ("POST", "jobs/create", settings),
@@ -112,6 +128,16 @@ def _valid(job_id: int, run_id: int, task_run_id: int) -> list[tuple[str, str, d
             "/api/2.0/libraries/install",
             {"cluster_id": "c", "libraries": [{"pypi": {"package": "x"}}]},
         ),
+        ("POST", "/api/2.0/sql/statements", statement),
+        ("GET", f"/api/2.0/sql/statements/{statement_id}", {}),
+        ("POST", f"/api/2.0/sql/statements/{statement_id}/cancel", {}),
+        ("GET", f"/api/2.0/sql/statements/{statement_id}/result/chunks/0", {}),
+        ("POST", "/api/2.0/sql/warehouses", warehouse),
+        ("POST", f"/api/2.0/sql/warehouses/{WAREHOUSE}/edit", warehouse),
+        ("POST", f"/api/2.0/sql/warehouses/{WAREHOUSE}/stop", {}),
+        ("POST", f"/api/2.0/sql/warehouses/{WAREHOUSE}/start", {}),
+        ("GET", f"/api/2.0/sql/warehouses/{WAREHOUSE}", {}),
+        ("GET", "/api/2.0/sql/warehouses", {}),
     ]
 
 
@@ -138,9 +164,11 @@ def _replace(body: Any, path: tuple[Any, ...], new: Any) -> Any:
     return copy
 
 
-def _mangled(valid: list[tuple[str, str, dict[str, Any]]]) -> list[tuple[str, str, Any]]:
+def _mangled(valid: list[tuple[str, str, Any]]) -> list[tuple[str, str, Any]]:
     cases: list[tuple[str, str, Any]] = []
     for method, path, body in valid:
+        if not body:
+            cases.append((method, path, body))
         cases += [(method, path, whole) for whole in ([], "body", 5, [body], {"": body})]
         for field in _paths(body):
             cases += [(method, path, _replace(body, field, odd)) for odd in [*_ODD, _REMOVE]]
@@ -160,15 +188,17 @@ async def _send(api: Api, method: str, path: str, body: Any) -> int:
     return status
 
 
-async def _fixtures(api: Api) -> tuple[int, int, int]:
+async def _fixtures(api: Api) -> tuple[int, int, int, str]:
     task = {"task_key": "a", "notebook_task": {"notebook_path": "/nb"}, "sim_duration_seconds": 0.01}
     job_id = (await api.post("jobs/create", {"name": "base", "tasks": [task]}))["job_id"]
     run = await api.wait_run((await api.post("jobs/run-now", {"job_id": job_id}))["run_id"])
-    return job_id, run["run_id"], run["tasks"][0]["run_id"]
+    body = {"statement": "SELECT 1", "warehouse_id": WAREHOUSE}
+    statement = await api.post("/api/2.0/sql/statements", body)
+    return job_id, run["run_id"], run["tasks"][0]["run_id"], statement["statement_id"]
 
 
 async def test_no_5xx_for_mangled_requests(make_api: MakeApi) -> None:
-    _, api = await make_api(simulate=True, sim_duration_seconds=0.01)
+    _, api = await make_api(simulate=True, sim_duration_seconds=0.01, warehouse_transition_seconds=0.01)
     cases = _mangled(_valid(*await _fixtures(api)))
     sample = random.Random(SEED).choices(cases, k=REQUESTS)
     statuses = [await _send(api, method, path, body) for method, path, body in sample]
@@ -176,6 +206,8 @@ async def test_no_5xx_for_mangled_requests(make_api: MakeApi) -> None:
     assert failures == [], failures[:5]
     assert len(statuses) >= 2_000
     assert sum(400 <= s < 500 for s in statuses) > len(statuses) // 4  # most mangles are refused
-    job_id, run_id, _ = await _fixtures(api)  # still serving, state intact
+    job_id, run_id, _, statement_id = await _fixtures(api)  # still serving, state intact
     assert (await api.get("jobs/runs/get", run_id=run_id))["state"]["result_state"] == "SUCCESS"
     assert (await api.get("jobs/get", job_id=job_id))["job_id"] == job_id
+    statement = await api.get(f"/api/2.0/sql/statements/{statement_id}")
+    assert statement["status"]["state"] == "SUCCEEDED"

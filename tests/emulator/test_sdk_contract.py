@@ -2,7 +2,8 @@
 
 References: https://docs.databricks.com/api/workspace/jobs/update (merge by key, ``fields_to_remove``),
 .../jobs/reset, .../jobs/repairrun, .../jobs/create (retries, ``job_clusters``), .../jobs/cancelallruns,
-.../jobs/deleterun, .../clusters/get, .../repos, .../workspace/getstatus.
+.../jobs/deleterun, .../clusters/get, .../repos, .../workspace/getstatus, .../statementexecution,
+.../warehouses.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ WAIT = timedelta(seconds=30)
 
 @pytest.fixture
 def handle() -> Iterator[EmulatorHandle]:
-    config = EmulatorConfig(simulate=True, sim_duration_seconds=0.05, clusters=("0101-known",))
+    config = EmulatorConfig(
+        simulate=True, sim_duration_seconds=0.05, clusters=("0101-known",), warehouse_transition_seconds=0.1
+    )
     with EmulatorServer(config).start_in_thread() as running:
         yield running
 
@@ -251,3 +254,57 @@ def test_runs_list_expand_tasks_caps_each_run_on_2_2(handle: EmulatorHandle) -> 
     with urllib.request.urlopen(listing, timeout=10) as answer:
         (run,) = json.loads(answer.read())["runs"]
     assert (len(run["tasks"]), run["has_more"]) == (100, True)
+
+
+def test_sdk_statement_execution_and_warehouses(w: WorkspaceClient) -> None:
+    from databricks.sdk.errors import BadRequest, NotFound
+    from databricks.sdk.service import sql
+
+    from airflow_dbx_async.emulator._warehouse_store import DEFAULT_WAREHOUSE_ID as wid
+
+    (listed,) = list(w.warehouses.list())
+    assert (listed.id, listed.state) == (wid, sql.State.RUNNING)
+    run = w.statement_execution.execute_statement
+    run("CREATE TABLE kv (k TEXT, v INTEGER)", wid)
+    run("INSERT INTO kv VALUES ('a', 1), ('b', 2)", wid)
+    param = sql.StatementParameterListItem(name="min", value="2", type="INT")
+    got = run("SELECT k, v FROM kv WHERE v >= :min", wid, parameters=[param], wait_timeout="30s")
+    assert got.status is not None
+    assert got.status.state == sql.StatementState.SUCCEEDED
+    assert got.manifest is not None
+    assert got.manifest.schema is not None
+    assert [c.type_name for c in got.manifest.schema.columns or []] == [
+        sql.ColumnInfoTypeName.STRING,
+        sql.ColumnInfoTypeName.LONG,
+    ]
+    assert got.result is not None
+    assert got.result.data_array == [["b", "2"]]
+    assert got.statement_id is not None
+    assert w.statement_execution.get_statement(got.statement_id).result == got.result
+    failed = run("SELEC 1", wid)
+    assert failed.status is not None
+    assert failed.status.state == sql.StatementState.FAILED
+    assert failed.status.error is not None
+    assert failed.status.error.error_code == sql.ServiceErrorCode.BAD_REQUEST
+    assert failed.status.error.message == 'near "SELEC": syntax error'
+    slow = run("SELECT sleep_ms(600000)", wid, wait_timeout="0s")
+    assert slow.statement_id is not None
+    w.statement_execution.cancel_execution(slow.statement_id)
+    done = w.statement_execution.get_statement(slow.statement_id)
+    while done.status is not None and done.status.state in (
+        sql.StatementState.PENDING,
+        sql.StatementState.RUNNING,
+    ):
+        done = w.statement_execution.get_statement(slow.statement_id)
+    assert done.status is not None
+    assert done.status.state == sql.StatementState.CANCELED
+    with pytest.raises(BadRequest, match="wait_timeout"):
+        run("SELECT 1", wid, wait_timeout="3s")
+    with pytest.raises(NotFound):
+        w.statement_execution.get_statement("00000000-0000-0000-0000-000000000000")
+
+    stopped = w.warehouses.stop(wid).result(timeout=WAIT)
+    assert stopped.state == sql.State.STOPPED
+    started = w.warehouses.start(wid).result(timeout=WAIT)
+    assert started.state == sql.State.RUNNING
+    assert w.warehouses.get(wid).health is not None
