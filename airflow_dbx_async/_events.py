@@ -2,10 +2,12 @@
 
 Airflow stores the payload in its database and hands it to ``execute_complete``, so it holds
 primitives only and stays small (a few KB): the run's final :class:`~airflow_dbx_async.client.RunState`
-(through ``to_payload``/``from_payload``) and the reported failed tasks' identities and states. The
-tasks' bulky outputs are not in it; the worker fetches them (:mod:`airflow_dbx_async._failure_details`).
-Decoding is tolerant of missing keys but refuses a payload that is not an object or names an unknown
-status.
+(through ``to_payload``/``from_payload``), why watching stopped, the reported failed tasks' identities
+and states, and what the task did before (its repairs, the earlier attempts' one-line failures, already
+masked): that travels with the trigger's kwargs and comes back here, because ``dag.test()`` replaces
+a deferral's ``next_kwargs`` with the event. The tasks' bulky outputs are not in it; the worker fetches
+them (:mod:`airflow_dbx_async._failure_details`). Decoding is tolerant of missing keys (a payload of
+an earlier release decodes) but refuses a payload that is not an object or names an unknown status.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from airflow_dbx_async._failure_details import FailedTask, int_field, reported_tasks, text_field
-from airflow_dbx_async.client import Judgement, Outcome, RunState, judge
-from airflow_dbx_async.client._text import truncate_head
+from airflow_dbx_async._failure_details import FailedTask, reported_tasks, text_field
+from airflow_dbx_async._verdict import StopReason
+from airflow_dbx_async.client import Judgement, Outcome, RunState, judge, lenient_int, truncate_head
 
 if TYPE_CHECKING:
     from airflow_dbx_async.client import Run
@@ -44,6 +46,9 @@ class RunEvent:
     :param reason: one short line saying why.
     :param failed_tasks: the reported failed tasks (latest attempts; the first few only).
     :param failed_total: how many tasks failed in all, reported or not.
+    :param stopped: why watching stopped (see :func:`airflow_dbx_async._verdict.decide`).
+    :param repairs: how many times the task repaired this run before this watch.
+    :param earlier_failures: the one-line failure of each earlier attempt, masked.
     """
 
     status: EventStatus
@@ -53,15 +58,24 @@ class RunEvent:
     reason: str = ""
     failed_tasks: tuple[FailedTask, ...] = ()
     failed_total: int = 0
+    stopped: StopReason = StopReason.FINAL
+    repairs: int = 0
+    earlier_failures: tuple[str, ...] = ()
 
     @classmethod
-    def final(cls, run: Run, run_page_url: str = "") -> RunEvent:
+    def final(
+        cls, run: Run, run_page_url: str = "", *, repairs: int = 0, earlier_failures: tuple[str, ...] = ()
+    ) -> RunEvent:
         """The event for a run that ended, judged by :func:`judge`; ``run.tasks`` must be known."""
         state = replace(run.state, state_message=truncate_head(run.state.state_message, _MESSAGE_LIMIT))
         verdict = judge(state)
         status: EventStatus = "success" if verdict.outcome is Outcome.SUCCEEDED else "failed"
         tasks, total = reported_tasks(run) if status == "failed" else ((), 0)
-        event = cls(status, run.run_id, run.run_page_url or run_page_url, state, verdict.reason, tasks, total)
+        page = run.run_page_url or run_page_url
+        stopped = StopReason.FINAL
+        event = cls(
+            status, run.run_id, page, state, verdict.reason, tasks, total, stopped, repairs, earlier_failures
+        )
         while event.failed_tasks and len(json.dumps(event.to_payload())) > MAX_EVENT_BYTES:
             event = replace(event, failed_tasks=event.failed_tasks[:-1])  # the report says how many failed
         return event
@@ -83,6 +97,9 @@ class RunEvent:
             "reason": self.reason,
             "failed_tasks": [task.to_payload() for task in self.failed_tasks],
             "failed_total": self.failed_total,
+            "stopped": self.stopped.value,
+            "repairs": self.repairs,
+            "earlier_failures": list(self.earlier_failures),
         }
 
     @classmethod
@@ -100,12 +117,34 @@ class RunEvent:
             for t in (raw_tasks if isinstance(raw_tasks, list) else ())
             if isinstance(t, Mapping)
         )
+        run_state = RunState.from_payload(state) if isinstance(state, Mapping) and state else None
+        earlier = data.get("earlier_failures")
         return cls(
             status=cast("EventStatus", status),
-            run_id=int_field(data.get("run_id")),
+            run_id=lenient_int(data.get("run_id")),
             run_page_url=text_field(data.get("run_page_url")),
-            state=RunState.from_payload(state) if isinstance(state, Mapping) and state else None,
+            state=run_state,
             reason=text_field(data.get("reason")),
             failed_tasks=tasks,
-            failed_total=max(int_field(data.get("failed_total")), len(tasks)),
+            failed_total=max(lenient_int(data.get("failed_total")), len(tasks)),
+            stopped=_stop_reason(data.get("stopped"), cast("EventStatus", status), run_state),
+            repairs=max(lenient_int(data.get("repairs")), 0),
+            earlier_failures=tuple(str(m) for m in (earlier if isinstance(earlier, list) else ())),
         )
+
+
+def _stop_reason(value: object, status: EventStatus, state: RunState | None) -> StopReason:
+    """The event's stop reason; for an earlier release's event (none given), read from its status.
+
+    Those fired ``error`` when they gave up, and ``failed`` with a state that is not final (or none)
+    only when the deadline passed.
+    """
+    try:
+        return StopReason(value)
+    except ValueError:
+        pass
+    if status == "error":
+        return StopReason.GAVE_UP
+    if status == "failed" and (state is None or not judge(state).is_final):
+        return StopReason.DEADLINE
+    return StopReason.FINAL

@@ -24,8 +24,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from airflow_dbx_async.client import RunOutput, RunState
-from airflow_dbx_async.client._text import truncate_head
+from airflow_dbx_async.client import RunOutput, RunState, lenient_int, truncate_head
 
 if TYPE_CHECKING:
     from airflow_dbx_async.client import JobsClient, Run, TaskRun
@@ -38,7 +37,6 @@ __all__ = (
     "TaskSource",
     "add_output",
     "fetch_details",
-    "int_field",
     "reported_tasks",
     "text_field",
 )
@@ -51,16 +49,6 @@ _CONCURRENCY = 8
 def text_field(value: object) -> str:
     """A payload field read as text: a string as is, ``None`` as empty, anything else as ``str()``."""
     return value if isinstance(value, str) else ("" if value is None else str(value))
-
-
-def int_field(value: object) -> int:
-    """A payload field read as an int (also from decimal text); 0 when it is not one."""
-    if isinstance(value, bool) or value is None:
-        return 0
-    try:
-        return int(str(value))
-    except ValueError:
-        return 0
 
 
 @dataclass(frozen=True)
@@ -100,7 +88,7 @@ class FailedTask:
         state = data.get("state")
         return cls(
             task_key=text_field(data.get("task_key")),
-            run_id=int_field(data.get("run_id")),
+            run_id=lenient_int(data.get("run_id")),
             run_page_url=text_field(data.get("run_page_url")),
             state=RunState.from_payload(state) if isinstance(state, Mapping) else None,
         )

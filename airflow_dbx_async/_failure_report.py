@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from airflow_dbx_async._failure_details import TaskDetails
 from airflow_dbx_async._notebook_output import repeats_cell_trace
 from airflow_dbx_async._notebook_output import report_lines as notebook_lines
-from airflow_dbx_async.client._text import sanitize_text, truncate_head, truncate_tail
+from airflow_dbx_async.client import sanitize_text, truncate_head, truncate_tail
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

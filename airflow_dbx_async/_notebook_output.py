@@ -1,7 +1,7 @@
 """What the notebook tasks of a run printed, how they failed, and their exit values.
 
 On Databricks, ``runs/get-output`` has no ``logs`` for notebook tasks: their printed lines are only in
-the run export (see :mod:`airflow_dbx_async.client._export`). This module fetches, for the notebook
+the run export (see :class:`airflow_dbx_async.client.RunExport`). This module fetches, for the notebook
 tasks of a finished run, the export (and, where asked, ``notebook_output`` from get-output), and turns
 them into bounded log lines and XCom values. It runs in the worker (``execute_complete`` or the
 operator's own wait), never in the triggerer: the output is bulky, and only the worker's log masks
@@ -17,7 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_dbx_async._secrets import redact
-from airflow_dbx_async.client._text import sanitize_text, truncate_tail
+from airflow_dbx_async.client import lenient_int, sanitize_text, truncate_tail
 
 if TYPE_CHECKING:
     import logging
@@ -98,10 +98,10 @@ def notebook_tasks(run: Mapping[str, Any]) -> tuple[NotebookTask, ...]:
         if not isinstance(task, Mapping) or not isinstance(task.get("notebook_task"), Mapping):
             continue
         key = str(task.get("task_key") or "")
-        order = (_int(task.get("attempt_number")), _int(task.get("start_time")))
+        order = (lenient_int(task.get("attempt_number")), lenient_int(task.get("start_time")))
         seen = latest.get(key)
         if seen is None or order >= seen[0]:
-            latest[key] = (order, NotebookTask(task_key=key, run_id=_int(task.get("run_id"))))
+            latest[key] = (order, NotebookTask(task_key=key, run_id=lenient_int(task.get("run_id"))))
     return tuple(entry for _, entry in latest.values())[:MAX_NOTEBOOK_TASKS]
 
 
@@ -276,14 +276,3 @@ def xcom_values(outputs: tuple[NotebookTaskOutput, ...], *, single_task: bool) -
         XCOM_NOTEBOOK_RESULTS_KEY: {key: o.result for key, o in values.items()},
         XCOM_NOTEBOOK_RESULTS_TRUNCATED_KEY: {key: o.result_truncated for key, o in values.items()},
     }
-
-
-def _int(value: object) -> int:
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return value
-    try:
-        return int(str(value))
-    except ValueError:
-        return 0

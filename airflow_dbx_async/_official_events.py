@@ -16,7 +16,7 @@ from typing import Any
 
 from airflow_dbx_async._events import RunEvent
 from airflow_dbx_async._failure_details import FailedTask
-from airflow_dbx_async.client import Outcome, RunState, judge
+from airflow_dbx_async.client import Outcome, RunState, judge, lenient_int
 
 __all__ = ("OfficialEvent", "is_official_event", "read_official_event")
 
@@ -38,10 +38,9 @@ def is_official_event(payload: object) -> bool:
 
 def _failed_task(error: Mapping[str, Any], page: str) -> FailedTask:
     """A failed task of the official event; the worker fetches its output like any other's."""
-    run_id = error.get("run_id")
     return FailedTask(
         task_key=str(error.get("task_key") or ""),
-        run_id=int(run_id) if isinstance(run_id, int | str) and str(run_id).isdigit() else 0,
+        run_id=lenient_int(error.get("run_id")),
         run_page_url=page,
     )
 

@@ -2,19 +2,20 @@
 
 ``execute`` checks the payload before any request, then submits and reads the first state inside
 one client context (one HTTP implementation, run with ``async_to_sync``). A run that already ended
-completes at once through the same judge and failure report as ``execute_complete``; otherwise the
-task defers to :class:`~airflow_dbx_async.triggers.DatabricksRunTrigger`.
+completes at once through the same verdict and failure report as ``execute_complete``; otherwise the
+task defers to :class:`~airflow_dbx_async.triggers.DatabricksRunTrigger`. Whether the task succeeds,
+fails or repairs the run is decided in one place, :func:`airflow_dbx_async._verdict.decide`.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, cast
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException
 
 from airflow_dbx_async._cancel import cancel_in_thread
 from airflow_dbx_async._compat import TRIGGER_ON_KILL
@@ -28,10 +29,12 @@ from airflow_dbx_async._payload import check_knobs
 from airflow_dbx_async._secrets import redact, register_connection_secrets
 from airflow_dbx_async._task_identity import identity as _identity
 from airflow_dbx_async._task_identity import try_started as _try_started
+from airflow_dbx_async._verdict import NO_REPAIR, Action, RepairPolicy, StopReason, decide
 from airflow_dbx_async._worker_wait import wait_in_worker
 from airflow_dbx_async.client import ConfigurationError, JobsClient, Outcome, judge
 from airflow_dbx_async.client.config import DEFAULT_RETRY_DELAY_SECONDS, DEFAULT_RETRY_LIMIT
-from airflow_dbx_async.hooks import DEFAULT_CONN_ID, DatabricksAsyncHook, DatabricksConfigError, retry_policy
+from airflow_dbx_async.exceptions import DatabricksConfigError, DatabricksRunFailedError
+from airflow_dbx_async.hooks import DEFAULT_CONN_ID, DatabricksAsyncHook, retry_policy
 from airflow_dbx_async.links import (
     XCOM_JOB_ID_KEY,
     XCOM_RUN_ID_KEY,
@@ -57,12 +60,6 @@ __all__ = (
 
 DEFERRAL_GRACE_SECONDS = 120.0
 Details = tuple[TaskDetails, ...]
-
-
-class DatabricksRunFailedError(AirflowException):
-    """The Databricks run failed, or could not be watched; the message is one line."""
-
-    __module__ = "airflow_dbx_async.operators"
 
 
 def _config_error(exc: ConfigurationError) -> DatabricksConfigError:
@@ -134,6 +131,7 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         self.log_notebook_output = log_notebook_output
         self.run_id: int | None = None
         self._run_active = False
+        self._killed = False
         self._secrets_registered = False
 
     # -- overridden by the concrete operators ------------------------------------------------------
@@ -150,12 +148,12 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         """Last steps that need the API (e.g. resolving a job name); default: none."""
         return payload
 
-    def wants_repair(self, event: RunEvent, earlier_failures: Sequence[str]) -> bool:
-        """Whether this failed run is repaired before giving up; default: never."""
-        return False
+    def repair_policy(self) -> RepairPolicy:
+        """When a failed run is repaired before giving up; default: never."""
+        return NO_REPAIR
 
     def repair(self, context: Context, event: RunEvent) -> Run:
-        """Repair the failed run of ``event`` (only when :meth:`wants_repair` said so); return the run."""
+        """Repair the failed run of ``event`` (only when the verdict says so); return the run."""
         raise NotImplementedError
 
     # -- execution ----------------------------------------------------------------------------------
@@ -225,9 +223,9 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
             return
         if judge(run.state).is_final:
             self._run_active = False
-            self._resolve(context, RunEvent.final(run), [], details)
+            self._resolve(context, RunEvent.final(run), details)
             return
-        self._wait(context, run.run_id, run.run_page_url, [])
+        self._wait(context, run.run_id, run.run_page_url)
 
     def _push_xcoms(self, ti: Any, run: Run) -> None:
         """The official keys: ``job_id`` first when deferrable, then ``run_id`` and ``run_page_url``."""
@@ -238,7 +236,10 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         ti.xcom_push(key=XCOM_RUN_ID_KEY, value=run.run_id)
         ti.xcom_push(key=XCOM_RUN_PAGE_URL_KEY, value=run.run_page_url)
 
-    def _trigger(self, run_id: int, run_page_url: str, started: float) -> DatabricksRunTrigger:
+    def _trigger(
+        self, run_id: int, run_page_url: str, started: float, repairs: int = 0, earlier: Sequence[str] = ()
+    ) -> DatabricksRunTrigger:
+        """The trigger watching ``run_id``; it carries the repairs made so far back in its event."""
         deadline: float | None = None
         if self.execution_timeout is not None:
             deadline = started + self.execution_timeout.total_seconds()
@@ -251,34 +252,38 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
             run_page_url=run_page_url,
             deadline=deadline,
             cancel_on_kill=self.cancel_on_kill,
+            repairs=repairs,
+            earlier_failures=earlier,
         )
 
-    def _wait(self, context: Context, run_id: int, run_page_url: str, earlier: list[str]) -> None:
+    def _wait(
+        self, context: Context, run_id: int, run_page_url: str, repairs: int = 0, earlier: Sequence[str] = ()
+    ) -> None:
         """Wait for the run: defer to the triggerer, or (``deferrable=False``) poll from this worker."""
-        started = _try_started(context["ti"])
+        trigger = self._trigger(run_id, run_page_url, _try_started(context["ti"]), repairs, earlier)
         if self.deferrable:
-            self._defer_to_trigger(run_id, run_page_url, started, earlier)
-        self._run_active = True
-        event = wait_in_worker(self._trigger(run_id, run_page_url, started))
-        self._run_active = False
-        self._resolve(context, event, earlier)
+            self._defer_to_trigger(trigger)
+        self._resolve(context, self._wait_here(trigger))
 
-    def _defer_to_trigger(
-        self, run_id: int, run_page_url: str, started: float, earlier: Sequence[str] = ()
-    ) -> NoReturn:
-        trigger = self._trigger(run_id, run_page_url, started)
+    def _wait_here(self, trigger: DatabricksRunTrigger) -> RunEvent:
+        """Run ``trigger`` in this worker; a task killed meanwhile never acts on what it saw."""
+        self._run_active = True
+        event = wait_in_worker(trigger)
+        self._run_active = False
+        return replace(event, stopped=StopReason.KILLED) if self._killed else event
+
+    def _defer_to_trigger(self, trigger: DatabricksRunTrigger) -> NoReturn:
         timeout: timedelta | None = None
         if trigger.deadline is not None:
             remaining = max(trigger.deadline - time.time(), 0.0)
             timeout = timedelta(seconds=remaining + DEFERRAL_GRACE_SECONDS)
-        kwargs = {"earlier_failures": list(earlier)} if earlier else None
         if self.cancel_on_kill and not TRIGGER_ON_KILL:
             self.log.warning(
                 "This Airflow does not tell triggers that a deferred task was killed (Airflow 3.3 does): "
                 "marking this task failed or clearing it will not cancel Databricks run %s",
-                run_id,
+                trigger.run_id,
             )
-        self.defer(trigger=trigger, method_name="execute_complete", kwargs=kwargs, timeout=timeout)
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
 
     def execute_complete(
         self,
@@ -286,45 +291,63 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         event: Mapping[str, Any] | None = None,
         earlier_failures: Sequence[str] | None = None,
     ) -> None:
-        """Resume after the trigger fired (ours, or the official provider's): succeed, repair or raise."""
+        """Resume after the trigger fired (ours, or the official provider's): succeed, repair or raise.
+
+        :param earlier_failures: only from a deferral of an earlier release, which kept them here;
+            the trigger's event carries them now.
+        """
         self._register_secrets()  # a resumed worker has not read the connection: teach the masker first
-        may_repair = True
+        policy = self.repair_policy()
         try:
             if is_official_event(event):
                 official = read_official_event(cast("Mapping[str, Any]", event))
                 # The official trigger says whether a repair is still due (its operator repairs once).
-                decoded, may_repair = official.event, official.repair_run
+                decoded, policy = official.event, policy if official.repair_run else NO_REPAIR
             else:
                 decoded = RunEvent.from_payload(event)
         except ValueError as exc:
             raise DatabricksRunFailedError(f"Malformed event from the Databricks trigger: {exc}") from None
+        if earlier_failures and not decoded.repairs:
+            earlier = tuple(redact(str(message)) for message in earlier_failures)
+            decoded = replace(decoded, repairs=len(earlier), earlier_failures=earlier)
         self.run_id = decoded.run_id
-        self._resolve(context, decoded, list(earlier_failures or ()), may_repair=may_repair)
+        self._resolve(context, decoded, policy=policy)
 
     def _resolve(
         self,
         context: Context,
         event: RunEvent,
-        earlier: list[str],
         details: Details | None = None,
         *,
-        may_repair: bool = True,
+        policy: RepairPolicy | None = None,
     ) -> None:
-        """Finish, or repair a failed run once and watch it again.
+        """Do what :func:`decide` says: succeed, repair the run and watch it again, or report and raise.
 
         :param details: the failed tasks' details when already fetched; fetched here otherwise.
-        :param may_repair: ``False`` when the event says the run was already repaired.
+        :param policy: the repair policy; the operator's own when not given.
         """
-        if event.status == "failed" and may_repair and self.wants_repair(event, earlier):
-            details = self._details(event) if details is None else details
-            self._log_report(
-                event, details, f"Attempt {len(earlier) + 1} of Databricks run {event.run_id} failed"
-            )
-            run = self.repair(context, event)
-            self._push_xcoms(context["ti"], run)  # as the official operators do after a repair
-            self._wait(context, event.run_id, event.run_page_url, [*earlier, short_message(event, details)])
+        self._register_secrets()
+        policy = self.repair_policy() if policy is None else policy
+        verdict = decide(event.stopped, event.state, policy=policy, repairs_done=event.repairs)
+        if verdict.action is Action.SUCCEED:
+            self._succeeded(event, verdict.reason, context["ti"])
             return
-        self._finish(event, earlier, context["ti"], details)
+        details = self._details(event) if details is None else details
+        if verdict.action is Action.REPAIR:
+            self._repair_and_wait(context, event, details)
+            return
+        if policy.enabled:
+            self.log.warning("Databricks run %s is not repaired: %s", event.run_id, verdict.reason)
+        self._fail(event, details)
+
+    def _repair_and_wait(self, context: Context, event: RunEvent, details: Details) -> None:
+        """Report this attempt, repair the run, and watch it again carrying the repair with the trigger."""
+        attempt = event.repairs + 1
+        self._log_report(event, details, f"Attempt {attempt} of Databricks run {event.run_id} failed")
+        run = self.repair(context, event)
+        self._push_xcoms(context["ti"], run)  # as the official operators do after a repair
+        earlier = (*event.earlier_failures, redact(short_message(event, details)))
+        self._wait(context, event.run_id, event.run_page_url, attempt, earlier)
 
     def _log_report(self, event: RunEvent, details: Details, header: str) -> None:
         lines = [short_message(event)]
@@ -335,25 +358,20 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         for line in ([header] if header else []) + lines:
             self.log.error("%s", redact(line))
 
-    def _finish(
-        self, event: RunEvent, earlier: Sequence[str] = (), ti: Any = None, details: Details | None = None
-    ) -> None:
-        """Succeed when :func:`judge` says the final state is a success, else report and raise one line."""
-        self._register_secrets()
-        verdict = event.judgement()
-        if verdict is not None and verdict.outcome is Outcome.SUCCEEDED:
-            self._succeeded(event, verdict.reason, ti)
-            return
+    def _fail(self, event: RunEvent, details: Details) -> NoReturn:
+        """Write the failure report and raise its one line (naming the first attempt after a repair)."""
         if event.status == "success":
             raise DatabricksRunFailedError(
                 f"Malformed event: run {event.run_id} succeeded with no final state"
             )
-        details = self._details(event) if details is None else details
-        attempt = f"Attempt {len(earlier) + 1} of Databricks run {event.run_id} failed" if earlier else ""
+        attempt = (
+            f"Attempt {event.repairs + 1} of Databricks run {event.run_id} failed" if event.repairs else ""
+        )
         self._log_report(event, details, attempt)
         message = short_message(event, details)
-        if earlier:
-            message += f" (after a repair; the first attempt failed: {earlier[0]})"
+        if event.earlier_failures:
+            after = "after a repair" if event.repairs <= 1 else f"after {event.repairs} repairs"
+            message += f" ({after}; the first attempt failed: {event.earlier_failures[0]})"
         raise DatabricksRunFailedError(redact(message))
 
     def _succeeded(self, event: RunEvent, reason: str, ti: Any) -> None:
@@ -389,6 +407,7 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
 
     def on_kill(self) -> None:
         """Cancel the run submitted by this process, if it may still be going and cancel_on_kill is set."""
+        self._killed = True
         if self.run_id is None or not self._run_active:
             self.log.info("Task killed before a Databricks run was being watched; nothing to cancel")
             return

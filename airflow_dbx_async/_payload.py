@@ -15,8 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_dbx_async._payload_checks import finish_run_now, finish_submit
-from airflow_dbx_async.client import ConfigurationError
-from airflow_dbx_async.client._numbers import check_number
+from airflow_dbx_async.client import ConfigurationError, check_number
 
 __all__ = (
     "LEGACY_PARAM_SLOTS",

@@ -9,7 +9,7 @@ a repair without it) and repeats the run's ``job_parameters``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_dbx_async._payload import coerce_json, normalise
@@ -20,12 +20,12 @@ if TYPE_CHECKING:
 __all__ = ("latest_repair_id", "matching_reason", "repair_failed_run", "should_repair")
 
 
-def matching_reason(reasons: Mapping[str, Any], state_message: str) -> str | None:
-    """The first reason that occurs in ``state_message``, or ``None``."""
+def matching_reason(reasons: Iterable[str], state_message: str) -> str | None:
+    """The first reason (a ``databricks_repair_reason_new_settings`` key) in the message, or ``None``."""
     return next((reason for reason in reasons if reason in state_message), None)
 
 
-def should_repair(enabled: bool, reasons: Mapping[str, Any], state_message: str) -> bool:
+def should_repair(enabled: bool, reasons: Collection[str], state_message: str) -> bool:
     """Whether a failed run with this state message is repaired."""
     return enabled and (not reasons or matching_reason(reasons, state_message) is not None)
 

@@ -11,7 +11,6 @@ from run output through :func:`redact` itself, rather than trusting a log pipeli
 
 from __future__ import annotations
 
-import json
 import re
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -21,6 +20,8 @@ from airflow.sdk._shared.secrets_masker import redact as _airflow_redact
 from airflow.sdk.log import mask_secret
 
 from airflow_dbx_async._compat import amask_secret
+from airflow_dbx_async._readers import connection_extra
+from airflow_dbx_async.client import ConfigurationError
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -47,12 +48,11 @@ def _sensitive(key: object) -> bool:
 
 
 def _extra(conn: Connection) -> dict[str, Any]:
-    raw = conn.extra
+    """The extra, or nothing to mask in it when it cannot be read (the hook refuses it, naming why)."""
     try:
-        parsed = json.loads(raw) if isinstance(raw, str) and raw else {}
-    except ValueError:
+        return connection_extra(conn)
+    except ConfigurationError:
         return {}
-    return parsed if isinstance(parsed, dict) else {}
 
 
 def _strings(value: object) -> list[str]:

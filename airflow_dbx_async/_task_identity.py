@@ -1,13 +1,14 @@
-"""Which task try is running: the task instance's identity for idempotency tokens, and when it started."""
+"""Which task is running: its identity for idempotency tokens, when the try started, its default task key."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
 from airflow_dbx_async._idempotency import TaskIdentity
 
-__all__ = ("identity", "try_started")
+__all__ = ("default_task_key", "identity", "try_started")
 
 
 def identity(ti: Any, *, durable: bool = True) -> TaskIdentity:
@@ -27,3 +28,11 @@ def try_started(ti: Any) -> float:
     """When this try started, epoch seconds (now, when the task instance does not say)."""
     start = getattr(ti, "start_date", None)
     return start.timestamp() if start is not None else time.time()
+
+
+def default_task_key(dag_id: str, task_id: str) -> str:
+    """The Databricks ``task_key`` of an Airflow task that names none: the official provider's md5 hex.
+
+    Not a security use of md5 (``usedforsecurity=False``, so FIPS-mode Pythons allow it).
+    """
+    return hashlib.md5(f"{dag_id}__{task_id}".encode(), usedforsecurity=False).hexdigest()

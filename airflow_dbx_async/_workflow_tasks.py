@@ -8,14 +8,13 @@ run alone, deferred on :class:`~airflow_dbx_async.task_triggers.DatabricksTaskRu
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from airflow_dbx_async._operator_base import DatabricksConfigError, DatabricksRunFailedError
+from airflow_dbx_async._task_identity import default_task_key
 from airflow_dbx_async._task_identity import try_started as _try_started
-from airflow_dbx_async._worker_wait import wait_in_worker
 from airflow_dbx_async.client import judge
+from airflow_dbx_async.exceptions import DatabricksConfigError, DatabricksRunFailedError
 from airflow_dbx_async.links import DatabricksJobRunLink
 from airflow_dbx_async.workflow import WorkflowRunMetadata
 from airflow_dbx_async.workflow_links import (
@@ -76,7 +75,7 @@ def _task_key_of(task_id: str, task_dict: dict[str, Any], dag_id: str) -> str:
     key = getattr(task, "databricks_task_key", None)
     if isinstance(key, str) and key:
         return key
-    return hashlib.md5(f"{dag_id}__{task_id}".encode()).hexdigest()
+    return default_task_key(dag_id, task_id)
 
 
 def workflow_task_json(
@@ -151,10 +150,7 @@ def execute_in_workflow(op: DatabricksTaskBaseOperator, context: Context) -> Non
         return
     op._watches_task_run = True
     op.run_id = task_run.run_id
-    started = _try_started(ti)
+    trigger = op._trigger(task_run.run_id, task_run.run_page_url, _try_started(ti))
     if op.deferrable and not judge(task_run.state).is_final:
-        op._defer_to_trigger(task_run.run_id, task_run.run_page_url, started)
-    op._run_active = True
-    event = wait_in_worker(op._trigger(task_run.run_id, task_run.run_page_url, started))
-    op._run_active = False
-    op._resolve(context, event, [])
+        op._defer_to_trigger(trigger)
+    op._resolve(context, op._wait_here(trigger))  # the one verdict, as for a run of its own

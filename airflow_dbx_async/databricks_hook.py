@@ -19,6 +19,7 @@ from airflow.sdk.exceptions import AirflowException
 from airflow_dbx_async._hook_states import ClusterState, RunLifeCycleState, RunState
 from airflow_dbx_async._repair import latest_repair_id
 from airflow_dbx_async.client import ApiError, DatabricksError, JobsClient
+from airflow_dbx_async.exceptions import DatabricksApiError
 from airflow_dbx_async.hooks import DEFAULT_CONN_ID, DatabricksAsyncHook
 
 if TYPE_CHECKING:
@@ -27,14 +28,6 @@ if TYPE_CHECKING:
 __all__ = ("ClusterState", "DatabricksApiError", "DatabricksHook", "RunLifeCycleState", "RunState")
 
 _T = TypeVar("_T")
-
-
-class DatabricksApiError(AirflowException):
-    """A Databricks REST API call failed; ``http_status_code`` is the answer's status, if any."""
-
-    def __init__(self, message: str, *, http_status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.http_status_code = http_status_code
 
 
 def _translated(exc: DatabricksError) -> AirflowException:

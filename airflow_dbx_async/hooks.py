@@ -11,16 +11,15 @@ together) and borrows the shared workspace with them (see :mod:`airflow_dbx_asyn
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import weakref
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowException
 from asgiref.sync import async_to_sync
 
+from airflow_dbx_async._readers import connection_extra, read_flag
 from airflow_dbx_async._secrets import amask_connection_secrets, mask_connection_secrets
 from airflow_dbx_async.client import (
     AzureServicePrincipalAuth,
@@ -40,6 +39,7 @@ from airflow_dbx_async.client.config import (
     DEFAULT_RETRY_LIMIT,
     DEFAULT_TIMEOUT_SECONDS,
 )
+from airflow_dbx_async.exceptions import DatabricksConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -91,21 +91,6 @@ _LOOKUPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Lookup
 )
 
 
-class DatabricksConfigError(ConfigurationError, AirflowException):
-    """Bad input (an operator argument or a connection field), found before any request.
-
-    Both a :class:`~airflow_dbx_async.client.ConfigurationError` (``field`` names what to fix) and an
-    ``AirflowException``, like the official provider's input errors.
-    """
-
-    __module__ = "airflow_dbx_async.operators"
-
-    @classmethod
-    def of(cls, exc: ConfigurationError) -> DatabricksConfigError:
-        """``exc`` as this class (itself if it already is one)."""
-        return exc if isinstance(exc, cls) else cls(exc.field, exc.message)
-
-
 def airflow_error(exc: ConfigurationError) -> ConfigurationError:
     """``exc`` naming the Airflow parameter instead of the client field, when they differ."""
     name = AIRFLOW_NAMES.get(exc.field)
@@ -124,38 +109,8 @@ def retry_policy(retry_limit: int, retry_delay: float) -> RetryPolicy:
 
 
 _T = TypeVar("_T")
-_TRUE = ("true", "1", "yes", "on")
-_FALSE = ("false", "0", "no", "off")
 _FLAGS = {"allow_insecure_http": False, "verify_tls": True, "service_principal_oauth": False}
 """The boolean extras and their defaults."""
-
-
-def _flag(extra: Mapping[str, Any], key: str, default: bool = False) -> bool:
-    """Read a boolean extra that may arrive as a JSON bool, 0/1 or text; anything else is refused.
-
-    Strict on purpose: a misspelt ``"ture"`` must not silently turn ``verify_tls`` off.
-    """
-    value = extra.get(key, default)
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ConfigurationError(key, f"must be true or false, got {value!r}")
-
-
-def _extra(conn: Connection) -> dict[str, Any]:
-    raw = conn.extra
-    if not raw:
-        return {}
-    try:
-        parsed = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError as exc:
-        raise ConfigurationError("extra", "the connection's extra is not valid JSON") from exc
-    if not isinstance(parsed, dict):
-        raise ConfigurationError("extra", "the connection's extra must be a JSON object")
-    return parsed
 
 
 def _require(value: str | None, field: str, why: str) -> str:
@@ -191,7 +146,7 @@ def _auth_from(conn: Connection, extra: Mapping[str, Any]) -> tuple[Auth, str]:
         return TokenAuth(token=password), "personal access token from password"
     if "azure_tenant_id" in extra:
         return _azure(extra, login, password), "Azure service principal from login/password"
-    if _flag(extra, "service_principal_oauth"):
+    if read_flag("service_principal_oauth", extra.get("service_principal_oauth", False)):
         auth = OAuthM2MAuth(
             client_id=_require(login, "login", "service principal OAuth needs the client id in login"),
             client_secret=_require(password, "password", "service principal OAuth needs the secret"),
@@ -240,8 +195,9 @@ def connection_to_config(
     :raises ConfigurationError: naming the connection field or Airflow parameter at fault.
     """
     retry = retry_policy(retry_limit, retry_delay)
-    extra = _extra(conn)
-    flags = {key: _flag(extra, key, default) for key, default in _FLAGS.items()}  # all, used or not
+    extra = connection_extra(conn)
+    # Every flag is checked, used or not: a misspelt one is refused even where it does not matter.
+    flags = {key: read_flag(key, extra.get(key, default)) for key, default in _FLAGS.items()}
     host = str(extra.get("host") or conn.host or "")
     base_url = normalise_base_url(
         host,

@@ -17,14 +17,12 @@ from airflow_dbx_async._forwarding import (
     openlineage_run_now,
     openlineage_submit,
 )
-from airflow_dbx_async._operator_base import (
-    DatabricksConfigError,
-    DatabricksDeferrableOperatorBase,
-    DatabricksRunFailedError,
-)
+from airflow_dbx_async._operator_base import DatabricksDeferrableOperatorBase
 from airflow_dbx_async._payload import normalise, run_now_payload, submit_payload
-from airflow_dbx_async._repair import repair_failed_run, should_repair
+from airflow_dbx_async._repair import repair_failed_run
+from airflow_dbx_async._verdict import RepairPolicy
 from airflow_dbx_async.client import JobsClient
+from airflow_dbx_async.exceptions import DatabricksConfigError, DatabricksRunFailedError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -302,12 +300,10 @@ class DatabricksRunNowDeferrableOperator(DatabricksDeferrableOperatorBase):
             self.log.info("Cancelled the active runs of job %s", body["job_id"])
         return body
 
-    def wants_repair(self, event: RunEvent, earlier_failures: Sequence[str]) -> bool:
+    def repair_policy(self) -> RepairPolicy:
         """``repair_run``: once, when no reason is configured or one occurs in the state message."""
-        message = event.state.state_message if event.state is not None else ""
-        return not earlier_failures and should_repair(
-            self.repair_run, self.databricks_repair_reason_new_settings, message
-        )
+        reasons = tuple(self.databricks_repair_reason_new_settings)
+        return RepairPolicy(enabled=bool(self.repair_run), reasons=reasons, allowed=1)
 
     def repair(self, context: Context, event: RunEvent) -> Run:
         """Re-run all failed tasks of the run (updating the job first when a reason matched)."""

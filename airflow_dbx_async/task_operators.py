@@ -9,15 +9,14 @@ failure report. ``deferrable=False`` waits in the worker instead, with the same 
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_dbx_async import _workflow_tasks as wf
-from airflow_dbx_async._operator_base import (
-    DatabricksConfigError,
-    DatabricksDeferrableOperatorBase,
-)
-from airflow_dbx_async.client import JobsClient
+from airflow_dbx_async._operator_base import DatabricksDeferrableOperatorBase
+from airflow_dbx_async._readers import read_flag
+from airflow_dbx_async._task_identity import default_task_key
+from airflow_dbx_async.client import ConfigurationError, JobsClient
+from airflow_dbx_async.exceptions import DatabricksConfigError
 from airflow_dbx_async.hooks import DEFAULT_CONN_ID
 from airflow_dbx_async.task_triggers import DatabricksTaskRunTrigger
 
@@ -112,7 +111,7 @@ class DatabricksTaskBaseOperator(DatabricksDeferrableOperatorBase):
         key = self._databricks_task_key
         if key and len(key) <= _MAX_TASK_KEY:
             return key
-        return hashlib.md5(f"{self.dag_id}__{self.task_id}".encode()).hexdigest()
+        return default_task_key(str(self.dag_id), self.task_id)
 
     @property
     def _databricks_workflow_task_group(self) -> Any:
@@ -145,10 +144,7 @@ class DatabricksTaskBaseOperator(DatabricksDeferrableOperatorBase):
             value = _int_setting("min_retry_interval_millis", self.min_retry_interval_millis)
             settings["min_retry_interval_millis"] = value
         if self.retry_on_timeout is not None:
-            flag = self.retry_on_timeout
-            if isinstance(flag, str):
-                flag = flag.strip().lower() in ("true", "1", "yes")
-            settings["retry_on_timeout"] = bool(flag)
+            settings["retry_on_timeout"] = _flag_setting("retry_on_timeout", self.retry_on_timeout)
         return settings
 
     def _has_retry_settings(self) -> bool:
@@ -196,9 +192,11 @@ class DatabricksTaskBaseOperator(DatabricksDeferrableOperatorBase):
             self.databricks_conn_id = wf.workflow_metadata(self, context).conn_id
         super().execute_complete(context, event, earlier_failures)
 
-    def _trigger(self, run_id: int, run_page_url: str, started: float) -> DatabricksRunTrigger:
+    def _trigger(
+        self, run_id: int, run_page_url: str, started: float, repairs: int = 0, earlier: Sequence[str] = ()
+    ) -> DatabricksRunTrigger:
         """The base trigger, or inside a workflow group the one that watches a task run."""
-        trigger = super()._trigger(run_id, run_page_url, started)
+        trigger = super()._trigger(run_id, run_page_url, started, repairs, earlier)
         if self._watches_task_run:
             return DatabricksTaskRunTrigger(**trigger.serialize()[1])
         return trigger
@@ -209,6 +207,13 @@ def _int_setting(field: str, value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise DatabricksConfigError(field, f"must be an integer, got {value!r}") from None
+
+
+def _flag_setting(field: str, value: Any) -> bool:
+    try:
+        return read_flag(field, value)
+    except ConfigurationError as exc:
+        raise DatabricksConfigError.of(exc) from None
 
 
 class DatabricksNotebookOperator(DatabricksTaskBaseOperator):

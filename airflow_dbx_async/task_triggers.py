@@ -16,8 +16,7 @@ from airflow_dbx_async import triggers
 from airflow_dbx_async.triggers import DatabricksRunTrigger
 
 if TYPE_CHECKING:
-    from airflow_dbx_async.client import JobsClient, Run
-    from airflow_dbx_async.client._poller import RunWatch
+    from airflow_dbx_async.client import JobsClient, Run, RunWatch
 
 __all__ = ("TASK_RUN_TRIGGER_CLASSPATH", "DatabricksTaskRunTrigger")
 

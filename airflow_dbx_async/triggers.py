@@ -9,7 +9,9 @@ during polls and that re-read alike, keep it polling for a while; anything else 
 ``error`` event instead of crashing the triggerer. The event carries the final state and the failed
 tasks' identities, not their outputs (see :mod:`airflow_dbx_async._failure_details`). It enforces the
 task's deadline itself (Airflow's deferral timeout does not call back into it) and cancels the run
-when the deadline passes or the user kills the task.
+when the deadline passes or the user kills the task. The event says why watching stopped; what the
+task does then is decided by :func:`airflow_dbx_async._verdict.decide`. What the task did before
+(``repairs``, ``earlier_failures``) travels in the kwargs and comes back in the event.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_dbx_async._events import RunEvent
 from airflow_dbx_async._failure_report import trigger_line
 from airflow_dbx_async._secrets import redact
-from airflow_dbx_async.client import NotFound, Outcome, is_retryable, judge
-from airflow_dbx_async.client._workspace import WORKSPACES
+from airflow_dbx_async._verdict import StopReason
+from airflow_dbx_async.client import NotFound, Outcome, borrow_workspace, is_retryable, judge
 from airflow_dbx_async.client.config import (
     DEFAULT_API_VERSION,
     DEFAULT_RETRY_DELAY_SECONDS,
@@ -34,11 +36,10 @@ from airflow_dbx_async.client.config import (
 from airflow_dbx_async.hooks import DEFAULT_CONN_ID, DatabricksAsyncHook
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
-    from airflow_dbx_async.client import JobsClient, Run
-    from airflow_dbx_async.client._poller import RunWatch
-    from airflow_dbx_async.client._workspace import _Borrowing
+    from airflow_dbx_async._events import EventStatus
+    from airflow_dbx_async.client import Borrowing, JobsClient, Run, RunState, RunWatch
 
 __all__ = ("TRIGGER_CLASSPATH", "DatabricksRunTrigger", "PollCounter", "poll_counter", "poll_delays")
 
@@ -93,6 +94,8 @@ class DatabricksRunTrigger(BaseTrigger):
     :param deadline: epoch seconds after which the run is given up (and cancelled), or ``None``.
     :param cancel_on_kill: cancel the run when the deadline passes or the task is killed.
     :param api_version: Jobs API version.
+    :param repairs: how many times the task repaired the run before this watch (repeated in the event).
+    :param earlier_failures: the earlier attempts' one-line failures, masked (repeated in the event).
     """
 
     # One logger shared by every instance, instead of one per trigger: the triggerer routes each line
@@ -115,6 +118,8 @@ class DatabricksRunTrigger(BaseTrigger):
         deadline: float | None = None,
         cancel_on_kill: bool = True,
         api_version: str = DEFAULT_API_VERSION,
+        repairs: int = 0,
+        earlier_failures: Sequence[str] = (),
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.run_id = int(run_id)
@@ -126,10 +131,17 @@ class DatabricksRunTrigger(BaseTrigger):
         self.deadline = deadline
         self.cancel_on_kill = cancel_on_kill
         self.api_version = api_version
+        self.repairs = int(repairs)
+        self.earlier_failures = tuple(str(message) for message in earlier_failures)
         self._rng = _JITTER  # shared: a Random per trigger would cost ~5 KB each in a big triggerer
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath and primitive kwargs to rebuild this trigger in the triggerer."""
+        # The repair history only when there is one: a first watch serialises as the previous release
+        # did, so a triggerer not yet upgraded can still run it.
+        history: dict[str, Any] = {}
+        if self.repairs or self.earlier_failures:
+            history = {"repairs": self.repairs, "earlier_failures": list(self.earlier_failures)}
         return TRIGGER_CLASSPATH, {
             "run_id": self.run_id,
             "databricks_conn_id": self.databricks_conn_id,
@@ -140,9 +152,10 @@ class DatabricksRunTrigger(BaseTrigger):
             "deadline": self.deadline,
             "cancel_on_kill": self.cancel_on_kill,
             "api_version": self.api_version,
+            **history,
         }
 
-    async def _borrow(self) -> _Borrowing:
+    async def _borrow(self) -> Borrowing:
         """The shared workspace of this trigger's connection, with a client using its own policy."""
         hook = DatabricksAsyncHook(
             self.databricks_conn_id,
@@ -150,7 +163,7 @@ class DatabricksRunTrigger(BaseTrigger):
             retry_delay=self.retry_delay,
             api_version=self.api_version,
         )
-        return WORKSPACES.borrow(await hook.aget_config())
+        return borrow_workspace(await hook.aget_config())
 
     @property
     def transient_window_seconds(self) -> float:
@@ -183,7 +196,14 @@ class DatabricksRunTrigger(BaseTrigger):
     def _error(self, reason: str) -> RunEvent:
         """One ``error`` event, never a crashed triggerer."""
         self.log.error("Stopped watching Databricks run %s: %s", self.run_id, reason)
-        return RunEvent(status="error", run_id=self.run_id, run_page_url=self.run_page_url, reason=reason)
+        return self._stopped("error", StopReason.GAVE_UP, reason)
+
+    def _stopped(
+        self, status: EventStatus, stopped: StopReason, reason: str, state: RunState | None = None
+    ) -> RunEvent:
+        """The event of a watch that ended before the run did; it repeats what the task did before."""
+        page, repairs, earlier = self.run_page_url, self.repairs, self.earlier_failures
+        return RunEvent(status, self.run_id, page, state, reason, (), 0, stopped, repairs, earlier)
 
     async def _cancel_after(self, client: JobsClient, exc: Exception) -> str:
         """Cancel the run after the watch failed, as when the task is killed; say what happened.
@@ -237,7 +257,9 @@ class DatabricksRunTrigger(BaseTrigger):
             return None
         if verdict.outcome is Outcome.FAILED and run.tasks is None:  # seen in the run list: no tasks
             run = await client.get_run(self.run_id)
-        return RunEvent.final(run, self.run_page_url)
+        return RunEvent.final(
+            run, self.run_page_url, repairs=self.repairs, earlier_failures=self.earlier_failures
+        )
 
     async def _observe(self, client: JobsClient, watch: RunWatch, delay: float) -> Run:
         """The run's state after ``delay`` seconds: from the shared sweep, else from ``runs/get``."""
@@ -272,7 +294,7 @@ class DatabricksRunTrigger(BaseTrigger):
                 reason += f"; cancelling it failed: {exc}"
         self.log.error("Databricks run %s: %s", self.run_id, reason)
         state = last_run.state if last_run is not None else None
-        return RunEvent("failed", self.run_id, self.run_page_url, state, reason)
+        return self._stopped("failed", StopReason.DEADLINE, reason, state)
 
     async def on_kill(self) -> None:
         """Cancel the run when the user marks the deferred task failed or clears it (Airflow 3.3+)."""

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, TaskGroup
 
 from airflow_dbx_async._idempotency import TaskIdentity, make_token
-from airflow_dbx_async._operator_base import DatabricksConfigError
 from airflow_dbx_async._task_identity import identity as _identity
 from airflow_dbx_async.client import ConfigurationError, JobsClient
+from airflow_dbx_async.exceptions import DatabricksConfigError
 from airflow_dbx_async.hooks import DatabricksAsyncHook
 from airflow_dbx_async.workflow_links import (
     XCOM_JOB_RUN_LINK_KEY,

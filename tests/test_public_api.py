@@ -1,7 +1,8 @@
 """The client's public API is explicit: a sorted ``__all__`` of what users need, and nothing more.
 
-Singletons and the machinery a triggerer shares (session pool, rate limiter, run poller, workspace
-registry, retry loop, transport) live in private modules and stay out of ``client.__all__``.
+Its users include the package's Airflow layer, which imports nothing else from the client. Singletons
+and the machinery a triggerer shares (session pool, rate limiter, run poller, workspace registry, retry
+loop, transport) live in private modules and stay out of ``client.__all__``.
 """
 
 from __future__ import annotations
@@ -58,7 +59,16 @@ USER_API = {
     "ExportedView",
     "NotebookOutput",
     "CellOutput",
+    # text and numbers from a run, read the one way
     "sanitize_text",
+    "truncate_head",
+    "truncate_tail",
+    "lenient_int",
+    "check_number",
+    # sharing one workspace among the triggers of a triggerer
+    "borrow_workspace",
+    "Borrowing",
+    "RunWatch",
 }
 
 

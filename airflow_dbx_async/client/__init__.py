@@ -10,8 +10,9 @@ Typical use::
         run = await client.get_run(run_id)
         verdict = judge(run.state)
 
-Only what a user of the client needs is exported here. The machinery shared by the triggers of a
-triggerer (session pool, rate limiter, run poller, workspace registry) lives in private modules.
+Only what a user of the client needs is exported here, the Airflow layer included: it imports nothing
+else. The machinery shared by the triggers of a triggerer (session pool, rate limiter, run poller,
+workspace registry) lives in private modules; :func:`borrow_workspace` is the one way in.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ from airflow_dbx_async.client._auth import (
 )
 from airflow_dbx_async.client._client import JobsClient
 from airflow_dbx_async.client._export import CellOutput, ExportedView, NotebookOutput, RunExport
+from airflow_dbx_async.client._numbers import check_number, lenient_int
 from airflow_dbx_async.client._retry import is_retryable
-from airflow_dbx_async.client._text import sanitize_text
+from airflow_dbx_async.client._text import sanitize_text, truncate_head, truncate_tail
+from airflow_dbx_async.client._watch import RunWatch
+from airflow_dbx_async.client._workspace import Borrowing, borrow_workspace
 from airflow_dbx_async.client.config import (
     CallPolicy,
     ClientConfig,
@@ -65,6 +69,7 @@ __all__ = (
     "AuthError",
     "AzureServicePrincipalAuth",
     "BasicAuth",
+    "Borrowing",
     "CallPolicy",
     "CellOutput",
     "ClientConfig",
@@ -85,6 +90,7 @@ __all__ = (
     "RunExport",
     "RunOutput",
     "RunState",
+    "RunWatch",
     "RunsPage",
     "ServerError",
     "TaskRun",
@@ -92,9 +98,14 @@ __all__ = (
     "TokenAuth",
     "TransportError",
     "Workspace",
+    "borrow_workspace",
+    "check_number",
     "clear_token_cache",
     "is_retryable",
     "judge",
+    "lenient_int",
     "normalise_base_url",
     "sanitize_text",
+    "truncate_head",
+    "truncate_tail",
 )

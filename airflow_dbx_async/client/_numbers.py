@@ -1,12 +1,17 @@
-"""The one check of numeric settings: finite, in range, whole where it must be."""
+"""Numbers from outside: the one check of numeric settings, and the one lenient reader of an int."""
 
 from __future__ import annotations
 
 import math
+import re
 
 from airflow_dbx_async.client.errors import ConfigurationError
 
-__all__ = ("check_number",)
+__all__ = ("check_number", "lenient_int")
+
+# A JSON int64 written as text: an optional minus and ASCII digits, nothing around them. Stricter than
+# int(), which also takes blanks, "+", "_" and non-ASCII digits that no Databricks answer holds.
+_DECIMAL = re.compile(r"-?[0-9]+")
 
 
 def check_number(
@@ -26,3 +31,16 @@ def check_number(
         raise ConfigurationError(
             name, f"must be {what} {'>=' if inclusive else '>'} {minimum}, got {value!r}"
         )
+
+
+def lenient_int(value: object, default: int = 0) -> int:
+    """An int64 that may arrive as a JSON number or as decimal text; ``default`` for anything else.
+
+    For reading answers and event payloads, which must not fail on a malformed field: a bool, a
+    float, ``None``, blanks or any other text all give ``default``.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        return int(value)
+    return default

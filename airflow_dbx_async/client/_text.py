@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ("sanitize_text",)
+__all__ = ("sanitize_text", "truncate_head", "truncate_tail")
 
 # ESC- and C1-introduced sequences (ECMA-48): CSI (colours, cursor moves); OSC, DCS, SOS, PM and APC
 # strings up to their terminator (BEL or ST) or the end of the line; then any other two-byte escape.

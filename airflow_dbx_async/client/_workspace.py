@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from airflow_dbx_async.client.config import Workspace
     from airflow_dbx_async.client.models import RunsPage
 
-__all__ = ("WORKSPACES", "Borrowed", "SharedWorkspace", "WorkspaceRegistry")
+__all__ = ("WORKSPACES", "Borrowed", "Borrowing", "SharedWorkspace", "WorkspaceRegistry", "borrow_workspace")
 
 _PAGE_SIZE = 25  # the documented maximum of runs/list
 
@@ -63,7 +63,7 @@ class Borrowed:
         return self.shared.poller
 
 
-class _Borrowing:
+class Borrowing:
     """``async with registry.borrow(config) as borrowed``; a slotted object, cheap per waiting trigger."""
 
     __slots__ = ("_borrowed", "_config", "_registry")
@@ -109,12 +109,12 @@ class WorkspaceRegistry:
         loop = asyncio.get_running_loop()
         return [ws for ws, _ in self._entries.get(loop, {}).values()]
 
-    def borrow(self, config: ClientConfig) -> _Borrowing:
+    def borrow(self, config: ClientConfig) -> Borrowing:
         """Borrow the shared workspace of ``config.workspace``, with a client using ``config.policy``.
 
         Use as ``async with WORKSPACES.borrow(config) as borrowed:``; never close what it holds.
         """
-        return _Borrowing(self, config)
+        return Borrowing(self, config)
 
     async def _acquire(self, workspace: Workspace) -> SharedWorkspace:
         per_loop = self._entries.setdefault(asyncio.get_running_loop(), {})
@@ -163,3 +163,12 @@ class WorkspaceRegistry:
 
 
 WORKSPACES = WorkspaceRegistry()
+
+
+def borrow_workspace(config: ClientConfig) -> Borrowing:
+    """Borrow the shared workspace of ``config`` on the running loop (the triggerer's one way in).
+
+    Use as ``async with borrow_workspace(config) as borrowed:``; ``borrowed.client`` is this borrower's
+    client and ``borrowed.poller.watch(run_id)`` waits for news of a run. Never close what it holds.
+    """
+    return WORKSPACES.borrow(config)

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_dbx_async.client._numbers import lenient_int
+
 __all__ = (
     "Judgement",
     "LifeCycleState",
@@ -84,20 +86,6 @@ class ResultState(enum.Enum):
             return cls(value)
         except ValueError:
             return cls.UNKNOWN
-
-
-def _int(value: object, default: int = 0) -> int:
-    """Read an int64 that may arrive as a JSON number or a decimal string."""
-    if isinstance(value, bool):
-        return default
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        try:
-            return int(value)
-        except ValueError:
-            return default
-    return default
 
 
 def _str(value: object) -> str:
@@ -185,12 +173,12 @@ class TaskRun:
         """Parse one entry of a run's ``tasks`` array."""
         body = _mapping(data)
         return cls(
-            run_id=_int(body.get("run_id")),
+            run_id=lenient_int(body.get("run_id")),
             task_key=_str(body.get("task_key")),
             state=RunState.from_api(body.get("state")),
-            attempt_number=_int(body.get("attempt_number")),
-            start_time=_int(body.get("start_time")),
-            end_time=_int(body.get("end_time")),
+            attempt_number=lenient_int(body.get("attempt_number")),
+            start_time=lenient_int(body.get("start_time")),
+            end_time=lenient_int(body.get("end_time")),
             run_page_url=_str(body.get("run_page_url")),
         )
 
@@ -219,13 +207,13 @@ class Run:
         raw_tasks = body.get("tasks")
         tasks = tuple(TaskRun.from_api(t) for t in raw_tasks) if isinstance(raw_tasks, list) else None
         return cls(
-            run_id=_int(body.get("run_id")),
+            run_id=lenient_int(body.get("run_id")),
             state=RunState.from_api(body.get("state")),
-            job_id=_int(body.get("job_id")),
+            job_id=lenient_int(body.get("job_id")),
             run_name=_str(body.get("run_name")),
             run_page_url=_str(body.get("run_page_url")),
-            start_time=_int(body.get("start_time")),
-            end_time=_int(body.get("end_time")),
+            start_time=lenient_int(body.get("start_time")),
+            end_time=lenient_int(body.get("end_time")),
             tasks=tasks,
         )
 

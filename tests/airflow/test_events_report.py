@@ -9,6 +9,7 @@ import pytest
 from airflow_dbx_async._events import RunEvent
 from airflow_dbx_async._failure_details import FailedTask, TaskDetails, reported_tasks
 from airflow_dbx_async._failure_report import report_lines, short_message, trigger_line
+from airflow_dbx_async._verdict import StopReason
 from airflow_dbx_async.client import Run, RunOutput, RunState
 
 _FAILED = RunState.from_api(
@@ -78,6 +79,43 @@ def test_from_payload_tolerates_missing_keys() -> None:
     assert decoded.state is None
     assert decoded.failed_total == 1
     assert decoded.judgement() is None
+
+
+@pytest.mark.parametrize(
+    ("payload", "stopped"),
+    [
+        (
+            {"status": "success", "run_state": {"life_cycle_state": "TERMINATED", "result_state": "SUCCESS"}},
+            "final",
+        ),
+        (
+            {"status": "failed", "run_state": {"life_cycle_state": "TERMINATED", "result_state": "FAILED"}},
+            "final",
+        ),
+        ({"status": "failed", "run_state": {"life_cycle_state": "RUNNING"}}, "deadline"),
+        ({"status": "failed", "run_state": {}}, "deadline"),
+        ({"status": "error", "reason": "no answer"}, "gave_up"),
+        ({"status": "failed", "stopped": "killed"}, "killed"),
+        ({"status": "error", "stopped": "a-reason-of-a-later-release"}, "gave_up"),
+    ],
+)
+def test_an_earlier_release_s_event_says_why_watching_stopped(
+    payload: dict[str, object], stopped: str
+) -> None:
+    decoded = RunEvent.from_payload({"run_id": 5, **payload})
+    assert decoded.stopped is StopReason(stopped)
+    assert (decoded.repairs, decoded.earlier_failures) == (0, ())
+
+
+def test_the_repair_history_round_trips() -> None:
+    original = event(task(0), stopped=StopReason.FINAL, repairs=1, earlier_failures=("first: ***",))
+    payload = json.loads(json.dumps(original.to_payload()))
+    assert (payload["stopped"], payload["repairs"], payload["earlier_failures"]) == (
+        "final",
+        1,
+        ["first: ***"],
+    )
+    assert RunEvent.from_payload(payload) == original
 
 
 def test_the_event_is_judged_by_judge() -> None:

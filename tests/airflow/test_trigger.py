@@ -16,6 +16,7 @@ import pytest
 from airflow_dbx_async._events import MAX_EVENT_BYTES, RunEvent
 from airflow_dbx_async._failure_details import MAX_REPORTED_TASKS
 from airflow_dbx_async._failure_report import report_lines
+from airflow_dbx_async._verdict import StopReason
 from airflow_dbx_async.client._workspace import WORKSPACES
 from airflow_dbx_async.triggers import TRIGGER_CLASSPATH, DatabricksRunTrigger, poll_delays
 from tests.airflow.conftest import CONN_ID, messages
@@ -63,6 +64,20 @@ def test_serialize_round_trip() -> None:
     assert all(isinstance(v, str | int | float | bool | type(None)) for v in kwargs.values())
     assert TOKEN not in repr(trigger)
     assert TOKEN not in str(kwargs)
+
+
+def test_a_repair_history_travels_in_the_kwargs_and_old_kwargs_still_load() -> None:
+    earlier = ["Databricks run 42 failed (TERMINATED/FAILED): task nb: ValueError: ***"]
+    repaired = make_trigger(42, repairs=1, earlier_failures=earlier)
+    classpath, kwargs = repaired.serialize()
+    assert (kwargs["repairs"], kwargs["earlier_failures"]) == (1, earlier)
+    assert DatabricksRunTrigger(**kwargs).serialize() == (classpath, kwargs)
+    # A first watch serialises as the previous release did; what that release stored loads with defaults.
+    first = make_trigger(42).serialize()[1]
+    assert "repairs" not in first
+    assert "earlier_failures" not in first
+    old = DatabricksRunTrigger(**first)
+    assert (old.repairs, old.earlier_failures) == (0, ())
 
 
 def test_poll_delays_start_quick_and_never_exceed_period() -> None:
@@ -220,8 +235,25 @@ async def test_deadline_cancels_the_run(fake: FakeDatabricks, path: str, async_s
     assert "cancelled" in event.reason
     assert event.state is not None  # the last state seen before the deadline
     assert event.state.raw_life_cycle_state == "RUNNING"
+    assert event.stopped is StopReason.DEADLINE
     assert fake.cancelled == [run.run_id]
     assert clock.now >= trigger.deadline  # type: ignore[operator]
+
+
+@pytest.mark.asyncio
+async def test_every_event_repeats_the_repair_history(fake: FakeDatabricks, async_server: str) -> None:
+    history = {"repairs": 1, "earlier_failures": ["first attempt failed"]}
+    ended = fake.add_run([state("TERMINATED", "FAILED", "boom")])
+    going = fake.add_run([state("RUNNING")])
+    (final,) = await collect(make_trigger(ended.run_id, **history))
+    (deadline,) = await collect(make_trigger(going.run_id, deadline=0.0, cancel_on_kill=False, **history))
+    (gave_up,) = await collect(make_trigger(999, **history))
+    stopped = [(e.stopped, e.repairs, e.earlier_failures) for e in (final, deadline, gave_up)]
+    assert stopped == [
+        (StopReason.FINAL, 1, ("first attempt failed",)),
+        (StopReason.DEADLINE, 1, ("first attempt failed",)),
+        (StopReason.GAVE_UP, 1, ("first attempt failed",)),
+    ]
 
 
 @pytest.mark.asyncio

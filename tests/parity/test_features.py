@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +156,42 @@ def test_repair_reason_must_match_the_state_message(workspace: Workspace) -> Non
     assert [r.path.rsplit("/", 1)[-1] for r in workspace.recorder.take() if r.method == "POST"] == ["run-now"]
 
 
+def _slow_job(workspace: Workspace, job_id: int) -> None:
+    params = {"sim_duration_seconds": "600"}
+    task = {"task_key": "slow", "notebook_task": {**NB, "base_parameters": params}}
+    workspace.handle.call(_create_job(workspace, job_id, {"name": f"slow-{job_id}", "tasks": [task]}))
+
+
+def _late_ti() -> ParityTI:
+    """A try that started ten minutes ago: a one-minute execution_timeout has passed already."""
+    return ParityTI(start_date=datetime.now(UTC) - timedelta(minutes=10))
+
+
+def test_a_run_cancelled_at_the_deadline_is_not_repaired_when_deferred(workspace: Workspace) -> None:
+    _slow_job(workspace, 204)
+    workspace.reset_runs()
+    op = _run_now(job_id=204, repair_run=True, execution_timeout=timedelta(minutes=1))
+    ti = _late_ti()
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(parity_context(ti))
+    event = asyncio.run(first_event(deferred.value.trigger))
+    assert "execution_timeout" in event.reason
+    with pytest.raises(DatabricksRunFailedError, match="execution_timeout"):
+        op.execute_complete(parity_context(ti), event.to_payload())  # ends: no repair, no new deferral
+    posts = [(r.path.rsplit("/", 1)[-1], r.body) for r in workspace.recorder.take() if r.method == "POST"]
+    assert posts == [("run-now", posts[0][1]), ("cancel", {"run_id": op.run_id})]
+
+
+def test_a_run_cancelled_at_the_deadline_is_not_repaired_in_the_worker(workspace: Workspace) -> None:
+    _slow_job(workspace, 205)
+    workspace.reset_runs()
+    op = _run_now(job_id=205, repair_run=True, deferrable=False, execution_timeout=timedelta(minutes=1))
+    with pytest.raises(DatabricksRunFailedError, match="execution_timeout"):
+        op.execute(parity_context(_late_ti()))
+    posts = [(r.path.rsplit("/", 1)[-1], r.body) for r in workspace.recorder.take() if r.method == "POST"]
+    assert posts == [("run-now", posts[0][1]), ("cancel", {"run_id": op.run_id})]
+
+
 def _official_event(run_id: int, repair_run: bool = False) -> dict[str, Any]:
     trigger = DatabricksExecutionTrigger(
         run_id=run_id,
@@ -200,8 +237,9 @@ def test_resume_from_the_official_trigger_with_repair_flag(workspace: Workspace)
     resumed = _run_now(job_id=203, repair_run=True)
     with pytest.raises(TaskDeferred) as deferred:
         resumed.execute_complete(parity_context(ParityTI()), event)
-    assert deferred.value.kwargs is not None
-    assert len(deferred.value.kwargs["earlier_failures"]) == 1
+    assert not deferred.value.kwargs  # the repair travels with the trigger, not in next_kwargs
+    carried = deferred.value.trigger.serialize()[1]
+    assert (carried["repairs"], len(carried["earlier_failures"])) == (1, 1)
     assert [r.path.rsplit("/", 1)[-1] for r in workspace.recorder.take() if r.method == "POST"] == ["repair"]
     without_flag = {**_official_event(op.run_id), "repair_run": False}
     with pytest.raises(DatabricksRunFailedError) as failed:
@@ -239,9 +277,10 @@ def test_deferred_repair_succeeds_with_one_run_and_one_repair(tmp_path: Path) ->
         assert failed.status == "failed"
         with pytest.raises(TaskDeferred) as second:
             op.execute_complete(parity_context(ti), failed.to_payload())
-        assert second.value.kwargs is not None
+        assert not second.value.kwargs  # the repair travels with the trigger and comes back in its event
         succeeded = asyncio.run(first_event(second.value.trigger))
-        op.execute_complete(parity_context(ti), succeeded.to_payload(), **second.value.kwargs)
+        assert succeeded.repairs == 1
+        op.execute_complete(parity_context(ti), succeeded.to_payload())
         (run,) = handle.state.runs.values()
         assert [entry["type"] for entry in run.repair_history] == ["REPAIR"]  # one run, one repair
     official_keys = [key for key, _ in ti.pushed if key in ("job_id", "run_id", "run_page_url")]
