@@ -26,6 +26,7 @@ REFERENCE = {
     "workflow": ["DatabricksWorkflowTaskGroup"],
     "hooks": ["DatabricksAsyncHook", "DatabricksHook"],
     "triggers": ["DatabricksRunTrigger", "polling_period_seconds"],
+    "exceptions": ["DatabricksConfigError", "DatabricksRunFailedError", "DatabricksApiError"],
     "client": ["JobsClient", "ClientConfig", "DatabricksError", "judge"],
     "emulator": ["EmulatorServer", "EmulatorConfig", "create_app"],
     "testing": ["databricks_emulator"],
@@ -50,6 +51,7 @@ def test_docs_build_strict(site: Path) -> None:
     assert (site / "index.html").is_file()
     assert (site / "operators" / "index.html").is_file()
     assert (site / "compatibility" / "index.html").is_file()
+    assert (site / "security" / "index.html").is_file()
 
 
 @pytest.mark.parametrize(("page", "names"), sorted(REFERENCE.items()))

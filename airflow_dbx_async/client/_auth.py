@@ -289,7 +289,7 @@ def _read_token(raw: bytes, url: str) -> tuple[str, float]:
     """The access token and its lifetime in seconds from a grant's answer."""
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         body = None
     # Never quote this body in an error: it may hold the very token we failed to read.
     if (

@@ -5,17 +5,26 @@ The client owns its aiohttp session unless one is injected (a pooled one, see
 ``UNOPENED -> OPENED -> CLOSED`` once: ``aclose()`` is idempotent and a closed client cannot be reopened.
 Answers are parsed into the frozen models at this boundary; every call carries the config's
 :class:`~airflow_dbx_async.client.config.CallPolicy` (retries, timeout, API version) to the transport.
+
+Every listing that follows ``next_page_token`` (``jobs/list``, ``runs/list``, the 2.2 pages of
+``runs/get`` and ``jobs/get``) stops with an ``ApiError`` when the workspace hands out a token it
+handed out before (``PAGINATION_LOOP``) or still has more after ``max_pages`` pages
+(``TOO_MANY_PAGES``, default :data:`~airflow_dbx_async.client.config.DEFAULT_MAX_PAGES`), so a broken
+workspace cannot keep a caller paging forever.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_dbx_async.client._export import VIEWS_TO_EXPORT, RunExport
+from airflow_dbx_async.client._numbers import check_number
 from airflow_dbx_async.client._pool import new_session
 from airflow_dbx_async.client._transport import Transport
+from airflow_dbx_async.client.config import DEFAULT_MAX_PAGES
 from airflow_dbx_async.client.errors import ApiError, ConfigurationError
 from airflow_dbx_async.client.models import Run, RunOutput, RunsPage
 
@@ -33,7 +42,6 @@ _CLUSTERS = "2.1"
 _LIBRARIES = "2.0"
 # 2.2 returns at most 100 entries of these arrays per page and repeats every other field on each page.
 _PAGED_ARRAYS = ("tasks", "job_clusters", "job_parameters", "parameters", "environments", "repair_history")
-_MAX_PAGES = 10_000
 
 
 class _State(enum.Enum):
@@ -250,10 +258,14 @@ class JobsClient:
         completed_only: bool = False,
         limit: int = 25,
         expand_tasks: bool = False,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ) -> AsyncIterator[Run]:
-        """Every run matching the filters, following ``next_page_token`` through all pages."""
+        """Every run matching the filters, following ``next_page_token`` through all pages.
+
+        :param max_pages: pages followed at most; more fail with ``ApiError`` ``TOO_MANY_PAGES``.
+        """
+        pages = _Pages("jobs/runs/list", max_pages)
         token: str | None = None
-        seen: set[str] = set()
         while True:
             page = await self.list_runs(
                 job_id=job_id,
@@ -265,10 +277,9 @@ class JobsClient:
             )
             for run in page.runs:
                 yield run
-            if not page.next_page_token or page.next_page_token in seen:
+            token = pages.follow(page.next_page_token)
+            if token is None:
                 return
-            seen.add(page.next_page_token)
-            token = page.next_page_token
 
     # -- jobs -------------------------------------------------------------------------------------
 
@@ -281,23 +292,29 @@ class JobsClient:
         await self._call("POST", "jobs/update", body={"job_id": job_id, "new_settings": new_settings})
 
     async def list_jobs(
-        self, name: str | None = None, *, expand_tasks: bool = False, limit: int = 100
+        self,
+        name: str | None = None,
+        *,
+        expand_tasks: bool = False,
+        limit: int = 100,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ) -> list[dict[str, Any]]:
-        """Every job from ``jobs/list`` (all pages), optionally filtered by ``name`` on the server."""
+        """Every job from ``jobs/list`` (all pages), optionally filtered by ``name`` on the server.
+
+        :param max_pages: pages followed at most; more fail with ``ApiError`` ``TOO_MANY_PAGES``.
+        """
+        pages = _Pages("jobs/list", max_pages)
         jobs: list[dict[str, Any]] = []
         token: str | None = None
-        seen: set[str] = set()
         while True:
             params = {"limit": limit, "name": name, "page_token": token, "expand_tasks": expand_tasks or None}
             body = await self._call("GET", "jobs/list", params=params)
             page = body.get("jobs")
             if isinstance(page, list):
                 jobs.extend(j for j in page if isinstance(j, dict))
-            next_token = body.get("next_page_token")
-            if not isinstance(next_token, str) or not next_token or next_token in seen:
+            token = pages.follow(body.get("next_page_token"))
+            if token is None:
                 return jobs
-            seen.add(next_token)
-            token = next_token
 
     async def create_job(self, settings: Mapping[str, Any]) -> int:
         """``jobs/create``: returns the new ``job_id``."""
@@ -377,12 +394,11 @@ class JobsClient:
     async def _get_paged(self, path: str, params: Mapping[str, object]) -> dict[str, Any]:
         """GET ``path`` and, on 2.2, follow ``next_page_token`` appending the paginated arrays."""
         merged = await self._call("GET", path, params=params)
-        seen: set[str] = set()
-        for _ in range(_MAX_PAGES):
+        pages = _Pages(path, DEFAULT_MAX_PAGES)
+        while True:
             token = merged.pop("next_page_token", None)
-            if self._config.api_version != "2.2" or not isinstance(token, str) or not token or token in seen:
+            if self._config.api_version != "2.2" or (token := pages.follow(token)) is None:
                 break
-            seen.add(token)
             page = await self._call("GET", path, params={**params, "page_token": token})
             for name in _PAGED_ARRAYS:
                 entries = page.get(name)
@@ -393,6 +409,41 @@ class JobsClient:
                 merged["next_page_token"] = page["next_page_token"]
         merged.pop("has_more", None)
         return merged
+
+
+class _Pages:
+    """Follows ``next_page_token`` through one listing, refusing to loop or to go on without end.
+
+    Seen tokens are kept as digests, so even huge tokens cost 32 bytes each.
+    """
+
+    __slots__ = ("_max_pages", "_path", "_read", "_seen")
+
+    def __init__(self, path: str, max_pages: int) -> None:
+        check_number("max_pages", max_pages, minimum=1, whole=True)
+        self._path = path
+        self._max_pages = max_pages
+        self._read = 0
+        self._seen: set[bytes] = set()
+
+    def follow(self, token: object) -> str | None:
+        """The token of the next page after one was read, or ``None`` when that page was the last.
+
+        :raises ApiError: ``PAGINATION_LOOP`` for a token handed out before, ``TOO_MANY_PAGES`` when
+            ``max_pages`` pages were read and the workspace still has more.
+        """
+        self._read += 1
+        if not isinstance(token, str) or not token:
+            return None
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        if digest in self._seen:
+            message = f"page {self._read} hands out a page token seen before: the pages loop"
+            raise ApiError(200, "PAGINATION_LOOP", message, "GET", self._path)
+        if self._read >= self._max_pages:
+            message = f"still more pages after {self._max_pages}, the most followed (max_pages)"
+            raise ApiError(200, "TOO_MANY_PAGES", message, "GET", self._path)
+        self._seen.add(digest)
+        return token
 
 
 def _has_token(payload: Mapping[str, Any]) -> bool:

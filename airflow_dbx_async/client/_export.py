@@ -157,6 +157,8 @@ def decode_notebook_model(page: str) -> dict[str, Any]:
         model = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"the notebook model is not JSON: {exc.msg} at {exc.pos}") from None
+    except RecursionError:
+        raise ValueError("the notebook model is nested too deeply to decode") from None
     if not isinstance(model, dict):
         raise ValueError(f"the notebook model is a JSON {type(model).__name__}, not an object")
     return model

@@ -5,19 +5,28 @@ TCP+TLS connection per poll; lending them one pooled session per workspace keeps
 connections instead. A lease never closes the session; the pool closes it when the last lease on it
 ends. Sessions are keyed by event loop as well, so a session is never used on a loop it was not
 created on.
+
+The TLS settings of a workspace (``verify_tls``, ``ca_file``) are its session's, and so apply to the
+workspace's own host only: a request to any other host (the Entra ID token endpoint) carries the
+system CA store's context instead (:func:`ssl_for_other_host`). ``ca_file`` adds to the system CA
+store, and a renewed file is read again by the next session.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import ssl
 import weakref
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import aiohttp
+
+from airflow_dbx_async.client.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -28,11 +37,43 @@ __all__ = ("DEFAULT_KEEPALIVE_SECONDS", "DEFAULT_LIMIT_PER_HOST", "SESSION_POOL"
 
 DEFAULT_KEEPALIVE_SECONDS = 120.0
 DEFAULT_LIMIT_PER_HOST = 50
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@functools.lru_cache(maxsize=1)
+def system_context() -> ssl.SSLContext:
+    """A verifying context over the system CA store only, built once per process.
+
+    Every request to another host than the workspace's (the Microsoft Entra ID token endpoint) uses
+    it, whatever the workspace's ``verify_tls`` and ``ca_file`` say: those describe the workspace's
+    certificate, and must never weaken the check of the endpoint that receives the client secret.
+    """
+    return ssl.create_default_context()
+
+
+def ca_context(ca_file: str) -> ssl.SSLContext:
+    """A verifying context trusting the system CA store plus ``ca_file``.
+
+    Contexts are cached by the file's identity (inode, modification time, size), so a renewed CA file
+    is read again by the next session without restarting the process.
+
+    :raises ConfigurationError: naming ``ca_file``, when the file cannot be read or holds no certificate.
+    """
+    try:
+        stat = os.stat(ca_file)
+    except OSError as exc:
+        raise ConfigurationError("ca_file", f"cannot read {ca_file!r}: {exc.strerror or exc}") from None
+    return _load_ca_context(ca_file, stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=16)
-def _ssl_context_for_ca(ca_file: str) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=ca_file)
+def _load_ca_context(ca_file: str, inode: int, mtime_ns: int, size: int) -> ssl.SSLContext:
+    context = ssl.create_default_context()  # the system CA store ...
+    try:
+        context.load_verify_locations(cafile=ca_file)  # ... plus the extra bundle, not instead of it
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        raise ConfigurationError("ca_file", f"cannot load CA certificates from {ca_file!r}: {exc}") from None
+    return context
 
 
 def ssl_option(workspace: Workspace) -> ssl.SSLContext | bool:
@@ -40,8 +81,27 @@ def ssl_option(workspace: Workspace) -> ssl.SSLContext | bool:
     if not workspace.verify_tls:
         return False
     if workspace.ca_file:
-        return _ssl_context_for_ca(workspace.ca_file)
+        return ca_context(workspace.ca_file)
     return True
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        port = -1
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def ssl_for_other_host(base_url: str, url: str) -> ssl.SSLContext | None:
+    """The SSL context of a request to ``url``: ``None`` on the workspace's own origin, else the system's.
+
+    ``None`` leaves the session's TLS settings (the workspace's) in force; any other host (scheme, host
+    and port compared) is verified against the system CA store only, with :func:`system_context`.
+    """
+    return None if _origin(url) == _origin(base_url) else system_context()
 
 
 def new_session(

@@ -9,6 +9,13 @@ any error. Every aiohttp exception is translated to
 answer becomes an :class:`~airflow_dbx_async.client.errors.ApiError` that keeps Databricks'
 ``error_code`` and ``message``. Answers that are not JSON (an HTML page from a proxy, an empty body)
 still give a clear error naming the status and a short, credential-free excerpt of the body.
+
+Limits against a broken or hostile workspace: a body is read in chunks and never beyond its
+endpoint's limit (:data:`~airflow_dbx_async.client.config.MAX_BODY_BYTES_BY_ENDPOINT`, else
+:data:`~airflow_dbx_async.client.config.DEFAULT_MAX_BODY_BYTES`); a longer 2xx answer fails with an
+``ApiError`` ``RESPONSE_TOO_LARGE`` (not retried), and only the start of an error answer is read. JSON
+nested too deeply to decode is an unreadable answer like any other. A token endpoint on another host
+than the workspace is verified against the system CA store, whatever the workspace's TLS settings.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from airflow_dbx_async.client._pool import ssl_for_other_host
 from airflow_dbx_async.client._retry import call_with_retry
+from airflow_dbx_async.client.config import DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES_BY_ENDPOINT
 from airflow_dbx_async.client.errors import (
     ApiError,
     AuthError,
@@ -39,6 +48,7 @@ from airflow_dbx_async.client.errors import (
 )
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Iterable, Mapping
 
     from airflow_dbx_async.client._auth import AuthHeaders, TokenRequest
@@ -52,6 +62,9 @@ _log = logging.getLogger(__name__)
 _SNIPPET_CHARS = 200
 _USER_AGENT = "airflow-dbx-async"
 _TOKEN_TIMEOUT_SECONDS = 30.0
+_CHUNK_BYTES = 64 * 1024
+# An error answer is read only this far: plenty for Databricks' error_code and message, or a page title.
+_ERROR_BODY_BYTES = 64 * 1024
 _STATUS_CODES = {
     400: "BAD_REQUEST",
     401: "UNAUTHENTICATED",
@@ -153,7 +166,7 @@ def snippet(raw: bytes, secrets: Iterable[str] = ()) -> str:
 def _decode_json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deeply
         return _INVALID
 
 
@@ -207,18 +220,61 @@ def decode_success(
     raise ApiError(status, "INVALID_RESPONSE", message, method, path)
 
 
-def translate_client_error(exc: BaseException, method: str, path: str) -> TransportError | ConfigurationError:
+def max_body_bytes(api_path: str) -> int:
+    """The largest answer body read from ``api_path`` (``/api/2.2/jobs/runs/export`` ...)."""
+    endpoint = api_path.split("/", 3)[-1]
+    return MAX_BODY_BYTES_BY_ENDPOINT.get(endpoint, DEFAULT_MAX_BODY_BYTES)
+
+
+def _size(count: int) -> str:
+    return f"{count / (1024 * 1024):g} MiB" if count >= 1024 * 1024 else f"{count} bytes"
+
+
+def too_large(status: int, limit: int, method: str, path: str, announced: int | None = None) -> ApiError:
+    """The error of a 2xx answer longer than ``limit``; an :class:`ApiError`, never retried."""
+    seen = f"announces {announced} bytes" if announced is not None else "is longer"
+    message = f"the answer {seen}, more than the {_size(limit)} read from this endpoint"
+    return ApiError(status, "RESPONSE_TOO_LARGE", message, method, path)
+
+
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """The body read in chunks up to ``limit`` bytes, and whether that was all of it."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await response.content.read(min(_CHUNK_BYTES, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks), True
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)[:limit], False
+
+
+def translate_client_error(
+    exc: BaseException, method: str, path: str, *, other_host: bool = False
+) -> TransportError | ConfigurationError:
     """Turn an aiohttp / asyncio failure into a :class:`TransportError` (or :class:`Timeout`).
 
     A certificate that fails verification is a settings problem, not a transient one: it becomes a
-    :class:`ConfigurationError` naming ``ca_file``, which is never retried.
+    :class:`ConfigurationError`, which is never retried. On the workspace's host it names ``ca_file``;
+    on another host (``other_host``: a token endpoint) it names ``token_endpoint``, which is verified
+    against the system CA store only. Neither message suggests turning verification off.
     """
     reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError) and other_host:
+        return ConfigurationError(
+            "token_endpoint",
+            f"the TLS certificate of the token endpoint {exc.host} failed verification "
+            f"({exc.certificate_error}); a token endpoint on another host than the workspace is "
+            "verified against the system CA store only (the workspace's TLS settings do not apply to "
+            "it): check the endpoint's address, or add its CA to the system store",
+        )
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return ConfigurationError(
             "ca_file",
-            f"the server's TLS certificate failed verification ({exc.certificate_error}); trust its CA "
-            "with the connection extra 'ca_file', or set 'verify_tls': false",
+            f"the server's TLS certificate failed verification ({exc.certificate_error}); if the "
+            "workspace uses a private CA, trust it with the connection extra 'ca_file' (a PEM bundle, "
+            "trusted in addition to the system CA store)",
         )
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return Timeout(method, path, reason, request_sent=False)
@@ -308,6 +364,7 @@ class Transport:
                 api_path,
                 auth.secrets,
                 policy.timeout_seconds,
+                max_body_bytes(api_path),
                 params=encode_params(params),
                 json=dict(json_body) if json_body is not None else None,
                 headers={"User-Agent": _USER_AGENT, "Accept": "application/json", **auth.headers},
@@ -331,6 +388,9 @@ class Transport:
                 path,
                 (request.secret,),
                 min(policy.timeout_seconds, _TOKEN_TIMEOUT_SECONDS),
+                DEFAULT_MAX_BODY_BYTES,
+                # Never the workspace's verify_tls / ca_file: the client secret goes to this host.
+                tls=ssl_for_other_host(self._workspace.base_url, request.url),
                 data=dict(request.form),
                 auth=aiohttp.BasicAuth(login, request.secret) if login is not None else None,
                 headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
@@ -340,22 +400,45 @@ class Transport:
         return raw
 
     async def _exchange(
-        self, method: str, url: str, path: str, secrets: tuple[str, ...], seconds: float, **kwargs: Any
+        self,
+        method: str,
+        url: str,
+        path: str,
+        secrets: tuple[str, ...],
+        seconds: float,
+        limit: int,
+        *,
+        tls: ssl.SSLContext | None = None,
+        **kwargs: Any,
     ) -> tuple[int, bytes]:
-        """Send one HTTP request within ``seconds``; return a 2xx answer's status and body, else raise."""
+        """Send one HTTP request within ``seconds``; return a 2xx answer's status and body, else raise.
+
+        :param limit: the largest 2xx body read; a longer one raises ``RESPONSE_TOO_LARGE``.
+        :param tls: the SSL context for a host other than the workspace's; ``None`` for the session's.
+        """
         self.request_count += 1
+        if tls is not None:
+            kwargs["ssl"] = tls
         try:
             async with self.session.request(
                 method, url, timeout=aiohttp.ClientTimeout(total=seconds), allow_redirects=False, **kwargs
             ) as response:
-                raw = await response.read()
                 status = response.status
                 retry_after = {k: v for k, v in response.headers.items() if k.lower() == "retry-after"}
+                announced = response.content_length
+                if status < 300 and announced is not None and announced > limit:
+                    response.close()  # not a byte of it is read
+                    raise too_large(status, limit, method, path, announced)
+                raw, complete = await _read_at_most(response, limit if status < 300 else _ERROR_BODY_BYTES)
+                if not complete:
+                    response.close()  # drop the connection rather than drain the rest
         except (TimeoutError, aiohttp.ClientError) as exc:
             # ``from None``: aiohttp's request_info (in some reprs) holds the Authorization header.
-            raise translate_client_error(exc, method, path) from None
+            raise translate_client_error(exc, method, path, other_host=tls is not None) from None
         if status >= 300:
             raise error_for_answer(status, raw, retry_after, method, path, secrets)
+        if not complete:
+            raise too_large(status, limit, method, path)
         return status, raw
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -26,6 +27,8 @@ from airflow_dbx_async.client._numbers import check_number
 from airflow_dbx_async.client.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from airflow_dbx_async.client._auth import Auth
 
 __all__ = (
@@ -45,6 +48,15 @@ DEFAULT_MAX_REQUESTS_PER_SECOND = 100.0
 DEFAULT_RETRY_LIMIT = 3
 DEFAULT_RETRY_DELAY_SECONDS = 1.0
 DEFAULT_MAX_DELAY_SECONDS = 30.0
+# Limits against a broken or hostile workspace (docs/reliability.md): the largest answer body read,
+# per endpoint (the biggest real answers are runs/export pages and the 5 MB outputs of
+# runs/get-output), and the most pages one listing follows.
+_MIB = 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = 8 * _MIB
+MAX_BODY_BYTES_BY_ENDPOINT: Mapping[str, int] = MappingProxyType(
+    {"jobs/runs/export": 64 * _MIB, "jobs/runs/get-output": 16 * _MIB}
+)
+DEFAULT_MAX_PAGES = 1000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,8 +123,10 @@ class Workspace:
 
     :param base_url: ``scheme://host[:port]`` of the workspace (see :func:`normalise_base_url`).
     :param auth: the credential.
-    :param verify_tls: verify the server certificate (on by default).
-    :param ca_file: extra CA bundle to trust, e.g. the local emulator's self-signed certificate.
+    :param verify_tls: verify the workspace's certificate (on by default). Token endpoints on another
+        host (Microsoft Entra ID) are always verified against the system CA store.
+    :param ca_file: a CA bundle to trust for the workspace's host in addition to the system CA store,
+        e.g. the local emulator's self-signed certificate; re-read when the file changes.
     :param max_requests_per_second: ceiling on the request rate of everything that shares this
         workspace on one event loop (all triggers of a triggerer); ``None`` for no ceiling.
     """

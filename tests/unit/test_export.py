@@ -314,6 +314,10 @@ def test_decode_follows_the_documented_steps() -> None:
             f"var __DATABRICKS_NOTEBOOK_MODEL = '{base64.b64encode(b'[1]').decode()}';",
             "JSON list, not an object",
         ),
+        (
+            f"var __DATABRICKS_NOTEBOOK_MODEL = '{base64.b64encode(b'[' * 100_000).decode()}';",
+            "nested too deeply",
+        ),
     ],
 )
 def test_a_page_without_a_readable_model_is_a_value_error(content: str, message: str) -> None:

@@ -1,13 +1,20 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 
 import aiohttp
 import pytest
 
-from airflow_dbx_async.client import TokenAuth, Workspace
-from airflow_dbx_async.client._pool import SessionPool, new_session, ssl_option
+from airflow_dbx_async.client import ConfigurationError, TokenAuth, Workspace
+from airflow_dbx_async.client._pool import (
+    SessionPool,
+    new_session,
+    ssl_for_other_host,
+    ssl_option,
+    system_context,
+)
 
 
 def _config(base_url="https://h.example.com", **kwargs):
@@ -94,3 +101,62 @@ async def test_new_session_is_owned_and_closable():
     assert session.connector is not None
     assert session.connector.limit_per_host == 3
     await session.close()
+
+
+def _ders(context: ssl.SSLContext) -> list[bytes]:
+    return list(context.get_ca_certs(binary_form=True))
+
+
+def test_ca_file_adds_to_the_system_store_and_a_renewed_file_is_read_again(tmp_path, monkeypatch):
+    import trustme
+
+    system, old, renewed = trustme.CA(), trustme.CA(), trustme.CA()
+    der = {ca: ssl.PEM_cert_to_DER_cert(ca.cert_pem.bytes().decode()) for ca in (system, old, renewed)}
+    store = tmp_path / "system.pem"
+    system.cert_pem.write_to_path(str(store))
+    monkeypatch.setenv("SSL_CERT_FILE", str(store))  # OpenSSL's default bundle: the system store
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "none"))
+    ca_file = tmp_path / "ca.pem"
+    old.cert_pem.write_to_path(str(ca_file))
+    first = ssl_option(_config(ca_file=str(ca_file)))
+    assert isinstance(first, ssl.SSLContext)
+    assert sorted(_ders(first)) == sorted([der[system], der[old]])  # extra, not instead
+    assert ssl_option(_config(ca_file=str(ca_file))) is first  # cached while the file is unchanged
+
+    renewed.cert_pem.write_to_path(str(ca_file))
+    stat = ca_file.stat()
+    os.utime(ca_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    second = ssl_option(_config(ca_file=str(ca_file)))
+    assert isinstance(second, ssl.SSLContext)
+    assert sorted(_ders(second)) == sorted([der[system], der[renewed]])
+
+
+@pytest.mark.parametrize("content", [None, b"not a certificate\n"])
+def test_an_unreadable_ca_file_is_a_configuration_error(tmp_path, content):
+    ca_file = tmp_path / "ca.pem"
+    if content is not None:
+        ca_file.write_bytes(content)
+    with pytest.raises(ConfigurationError) as raised:
+        ssl_option(_config(ca_file=str(ca_file)))
+    assert raised.value.field == "ca_file"
+    assert str(ca_file) in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "other"),
+    [
+        ("https://h.example.com/oidc/v1/token", False),
+        ("https://H.EXAMPLE.COM:443/oidc/v1/token", False),
+        ("https://login.microsoftonline.com/t/oauth2/v2.0/token", True),
+        ("https://h.example.com:8443/token", True),
+        ("http://h.example.com/token", True),
+        ("https://h.example.com.evil.test/token", True),
+    ],
+)
+def test_only_the_workspaces_own_origin_keeps_its_tls_settings(url, other):
+    context = ssl_for_other_host("https://h.example.com", url)
+    assert (context is not None) is other
+    if context is not None:
+        assert context is system_context()
+        assert context.verify_mode is ssl.CERT_REQUIRED
+        assert context.check_hostname

@@ -21,7 +21,9 @@ from airflow_dbx_async.client._transport import (
     decode_success,
     encode_params,
     error_for_answer,
+    max_body_bytes,
     parse_retry_after,
+    too_large,
     translate_client_error,
 )
 
@@ -143,6 +145,42 @@ def test_decode_success():
     assert "Sign in" in info.value.message
 
 
+_DEEP = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+
+def test_json_nested_too_deeply_is_an_unreadable_answer_not_a_recursion_error():
+    with pytest.raises(ApiError) as info:
+        decode_success(200, _DEEP, "GET", "/p")
+    assert info.value.error_code == "INVALID_RESPONSE"
+    assert not is_retryable(info.value)
+    error = _error(400, _DEEP)
+    assert (type(error), error.status, error.error_code) == (ApiError, 400, "BAD_REQUEST")
+    assert "non-JSON body" in error.message
+
+
+@pytest.mark.parametrize(
+    ("api_path", "limit"),
+    [
+        ("/api/2.2/jobs/runs/export", 64 * 1024 * 1024),
+        ("/api/2.1/jobs/runs/get-output", 16 * 1024 * 1024),
+        ("/api/2.2/jobs/runs/get", 8 * 1024 * 1024),
+        ("/api/2.0/libraries/cluster-status", 8 * 1024 * 1024),
+    ],
+)
+def test_each_endpoint_has_its_body_limit(api_path, limit):
+    assert max_body_bytes(api_path) == limit
+
+
+def test_a_too_large_answer_is_an_api_error_that_is_never_retried():
+    error = too_large(200, 8 * 1024 * 1024, "GET", "/api/2.2/jobs/runs/get", announced=209_715_200)
+    assert (type(error), error.status, error.error_code) == (ApiError, 200, "RESPONSE_TOO_LARGE")
+    assert str(error) == (
+        "Databricks API error 200 RESPONSE_TOO_LARGE: the answer announces 209715200 bytes, more than "
+        "the 8 MiB read from this endpoint (GET /api/2.2/jobs/runs/get)"
+    )
+    assert not is_retryable(error)
+
+
 @pytest.mark.parametrize(
     ("exc", "kind", "sent"),
     [
@@ -171,4 +209,18 @@ def test_certificate_failure_is_a_configuration_error_naming_ca_file():
     assert isinstance(error, ConfigurationError)
     assert error.field == "ca_file"
     assert "certificate verify failed" in str(error)
+    assert "verify_tls" not in str(error)  # never steer users to turning verification off
+    assert not is_retryable(error)
+
+
+def test_certificate_failure_of_another_host_names_the_token_endpoint():
+    cert_error = ssl.SSLCertVerificationError(1, "certificate verify failed: unable to get local issuer")
+    key = aiohttp.client_reqrep.ConnectionKey("login.example.com", 443, True, True, None, None, None)
+    exc = aiohttp.ClientConnectorCertificateError(key, cert_error)
+    error = translate_client_error(exc, "POST", "/t/oauth2/v2.0/token", other_host=True)
+    assert isinstance(error, ConfigurationError)
+    assert error.field == "token_endpoint"
+    assert "login.example.com" in str(error)
+    assert "system CA store" in str(error)
+    assert "verify_tls" not in str(error)
     assert not is_retryable(error)
