@@ -54,6 +54,17 @@ USER_API = {
     "Outcome",
     "Judgement",
     "judge",
+    # SQL statements and warehouses (JobsClient.sql) and the statement's verdict
+    "SqlClient",
+    "Statement",
+    "StatementStatus",
+    "StatementState",
+    "ResultChunk",
+    "StatementOutcome",
+    "StatementJudgement",
+    "judge_statement",
+    "Warehouse",
+    "WarehouseState",
     # what a run's export holds
     "RunExport",
     "ExportedView",

@@ -1,14 +1,16 @@
-"""The async Databricks Jobs API client: aiohttp and the standard library only, never Airflow.
+"""The async Databricks Jobs and SQL API client: aiohttp and the standard library only, never Airflow.
 
 Typical use::
 
-    from airflow_dbx_async.client import ClientConfig, JobsClient, TokenAuth, judge
+    from airflow_dbx_async.client import ClientConfig, JobsClient, TokenAuth, judge, judge_statement
 
     config = ClientConfig(base_url="https://adb-1.azuredatabricks.net", auth=TokenAuth("dapi..."))
     async with JobsClient(config) as client:
         run_id = await client.submit_run({"run_name": "x", "tasks": [...]})
         run = await client.get_run(run_id)
         verdict = judge(run.state)
+        statement = await client.sql.execute_statement("SELECT 1", "<warehouse id>")
+        sql_verdict = judge_statement((await client.sql.get_statement(statement.statement_id)).status)
 
 Only what a user of the client needs is exported here, the Airflow layer included: it imports nothing
 else. The machinery shared by the triggers of a triggerer (session pool, rate limiter, run poller,
@@ -29,6 +31,18 @@ from airflow_dbx_async.client._client import JobsClient
 from airflow_dbx_async.client._export import CellOutput, ExportedView, NotebookOutput, RunExport
 from airflow_dbx_async.client._numbers import check_number, lenient_int
 from airflow_dbx_async.client._retry import is_retryable
+from airflow_dbx_async.client._sql import SqlClient
+from airflow_dbx_async.client._sql_models import (
+    ResultChunk,
+    Statement,
+    StatementJudgement,
+    StatementOutcome,
+    StatementState,
+    StatementStatus,
+    Warehouse,
+    WarehouseState,
+    judge_statement,
+)
 from airflow_dbx_async.client._text import sanitize_text, truncate_head, truncate_tail
 from airflow_dbx_async.client._watch import RunWatch
 from airflow_dbx_async.client._workspace import Borrowing, borrow_workspace
@@ -84,6 +98,7 @@ __all__ = (
     "OAuthM2MAuth",
     "Outcome",
     "RateLimited",
+    "ResultChunk",
     "ResultState",
     "RetryPolicy",
     "Run",
@@ -93,16 +108,25 @@ __all__ = (
     "RunWatch",
     "RunsPage",
     "ServerError",
+    "SqlClient",
+    "Statement",
+    "StatementJudgement",
+    "StatementOutcome",
+    "StatementState",
+    "StatementStatus",
     "TaskRun",
     "Timeout",
     "TokenAuth",
     "TransportError",
+    "Warehouse",
+    "WarehouseState",
     "Workspace",
     "borrow_workspace",
     "check_number",
     "clear_token_cache",
     "is_retryable",
     "judge",
+    "judge_statement",
     "lenient_int",
     "normalise_base_url",
     "sanitize_text",

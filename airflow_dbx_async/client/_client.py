@@ -5,24 +5,27 @@ The client owns its aiohttp session unless one is injected (a pooled one, see
 ``UNOPENED -> OPENED -> CLOSED`` once: ``aclose()`` is idempotent and a closed client cannot be reopened.
 Answers are parsed into the frozen models at this boundary; every call carries the config's
 :class:`~airflow_dbx_async.client.config.CallPolicy` (retries, timeout, API version) to the transport.
+The SQL statement and warehouse calls are :attr:`JobsClient.sql`, a
+:class:`~airflow_dbx_async.client._sql.SqlClient` sending through this client (its own module: another
+API, same session and transport).
 
 Every listing that follows ``next_page_token`` (``jobs/list``, ``runs/list``, the 2.2 pages of
 ``runs/get`` and ``jobs/get``) stops with an ``ApiError`` when the workspace hands out a token it
 handed out before (``PAGINATION_LOOP``) or still has more after ``max_pages`` pages
 (``TOO_MANY_PAGES``, default :data:`~airflow_dbx_async.client.config.DEFAULT_MAX_PAGES`), so a broken
-workspace cannot keep a caller paging forever.
+workspace cannot keep a caller paging forever (:class:`~airflow_dbx_async.client._pages.Pages`).
 """
 
 from __future__ import annotations
 
 import enum
-import hashlib
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow_dbx_async.client._export import VIEWS_TO_EXPORT, RunExport
-from airflow_dbx_async.client._numbers import check_number
+from airflow_dbx_async.client._pages import Pages
 from airflow_dbx_async.client._pool import new_session
+from airflow_dbx_async.client._sql import SqlClient
 from airflow_dbx_async.client._transport import Transport
 from airflow_dbx_async.client.config import DEFAULT_MAX_PAGES
 from airflow_dbx_async.client.errors import ApiError, ConfigurationError
@@ -74,6 +77,7 @@ class JobsClient:
         self._state = _State.UNOPENED
         self._transport: Transport | None = None
         self._requests_before_close = 0
+        self._sql = SqlClient(self._call)
 
     def __repr__(self) -> str:
         return f"JobsClient(base_url={self._config.base_url!r}, state={self._state.name})"
@@ -82,6 +86,15 @@ class JobsClient:
     def config(self) -> ClientConfig:
         """The configuration this client was built with."""
         return self._config
+
+    @property
+    def sql(self) -> SqlClient:
+        """The SQL statements and SQL warehouses of this workspace, sent through this client.
+
+        Same session, transport, call policy and request count as the job calls; usable while this
+        client is open. ``await client.sql.execute_statement("SELECT 1", warehouse_id)``.
+        """
+        return self._sql
 
     @classmethod
     def _over(cls, transport: Transport, config: ClientConfig) -> JobsClient:
@@ -264,7 +277,7 @@ class JobsClient:
 
         :param max_pages: pages followed at most; more fail with ``ApiError`` ``TOO_MANY_PAGES``.
         """
-        pages = _Pages("jobs/runs/list", max_pages)
+        pages = Pages("jobs/runs/list", max_pages)
         token: str | None = None
         while True:
             page = await self.list_runs(
@@ -303,7 +316,7 @@ class JobsClient:
 
         :param max_pages: pages followed at most; more fail with ``ApiError`` ``TOO_MANY_PAGES``.
         """
-        pages = _Pages("jobs/list", max_pages)
+        pages = Pages("jobs/list", max_pages)
         jobs: list[dict[str, Any]] = []
         token: str | None = None
         while True:
@@ -394,7 +407,7 @@ class JobsClient:
     async def _get_paged(self, path: str, params: Mapping[str, object]) -> dict[str, Any]:
         """GET ``path`` and, on 2.2, follow ``next_page_token`` appending the paginated arrays."""
         merged = await self._call("GET", path, params=params)
-        pages = _Pages(path, DEFAULT_MAX_PAGES)
+        pages = Pages(path, DEFAULT_MAX_PAGES)
         while True:
             token = merged.pop("next_page_token", None)
             if self._config.api_version != "2.2" or (token := pages.follow(token)) is None:
@@ -409,41 +422,6 @@ class JobsClient:
                 merged["next_page_token"] = page["next_page_token"]
         merged.pop("has_more", None)
         return merged
-
-
-class _Pages:
-    """Follows ``next_page_token`` through one listing, refusing to loop or to go on without end.
-
-    Seen tokens are kept as digests, so even huge tokens cost 32 bytes each.
-    """
-
-    __slots__ = ("_max_pages", "_path", "_read", "_seen")
-
-    def __init__(self, path: str, max_pages: int) -> None:
-        check_number("max_pages", max_pages, minimum=1, whole=True)
-        self._path = path
-        self._max_pages = max_pages
-        self._read = 0
-        self._seen: set[bytes] = set()
-
-    def follow(self, token: object) -> str | None:
-        """The token of the next page after one was read, or ``None`` when that page was the last.
-
-        :raises ApiError: ``PAGINATION_LOOP`` for a token handed out before, ``TOO_MANY_PAGES`` when
-            ``max_pages`` pages were read and the workspace still has more.
-        """
-        self._read += 1
-        if not isinstance(token, str) or not token:
-            return None
-        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
-        if digest in self._seen:
-            message = f"page {self._read} hands out a page token seen before: the pages loop"
-            raise ApiError(200, "PAGINATION_LOOP", message, "GET", self._path)
-        if self._read >= self._max_pages:
-            message = f"still more pages after {self._max_pages}, the most followed (max_pages)"
-            raise ApiError(200, "TOO_MANY_PAGES", message, "GET", self._path)
-        self._seen.add(digest)
-        return token
 
 
 def _has_token(payload: Mapping[str, Any]) -> bool:

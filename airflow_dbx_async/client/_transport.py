@@ -220,10 +220,29 @@ def decode_success(
     raise ApiError(status, "INVALID_RESPONSE", message, method, path)
 
 
+_TEMPLATED_LIMITS = tuple(
+    (tuple(endpoint.split("/")), limit)
+    for endpoint, limit in MAX_BODY_BYTES_BY_ENDPOINT.items()
+    if "{" in endpoint
+)
+
+
 def max_body_bytes(api_path: str) -> int:
-    """The largest answer body read from ``api_path`` (``/api/2.2/jobs/runs/export`` ...)."""
+    """The largest answer body read from ``api_path`` (``/api/2.2/jobs/runs/export`` ...).
+
+    An endpoint segment written ``{name}`` matches any one segment (``sql/statements/{statement_id}``).
+    """
     endpoint = api_path.split("/", 3)[-1]
-    return MAX_BODY_BYTES_BY_ENDPOINT.get(endpoint, DEFAULT_MAX_BODY_BYTES)
+    exact = MAX_BODY_BYTES_BY_ENDPOINT.get(endpoint)
+    if exact is not None:
+        return exact
+    parts = endpoint.split("/")
+    for template, limit in _TEMPLATED_LIMITS:
+        if len(template) == len(parts) and all(
+            t == p or (t.startswith("{") and p) for t, p in zip(template, parts, strict=True)
+        ):
+            return limit
+    return DEFAULT_MAX_BODY_BYTES
 
 
 def _size(count: int) -> str:

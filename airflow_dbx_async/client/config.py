@@ -49,12 +49,20 @@ DEFAULT_RETRY_LIMIT = 3
 DEFAULT_RETRY_DELAY_SECONDS = 1.0
 DEFAULT_MAX_DELAY_SECONDS = 30.0
 # Limits against a broken or hostile workspace (docs/reliability.md): the largest answer body read,
-# per endpoint (the biggest real answers are runs/export pages and the 5 MB outputs of
-# runs/get-output), and the most pages one listing follows.
+# per endpoint (the biggest real answers are runs/export pages, the 5 MB outputs of runs/get-output
+# and SQL results, whose INLINE rows are at most 25 MiB), and the most pages one listing follows.
+# A ``{name}`` segment of an endpoint stands for any one path segment (an id, a chunk index).
 _MIB = 1024 * 1024
 DEFAULT_MAX_BODY_BYTES = 8 * _MIB
+_SQL_RESULT_BYTES = 32 * _MIB
 MAX_BODY_BYTES_BY_ENDPOINT: Mapping[str, int] = MappingProxyType(
-    {"jobs/runs/export": 64 * _MIB, "jobs/runs/get-output": 16 * _MIB}
+    {
+        "jobs/runs/export": 64 * _MIB,
+        "jobs/runs/get-output": 16 * _MIB,
+        "sql/statements": _SQL_RESULT_BYTES,
+        "sql/statements/{statement_id}": _SQL_RESULT_BYTES,
+        "sql/statements/{statement_id}/result/chunks/{chunk_index}": _SQL_RESULT_BYTES,
+    }
 )
 DEFAULT_MAX_PAGES = 1000
 

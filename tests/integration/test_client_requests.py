@@ -8,140 +8,14 @@ import pytest
 
 from airflow_dbx_async.client import JobsClient, Outcome, judge
 from tests.integration.conftest import TOKEN, make_config
-
-_TASKS = [
-    {"task_key": "t", "notebook_task": {"notebook_path": "/Users/a@b.c/nb"}, "existing_cluster_id": "c"}
-]
-_LIBS = [{"pypi": {"package": "requests"}}]
-
-# (call, method, path, query, body, answer, result)
-_ENDPOINTS = [
-    (
-        lambda c: c.submit_run({"run_name": "r", "tasks": _TASKS}),
-        "POST",
-        "/api/2.2/jobs/runs/submit",
-        {},
-        {"run_name": "r", "tasks": _TASKS},
-        {"run_id": 969479553499872},
-        969479553499872,
-    ),
-    (
-        lambda c: c.run_now({"job_id": 5, "job_parameters": {"a": "1"}}),
-        "POST",
-        "/api/2.2/jobs/run-now",
-        {},
-        {"job_id": 5, "job_parameters": {"a": "1"}},
-        {"run_id": 12, "number_in_job": 12},
-        12,
-    ),
-    (
-        lambda c: c.get_run_json(7),
-        "GET",
-        "/api/2.2/jobs/runs/get",
-        {"run_id": "7"},
-        None,
-        {"run_id": 7, "state": {"life_cycle_state": "RUNNING"}},
-        {"run_id": 7, "state": {"life_cycle_state": "RUNNING"}},
-    ),
-    (
-        lambda c: c.cancel_run(9),
-        "POST",
-        "/api/2.2/jobs/runs/cancel",
-        {},
-        {"run_id": 9},
-        {},
-        None,
-    ),
-    (
-        lambda c: c.repair_run({"run_id": 9, "rerun_all_failed_tasks": True}),
-        "POST",
-        "/api/2.2/jobs/runs/repair",
-        {},
-        {"run_id": 9, "rerun_all_failed_tasks": True},
-        {"repair_id": 314},
-        314,
-    ),
-    (
-        lambda c: c.get_job(5),
-        "GET",
-        "/api/2.2/jobs/get",
-        {"job_id": "5"},
-        None,
-        {"job_id": 5, "settings": {"name": "n"}},
-        {"job_id": 5, "settings": {"name": "n"}},
-    ),
-    (lambda c: c.list_jobs(), "GET", "/api/2.2/jobs/list", {"limit": "100"}, None, {}, []),
-    (
-        lambda c: c.get_cluster("c-1"),
-        "GET",
-        "/api/2.1/clusters/get",
-        {"cluster_id": "c-1"},
-        None,
-        {"cluster_id": "c-1", "state": "RUNNING"},
-        {"cluster_id": "c-1", "state": "RUNNING"},
-    ),
-    (
-        lambda c: c.start_cluster("c-1"),
-        "POST",
-        "/api/2.1/clusters/start",
-        {},
-        {"cluster_id": "c-1"},
-        {},
-        None,
-    ),
-    (
-        lambda c: c.restart_cluster("c-1"),
-        "POST",
-        "/api/2.1/clusters/restart",
-        {},
-        {"cluster_id": "c-1"},
-        {},
-        None,
-    ),
-    (
-        lambda c: c.terminate_cluster("c-1"),
-        "POST",
-        "/api/2.1/clusters/delete",
-        {},
-        {"cluster_id": "c-1"},
-        {},
-        None,
-    ),
-    (
-        lambda c: c.install_libraries("c-1", _LIBS),
-        "POST",
-        "/api/2.0/libraries/install",
-        {},
-        {"cluster_id": "c-1", "libraries": _LIBS},
-        {},
-        None,
-    ),
-    (
-        lambda c: c.uninstall_libraries("c-1", _LIBS),
-        "POST",
-        "/api/2.0/libraries/uninstall",
-        {},
-        {"cluster_id": "c-1", "libraries": _LIBS},
-        {},
-        None,
-    ),
-    (
-        lambda c: c.cluster_library_status("c-1"),
-        "GET",
-        "/api/2.0/libraries/cluster-status",
-        {"cluster_id": "c-1"},
-        None,
-        {"cluster_id": "c-1", "library_statuses": []},
-        {"cluster_id": "c-1", "library_statuses": []},
-    ),
-]
+from tests.integration.endpoints import ENDPOINTS
 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     ("call", "method", "path", "query", "body", "answer", "result"),
-    _ENDPOINTS,
-    ids=[e[2] for e in _ENDPOINTS],
+    ENDPOINTS,
+    ids=[e.path for e in ENDPOINTS],
 )
 async def test_request_shape(fake, client, call, method, path, query, body, answer, result):
     fake.on(method, path, answer)
@@ -151,7 +25,7 @@ async def test_request_shape(fake, client, call, method, path, query, body, answ
     assert request.headers["Authorization"] == f"Bearer {TOKEN}"
     assert request.headers["User-Agent"] == "airflow-dbx-async"
     assert request.headers["Accept"] == "application/json"
-    if method == "POST":
+    if body is not None:
         assert request.headers["Content-Type"] == "application/json"
     assert client.request_count == 1
 

@@ -29,9 +29,10 @@ from airflow_dbx_async.client import (
     TransportError,
     judge,
 )
+from tests.integration.endpoints import ENDPOINTS
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterator
+    from collections.abc import AsyncIterator, Iterator
 
 HOST = "https://adb-1234567890123456.7.azuredatabricks.net"
 TOKEN = "dapi-aioresponses-secret-0000"
@@ -39,7 +40,6 @@ NO_WAIT = RetryPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0, budget_seco
 _TASKS = [
     {"task_key": "t", "notebook_task": {"notebook_path": "/Users/a@b.c/nb"}, "existing_cluster_id": "c"}
 ]
-_LIBS = [{"pypi": {"package": "requests"}}]
 _RUN = {"run_id": 7, "state": {"life_cycle_state": "RUNNING"}}
 
 
@@ -67,83 +67,11 @@ def _sent(mocked: aioresponses) -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
-# (call, method, path, query, body, answer, result)
-_ENDPOINTS: list[tuple[Callable[[JobsClient], Any], str, str, dict[str, str], Any, dict[str, Any], Any]] = [
-    (
-        lambda c: c.submit_run({"run_name": "r", "tasks": _TASKS}),
-        "POST",
-        "/api/2.2/jobs/runs/submit",
-        {},
-        {"run_name": "r", "tasks": _TASKS},
-        {"run_id": 969479553499872},
-        969479553499872,
-    ),
-    (
-        lambda c: c.run_now({"job_id": 5, "job_parameters": {"a": "1"}}),
-        "POST",
-        "/api/2.2/jobs/run-now",
-        {},
-        {"job_id": 5, "job_parameters": {"a": "1"}},
-        {"run_id": 12, "number_in_job": 12},
-        12,
-    ),
-    (lambda c: c.get_run_json(7), "GET", "/api/2.2/jobs/runs/get", {"run_id": "7"}, None, _RUN, _RUN),
-    (lambda c: c.cancel_run(9), "POST", "/api/2.2/jobs/runs/cancel", {}, {"run_id": 9}, {}, None),
-    (
-        lambda c: c.repair_run({"run_id": 9, "rerun_all_failed_tasks": True}),
-        "POST",
-        "/api/2.2/jobs/runs/repair",
-        {},
-        {"run_id": 9, "rerun_all_failed_tasks": True},
-        {"repair_id": 314},
-        314,
-    ),
-    (lambda c: c.get_job(5), "GET", "/api/2.2/jobs/get", {"job_id": "5"}, None, {"job_id": 5}, {"job_id": 5}),
-    (lambda c: c.list_jobs(), "GET", "/api/2.2/jobs/list", {"limit": "100"}, None, {}, []),
-    (
-        lambda c: c.get_cluster("c-1"),
-        "GET",
-        "/api/2.1/clusters/get",
-        {"cluster_id": "c-1"},
-        None,
-        {"cluster_id": "c-1", "state": "RUNNING"},
-        {"cluster_id": "c-1", "state": "RUNNING"},
-    ),
-    (
-        lambda c: c.start_cluster("c-1"),
-        "POST",
-        "/api/2.1/clusters/start",
-        {},
-        {"cluster_id": "c-1"},
-        {},
-        None,
-    ),
-    (
-        lambda c: c.terminate_cluster("c-1"),
-        "POST",
-        "/api/2.1/clusters/delete",
-        {},
-        {"cluster_id": "c-1"},
-        {},
-        None,
-    ),
-    (
-        lambda c: c.install_libraries("c-1", _LIBS),
-        "POST",
-        "/api/2.0/libraries/install",
-        {},
-        {"cluster_id": "c-1", "libraries": _LIBS},
-        {},
-        None,
-    ),
-]
-
-
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     ("call", "method", "path", "query", "body", "answer", "result"),
-    _ENDPOINTS,
-    ids=[e[2] for e in _ENDPOINTS],
+    ENDPOINTS,
+    ids=[e.path for e in ENDPOINTS],
 )
 async def test_request_shape(mocked, client, call, method, path, query, body, answer, result):
     mocked.add(str(_url(path, **query)), method, payload=answer)

@@ -165,6 +165,12 @@ def test_json_nested_too_deeply_is_an_unreadable_answer_not_a_recursion_error():
         ("/api/2.1/jobs/runs/get-output", 16 * 1024 * 1024),
         ("/api/2.2/jobs/runs/get", 8 * 1024 * 1024),
         ("/api/2.0/libraries/cluster-status", 8 * 1024 * 1024),
+        ("/api/2.0/sql/statements", 32 * 1024 * 1024),
+        ("/api/2.0/sql/statements/01ef-abc", 32 * 1024 * 1024),
+        ("/api/2.0/sql/statements/01ef-abc/result/chunks/7", 32 * 1024 * 1024),
+        ("/api/2.0/sql/statements/01ef-abc/cancel", 8 * 1024 * 1024),
+        ("/api/2.0/sql/statements//result/chunks/7", 8 * 1024 * 1024),
+        ("/api/2.0/sql/warehouses/w1", 8 * 1024 * 1024),
     ],
 )
 def test_each_endpoint_has_its_body_limit(api_path, limit):
