@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -10,6 +10,7 @@ from airflow_dbx_async.emulator._cluster_store import check_clusters
 from airflow_dbx_async.emulator._export import export_run
 from airflow_dbx_async.emulator._jobs import job_object
 from airflow_dbx_async.emulator._keys import STATE
+from airflow_dbx_async.emulator._paging import decode_token, encode_token
 from airflow_dbx_async.emulator._params import (
     get_bool,
     get_int,
@@ -19,6 +20,7 @@ from airflow_dbx_async.emulator._params import (
     limit_and_offset,
     read_params,
 )
+from airflow_dbx_async.emulator._permissions import apply_acl, check_acl
 from airflow_dbx_async.emulator._render import Renderer
 from airflow_dbx_async.emulator._runs_list import list_runs
 from airflow_dbx_async.emulator._validate import (
@@ -28,7 +30,9 @@ from airflow_dbx_async.emulator._validate import (
     check_submit,
     check_update,
 )
-from airflow_dbx_async.emulator.state import EmulatorState, decode_token, encode_token
+
+if TYPE_CHECKING:
+    from airflow_dbx_async.emulator.state import EmulatorState
 
 __all__ = ("jobs_routes",)
 
@@ -74,7 +78,12 @@ async def _create(request: web.Request) -> web.Response:
     if _v22(request) and "queue" not in body:
         body["queue"] = {"enabled": True}  # queueing is on by default for jobs created with API 2.2
     check_clusters(_state(request), list(body.get("tasks") or ()))
-    return json_response({"job_id": _state(request).create_job(body)})
+    acl = check_acl(body)
+    state = _state(request)
+    job_id = state.create_job(body)
+    if acl:
+        apply_acl(state.job(job_id), acl)
+    return json_response({"job_id": job_id})
 
 
 async def _get_job(request: web.Request) -> web.Response:

@@ -102,6 +102,8 @@ class TaskRun:
     logs: str | None = None
     cells: list[dict[str, Any]] | None = None
     repair_id: int | None = None
+    # Why the task cannot start (e.g. its pipeline does not exist): it ends NOT_FOUND when it would start.
+    blocked: str | None = None
 
     @property
     def depends_on(self) -> list[str]:

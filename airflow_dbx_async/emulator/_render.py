@@ -209,8 +209,18 @@ class Renderer:
         entry = self.task_entry(run, task)
         for key in ("start_time", "end_time", "setup_duration", "execution_duration", "cleanup_duration"):
             body[key] = entry[key]
+        # "If this run is a retry of a prior run attempt, ... the run_id of the original attempt".
+        first = next(
+            (
+                t
+                for t in run.tasks
+                if (t.task_key, t.repair_id, t.attempt_number) == (task.task_key, task.repair_id, 0)
+            ),
+            task,
+        )
         body.update(
             run_duration=entry["run_duration"],
+            original_attempt_run_id=first.run_id,
             attempt_number=task.attempt_number,
             task_key=task.task_key,
             job_run_id=run.run_id,

@@ -2,8 +2,12 @@
 
 References: https://docs.databricks.com/api/workspace/repos (create, get, update, delete, list) and
 https://docs.databricks.com/api/workspace/workspace/getstatus (``object_type`` ``REPO`` with
-``object_id``; a missing path is 404 ``RESOURCE_DOES_NOT_EXIST``). Repos live in memory; notebooks and
-folders of the emulated workspace answer get-status as ``NOTEBOOK`` / ``DIRECTORY``.
+``object_id``; a missing path is 404 ``RESOURCE_DOES_NOT_EXIST``). Create needs ``url`` and ``provider``
+(case-insensitive); ``path`` defaults to the caller's home folder and under ``/Repos`` must be
+``/Repos/{folder}/{repo-name}``. Update takes exactly one of ``branch`` or ``tag`` and answers ``{}``; a
+tag is a detached HEAD, so the repo then shows no ``branch`` (databricks-sdk ``GetRepoResponse``).
+Repos live in memory; notebooks and folders of the emulated workspace answer get-status as
+``NOTEBOOK`` / ``DIRECTORY``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from aiohttp import web
 
 from airflow_dbx_async.emulator._keys import STATE
 from airflow_dbx_async.emulator._params import ApiFailure, get_str, invalid, json_response, read_params
-from airflow_dbx_async.emulator._schema import STR, object_of
+from airflow_dbx_async.emulator._schema import BOOL, INT, OBJ, STR, object_of
 
 if TYPE_CHECKING:
     from airflow_dbx_async.emulator.state import EmulatorState
@@ -24,7 +28,34 @@ if TYPE_CHECKING:
 __all__ = ("repo_routes",)
 
 _IDS = itertools.count(3_900_000_000_000_001)
-_CHECK = object_of({"url": STR, "provider": STR, "path": STR, "branch": STR, "tag": STR})
+_CHECK = object_of(
+    {"url": STR, "provider": STR, "path": STR, "git_credential_id": INT, "sparse_checkout": OBJ}
+)
+_UPDATE = object_of(
+    {
+        "branch": STR,
+        "tag": STR,
+        "git_credential_id": INT,
+        "sparse_checkout": OBJ,
+        "dangerously_force_discard_all": BOOL,
+    }
+)
+# "Git provider. This field is case-insensitive" (repos/create); answers use these spellings.
+_PROVIDERS = {
+    p.lower(): p
+    for p in (
+        "gitHub",
+        "bitbucketCloud",
+        "gitLab",
+        "azureDevOpsServices",
+        "gitHubEnterprise",
+        "bitbucketServer",
+        "gitLabEnterpriseEdition",
+        "awsCodeCommit",
+    )
+}
+_SHOWN = ("id", "path", "url", "provider", "branch", "head_commit_id", "sparse_checkout")
+_HOME = "/Users/emulator@example.com"
 
 
 def _missing(message: str) -> ApiFailure:
@@ -47,45 +78,67 @@ def _repo(state: EmulatorState, raw: str) -> dict[str, Any]:
         raise _missing(f"Repo {raw[:40]} does not exist.") from None
 
 
+def _shown(repo: dict[str, Any]) -> dict[str, Any]:
+    """A repo as the API shows it: no ``branch`` when a tag is checked out (detached HEAD), no ``tag``."""
+    return {k: repo[k] for k in _SHOWN if repo.get(k) is not None}
+
+
+def _path(body: dict[str, Any], url: str) -> str:
+    name = url.rstrip("/").rsplit("/", 1)[-1] or "repo"
+    path = get_str(body, "path") or f"{_HOME}/{name}"
+    parts = path.split("/")
+    if not path.startswith("/") or "" in parts[1:]:
+        raise invalid(f"Invalid path {path[:100]!r}: it must be an absolute workspace path.")
+    if parts[1] == "Repos" and len(parts) != 4:
+        raise invalid(
+            f"Invalid path {path[:100]!r}: a repo in /Repos must be at /Repos/{{folder}}/{{repo-name}}."
+        )
+    return path
+
+
 async def _create(request: web.Request) -> web.Response:
     body = await read_params(request)
     _CHECK(body, "")
-    url = get_str(body, "url")
+    url, provider = get_str(body, "url"), get_str(body, "provider")
     if not url:
         raise invalid("Missing required field: url")
+    if not provider:
+        raise invalid("Missing required field: provider")
+    if provider.lower() not in _PROVIDERS:
+        raise invalid(
+            f"Invalid provider {provider[:40]!r}: it must be one of {', '.join(_PROVIDERS.values())}."
+        )
     state = _state(request)
-    name = url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git") or "repo"
-    path = get_str(body, "path") or f"/Repos/emulator@example.com/{name}"
+    path = _path(body, url)
     if any(r["path"] == path for r in state.repos.values()):
         raise ApiFailure(400, "RESOURCE_ALREADY_EXISTS", f"Path {path} already exists.")
-    branch = get_str(body, "branch") or "main"
     repo_id = next(_IDS)
     state.repos[repo_id] = {
         "id": repo_id,
         "path": path,
         "url": url,
-        "provider": get_str(body, "provider") or "gitHub",
-        "branch": branch,
-        "head_commit_id": _commit(url, branch),
+        "provider": _PROVIDERS[provider.lower()],
+        "branch": "main",
+        "head_commit_id": _commit(url, "main"),
     }
-    return json_response(state.repos[repo_id])
+    if body.get("sparse_checkout") is not None:
+        state.repos[repo_id]["sparse_checkout"] = body["sparse_checkout"]
+    return json_response(_shown(state.repos[repo_id]))
 
 
 async def _get(request: web.Request) -> web.Response:
-    return json_response(_repo(_state(request), request.match_info["repo_id"]))
+    return json_response(_shown(_repo(_state(request), request.match_info["repo_id"])))
 
 
 async def _update(request: web.Request) -> web.Response:
     body = await read_params(request)
-    object_of({"branch": STR, "tag": STR})(body, "")
+    _UPDATE(body, "")
     repo = _repo(_state(request), request.match_info["repo_id"])
-    ref = get_str(body, "branch") or get_str(body, "tag")
-    if not ref:
-        raise invalid("Either branch or tag must be given.")
-    repo.pop("tag", None)
-    repo.update({"branch": ref} if body.get("branch") else {"tag": ref})
-    repo["head_commit_id"] = _commit(repo["url"], ref)
-    return json_response(repo)
+    branch, tag = get_str(body, "branch"), get_str(body, "tag")
+    if bool(branch) == bool(tag):
+        raise invalid("Exactly one of branch or tag must be specified.")
+    repo.update(branch=branch or None, tag=tag or None, head_commit_id=_commit(repo["url"], branch or tag))
+    return json_response({})
 
 
 async def _delete(request: web.Request) -> web.Response:
@@ -98,7 +151,7 @@ async def _delete(request: web.Request) -> web.Response:
 async def _list(request: web.Request) -> web.Response:
     params = await read_params(request)
     prefix = get_str(params, "path_prefix")
-    repos = [r for r in _state(request).repos.values() if r["path"].startswith(prefix)]
+    repos = [_shown(r) for r in _state(request).repos.values() if r["path"].startswith(prefix)]
     return json_response({"repos": repos} if repos else {})
 
 

@@ -203,6 +203,11 @@ class Runner:
 
     async def _attempt(self, task: TaskRun) -> None:
         task.pending_ms = task.running_ms = _now()
+        if task.blocked is not None:
+            task.running_ms = None
+            task.error = task.blocked
+            task.finish(task.pending_ms, "NOT_FOUND", task.blocked)
+            return
         shim = resolve_task(self._workspace, task.spec)
         if shim is None:
             duration, outcome, error = sim_settings(task.spec, *self._defaults)

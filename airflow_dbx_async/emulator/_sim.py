@@ -108,6 +108,11 @@ def _fill_output(task: TaskRun, error: str | None) -> None:
 
 def _play(task: TaskRun, ready: int, defaults: tuple[float, str]) -> None:
     """Write one attempt's timeline from ``ready`` on."""
+    if task.blocked is not None:
+        task.pending_ms = ready
+        task.finish(ready, "NOT_FOUND", task.blocked)
+        task.error = task.blocked
+        return
     duration, outcome, error = sim_settings(task.spec, *defaults, attempt=task.attempt_number)
     setup = cleanup = duration // 10
     task.pending_ms = ready

@@ -257,7 +257,17 @@ def check_run_now(body: Mapping[str, Any]) -> None:
 
 
 def _check_slot_sizes(body: Mapping[str, Any]) -> None:
-    """The JSON of ``notebook_params`` (and the other parameter maps) is at most 10,000 bytes."""
+    """The JSON of ``notebook_params`` (and the other parameter maps) is at most 10,000 bytes.
+
+    Also from the run-now / repair reference: "notebook_params cannot be specified in conjunction with
+    jar_params", and ``python_params`` / ``spark_submit_params`` "accept only Latin characters (ASCII
+    character set). Using non-ASCII characters returns an error."
+    """
+    if body.get("notebook_params") and body.get("jar_params"):
+        raise invalid("notebook_params cannot be specified in conjunction with jar_params.")
+    for name in ("python_params", "spark_submit_params"):
+        if any(not str(p).isascii() for p in body.get(name) or ()):
+            raise invalid(f"{name} accept only Latin characters (ASCII character set).")
     for name in ("notebook_params", "python_params", "jar_params", "job_parameters"):
         if body.get(name) is not None and len(json.dumps(body[name]).encode()) > 10_000:
             raise invalid(f"The JSON representation of {name} cannot exceed 10,000 bytes.")

@@ -22,6 +22,8 @@ from airflow_dbx_async.emulator._html import html_routes
 from airflow_dbx_async.emulator._keys import CONNECTIONS, FAULTS, STATE
 from airflow_dbx_async.emulator._misc import misc_routes
 from airflow_dbx_async.emulator._params import ApiFailure, json_response
+from airflow_dbx_async.emulator._permissions import permission_routes
+from airflow_dbx_async.emulator._pipelines import pipeline_routes
 from airflow_dbx_async.emulator._repos import repo_routes
 from airflow_dbx_async.emulator._sql import sql_routes
 from airflow_dbx_async.emulator._warehouses import warehouse_routes
@@ -129,6 +131,8 @@ def create_app(
     app.add_routes(jobs_routes())
     app.add_routes(cluster_routes())
     app.add_routes(repo_routes())
+    app.add_routes(pipeline_routes())
+    app.add_routes(permission_routes())
     app.add_routes(warehouse_routes())
     app.add_routes(sql_routes())
     app.add_routes(misc_routes())

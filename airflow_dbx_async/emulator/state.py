@@ -7,7 +7,6 @@ Runs are created here and either scheduled in full at once (simulated mode) or h
 
 from __future__ import annotations
 
-import base64
 import heapq
 import itertools
 import json
@@ -27,7 +26,9 @@ from airflow_dbx_async.emulator._jobs import (
     strip_nulls,
 )
 from airflow_dbx_async.emulator._model import TERMINAL, Run, TaskRun, latest_tasks, run_phase
+from airflow_dbx_async.emulator._paging import decode_token, encode_token
 from airflow_dbx_async.emulator._params import ApiFailure, get_int, get_str, invalid
+from airflow_dbx_async.emulator._pipeline_store import PipelineStore
 from airflow_dbx_async.emulator._queue import admit, may_start
 from airflow_dbx_async.emulator._repair import plan_repair
 from airflow_dbx_async.emulator._runner import Runner
@@ -57,24 +58,6 @@ class Stats:
     faults: Counter[str] = field(default_factory=Counter)
 
 
-def encode_token(offset: int) -> str:
-    """An opaque page token for ``offset``."""
-    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
-
-
-def decode_token(token: str) -> int:
-    """The offset of a page token (an empty token is the first page)."""
-    if not token:
-        return 0
-    try:
-        text = base64.urlsafe_b64decode(token.encode()).decode()
-        if text.startswith("offset:"):
-            return max(0, int(text[7:]))
-    except ValueError:
-        pass
-    raise invalid(f"Invalid page_token: {token[:40]!r}")
-
-
 class EmulatorState:
     """All mutable state of one emulator instance."""
 
@@ -92,6 +75,7 @@ class EmulatorState:
         self.repos: dict[int, dict[str, Any]] = {}
         self.warehouses: dict[str, Warehouse] = {}
         self.statements = StatementStore(self)
+        self.pipelines = PipelineStore(config.workspace_path, self.now_ms)
         self.oauth_tokens: dict[str, float] = {}
         # Retry attempts of simulated runs, written ahead and shown from their creation time on.
         self.future_attempts: list[tuple[int, int, Run, TaskRun]] = []
@@ -137,6 +121,7 @@ class EmulatorState:
             container.clear()
         self.deleted_runs.clear()
         self.statements.reset()
+        self.pipelines.reset()
         load_clusters(self)
         load_warehouses(self)
         self.load_workspace_jobs()
@@ -277,6 +262,7 @@ class EmulatorState:
             visible_ms,
             attempt_number=previous.attempt_number + 1,
             repair_id=previous.repair_id,
+            blocked=previous.blocked,
         )
         if visible_ms <= self.now_ms():
             run.tasks.append(task)
@@ -295,6 +281,8 @@ class EmulatorState:
                 self.task_runs[task.run_id] = (run, task)
 
     def _launch(self, run: Run, tasks: list[TaskRun], prior: Mapping[str, tuple[str, int]]) -> None:
+        for task in tasks:  # a pipeline_task fails when it starts if its pipeline does not exist
+            task.blocked = self.pipelines.track(task)
         if run.skip_message is not None:
             for task in tasks:
                 task.finish(self.now_ms(), "SKIPPED", run.skip_message)

@@ -29,7 +29,9 @@ _ODD: list[Any] = ["x", "", "٥", -1, 0, 1.5, 10**30, True, [], ["a"], [{"a": 1}
 _REMOVE = object()
 
 
-def _valid(job_id: int, run_id: int, task_run_id: int, statement_id: str) -> list[tuple[str, str, Any]]:
+def _valid(
+    job_id: int, run_id: int, task_run_id: int, statement_id: str, pipeline_id: str, repo_id: int
+) -> list[tuple[str, str, Any]]:
     task = {
         "task_key": "a",
         "notebook_task": {"notebook_path": "/Users/me/nb", "base_parameters": {"p": "1"}},
@@ -72,7 +74,20 @@ def _valid(job_id: int, run_id: int, task_run_id: int, statement_id: str) -> lis
         "query_tags": [{"key": "team", "value": "data"}],
     }
     warehouse = {"name": "fuzz", "cluster_size": "Small", "auto_stop_mins": 10, "max_num_clusters": 2}
-    params = {"notebook_params": {"a": "b"}, "python_params": ["x"], "jar_params": ["j"]}
+    params = {"notebook_params": {"a": "b"}, "python_params": ["x"]}
+    acl = [
+        {"user_name": "owner@example.com", "permission_level": "IS_OWNER"},
+        {"group_name": "g", "permission_level": "CAN_VIEW"},
+        {"service_principal_name": "sp", "permission_level": "CAN_MANAGE_RUN"},
+    ]
+    pipeline = {
+        "name": "fuzz",
+        "allow_duplicate_names": True,
+        "libraries": [{"notebook": {"path": "/Users/me/dlt"}}],
+        "configuration": {"k": "v"},
+        "continuous": False,
+        "parameters": {"p": "1"},
+    }
     return [
         ("POST", "jobs/create", settings),
         ("POST", "jobs/reset", {"job_id": job_id, "new_settings": settings}),
@@ -97,6 +112,7 @@ def _valid(job_id: int, run_id: int, task_run_id: int, statement_id: str) -> lis
             },
         ),
         ("POST", "jobs/run-now", {"job_id": job_id, "job_parameters": {"k": "v"}}),
+        ("POST", "jobs/run-now", {"job_id": job_id, "jar_params": ["j"], "python_params": ["p"]}),
         ("POST", "jobs/runs/submit", {"run_name": "r", "tasks": [submit_task], "timeout_seconds": 100}),
         (
             "POST",
@@ -138,6 +154,28 @@ def _valid(job_id: int, run_id: int, task_run_id: int, statement_id: str) -> lis
         ("POST", f"/api/2.0/sql/warehouses/{WAREHOUSE}/start", {}),
         ("GET", f"/api/2.0/sql/warehouses/{WAREHOUSE}", {}),
         ("GET", "/api/2.0/sql/warehouses", {}),
+        ("POST", "jobs/create", {**settings, "access_control_list": acl}),
+        ("PUT", f"/api/2.0/permissions/jobs/{job_id}", {"access_control_list": acl}),
+        ("PATCH", f"/api/2.0/permissions/jobs/{job_id}", {"access_control_list": acl[1:]}),
+        ("GET", f"/api/2.0/permissions/jobs/{job_id}", {}),
+        ("POST", "/api/2.0/pipelines", pipeline),
+        (
+            "GET",
+            "/api/2.0/pipelines",
+            {"filter": "name LIKE 'fu%'", "max_results": 5, "order_by": "name desc"},
+        ),
+        ("GET", f"/api/2.0/pipelines/{pipeline_id}", {}),
+        ("DELETE", f"/api/2.0/pipelines/{pipeline_id}", {}),
+        (
+            "POST",
+            "/api/2.0/repos",
+            {"url": "https://github.com/me/r.git", "provider": "gitHub", "path": "/Repos/me/r"},
+        ),
+        ("PATCH", f"/api/2.0/repos/{repo_id}", {"branch": "dev"}),
+        ("PATCH", f"/api/2.0/repos/{repo_id}", {"tag": "v1"}),
+        ("GET", f"/api/2.0/repos/{repo_id}", {}),
+        ("DELETE", f"/api/2.0/repos/{repo_id}", {}),
+        ("GET", "/api/2.0/workspace/get-status", {"path": "/Repos/me/r"}),
     ]
 
 
@@ -188,13 +226,23 @@ async def _send(api: Api, method: str, path: str, body: Any) -> int:
     return status
 
 
-async def _fixtures(api: Api) -> tuple[int, int, int, str]:
+async def _fixtures(api: Api) -> tuple[int, int, int, str, str, int]:
     task = {"task_key": "a", "notebook_task": {"notebook_path": "/nb"}, "sim_duration_seconds": 0.01}
     job_id = (await api.post("jobs/create", {"name": "base", "tasks": [task]}))["job_id"]
     run = await api.wait_run((await api.post("jobs/run-now", {"job_id": job_id}))["run_id"])
     body = {"statement": "SELECT 1", "warehouse_id": WAREHOUSE}
     statement = await api.post("/api/2.0/sql/statements", body)
-    return job_id, run["run_id"], run["tasks"][0]["run_id"], statement["statement_id"]
+    pipeline = await api.post("/api/2.0/pipelines", {"name": "base", "allow_duplicate_names": True})
+    repo = {"url": "https://github.com/me/base.git", "provider": "gitHub", "path": f"/Repos/me/base-{job_id}"}
+    repo_id = (await api.post("/api/2.0/repos", repo))["id"]
+    return (
+        job_id,
+        run["run_id"],
+        run["tasks"][0]["run_id"],
+        statement["statement_id"],
+        pipeline["pipeline_id"],
+        repo_id,
+    )
 
 
 async def test_no_5xx_for_mangled_requests(make_api: MakeApi) -> None:
@@ -206,8 +254,9 @@ async def test_no_5xx_for_mangled_requests(make_api: MakeApi) -> None:
     assert failures == [], failures[:5]
     assert len(statuses) >= 2_000
     assert sum(400 <= s < 500 for s in statuses) > len(statuses) // 4  # most mangles are refused
-    job_id, run_id, _, statement_id = await _fixtures(api)  # still serving, state intact
+    job_id, run_id, _, statement_id, pipeline_id, _ = await _fixtures(api)  # still serving, state intact
     assert (await api.get("jobs/runs/get", run_id=run_id))["state"]["result_state"] == "SUCCESS"
     assert (await api.get("jobs/get", job_id=job_id))["job_id"] == job_id
     statement = await api.get(f"/api/2.0/sql/statements/{statement_id}")
     assert statement["status"]["state"] == "SUCCEEDED"
+    assert (await api.get(f"/api/2.0/pipelines/{pipeline_id}"))["state"] == "IDLE"

@@ -219,7 +219,8 @@ def test_official_hook_repos_permissions_and_connection_test(
     )
     repo_id = hook.get_repo_by_path("/Repos/me/project")
     assert repo_id == str(created["id"])
-    updated = hook.update_repo(repo_id, {"branch": "dev"})
+    assert hook.update_repo(repo_id, {"branch": "dev"}) == {}  # repos/update answers an empty object
+    updated = hook._do_api_call(("GET", f"2.0/repos/{repo_id}"))
     assert updated["branch"] == "dev"
     assert updated["head_commit_id"] != created["head_commit_id"]
     hook.delete_repo(repo_id)
