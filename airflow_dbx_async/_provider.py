@@ -22,9 +22,9 @@ def get_provider_info() -> dict[str, Any]:
         "versions": [__version__],
         "extra-links": [
             "airflow_dbx_async.links.DatabricksJobRunLink",
-            "airflow_dbx_async.workflow_links.WorkflowJobRunLink",
-            "airflow_dbx_async.workflow_links.WorkflowJobRepairAllFailedLink",
-            "airflow_dbx_async.workflow_links.WorkflowJobRepairSingleTaskLink",
+            "airflow_dbx_async.links.WorkflowJobRunLink",
+            "airflow_dbx_async.links.WorkflowJobRepairAllFailedLink",
+            "airflow_dbx_async.links.WorkflowJobRepairSingleTaskLink",
         ],
         "connection-types": [],
     }

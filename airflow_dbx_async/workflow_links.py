@@ -1,21 +1,15 @@
-"""Extra links of a workflow task group: the job run, and repair of failed tasks from the UI.
-
-Airflow 3 resolves extra links in the worker when a task finishes and stores them. The job run link
-reads the job run's page URL the task pushed. The repair links point at the repair page that this
-package's Airflow plugin serves from the API server (see :mod:`airflow_dbx_async.repair_plugin`);
-the page decides there, at request time, which tasks have failed.
-"""
+"""The workflow group's extra links; they live in :mod:`airflow_dbx_async.links` (this path keeps working)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
-
-from airflow.sdk import BaseOperatorLink
-
-if TYPE_CHECKING:
-    from airflow.sdk import BaseOperator
-    from airflow.sdk.types import TaskInstanceKey
+from airflow_dbx_async.links import (
+    REPAIR_URL_PREFIX,
+    XCOM_JOB_RUN_LINK_KEY,
+    WorkflowJobRepairAllFailedLink,
+    WorkflowJobRepairSingleTaskLink,
+    WorkflowJobRunLink,
+    repair_page_url,
+)
 
 __all__ = (
     "REPAIR_URL_PREFIX",
@@ -25,53 +19,3 @@ __all__ = (
     "WorkflowJobRunLink",
     "repair_page_url",
 )
-
-XCOM_JOB_RUN_LINK_KEY = "databricks_job_run_link"
-REPAIR_URL_PREFIX = "/databricks-async"
-
-
-def repair_page_url(dag_id: str, dag_run_id: str, task_id: str) -> str:
-    """The repair page for one task (a launch task stands for all failed tasks of its group)."""
-    from airflow_dbx_async._compat import conf
-
-    base = str(conf.get("api", "base_url", fallback="") or "").rstrip("/")
-    parts = "/".join(quote(part, safe="") for part in (dag_id, dag_run_id, task_id))
-    return f"{base}{REPAIR_URL_PREFIX}/repair/{parts}"
-
-
-class WorkflowJobRunLink(BaseOperatorLink):
-    """Link to the Databricks page of the group's job run."""
-
-    name = "See Databricks Job Run"
-
-    @property
-    def xcom_key(self) -> str:
-        """Where the task pushed the job run's page URL (the official provider's key)."""
-        return XCOM_JOB_RUN_LINK_KEY
-
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """The job run's page URL, or ``""`` before the job run exists."""
-        from airflow.sdk.execution_time.xcom import XCom
-
-        value: Any = XCom.get_value(key=XCOM_JOB_RUN_LINK_KEY, ti_key=ti_key)
-        return value if isinstance(value, str) else ""
-
-
-class WorkflowJobRepairAllFailedLink(BaseOperatorLink):
-    """On the launch task: repair every failed task of the group's job run."""
-
-    name = "Repair All Failed Tasks"
-
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """The repair page for the whole group."""
-        return repair_page_url(ti_key.dag_id, ti_key.run_id, ti_key.task_id)
-
-
-class WorkflowJobRepairSingleTaskLink(BaseOperatorLink):
-    """On a task of the group: repair this task in the group's job run."""
-
-    name = "Repair a single task"
-
-    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """The repair page for this task."""
-        return repair_page_url(ti_key.dag_id, ti_key.run_id, ti_key.task_id)

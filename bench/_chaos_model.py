@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_dbx_async._idempotency import TaskIdentity, make_token
+from airflow_dbx_async.operators import TaskIdentity, make_token
 
 __all__ = (
     "DAG_ID",

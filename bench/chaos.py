@@ -66,8 +66,8 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Connection
 
-    from airflow_dbx_async._operator_base import DatabricksDeferrableOperatorBase
     from airflow_dbx_async.client import ClientConfig
+    from airflow_dbx_async.operators import DatabricksDeferrableOperatorBase
 
 __all__ = (
     "FAULT_KINDS",

@@ -13,3 +13,6 @@ os.environ["AIRFLOW_HOME"] = _HOME
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_HOME}/airflow.db")
+
+# The Airflow-layer fixtures (a fake workspace, a connection, captured logs), after the settings above.
+pytest_plugins = ["tests.fixtures"]

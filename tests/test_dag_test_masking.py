@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_dbx_async.testing import EmulatorProcess
+from tests.helpers import set_connection
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -85,7 +86,7 @@ def test_dag_test_output_never_shows_the_token(
 
     conn = json.loads(emulator.connection_json())
     conn["extra"] = {"token": conn.pop("password")}  # Airflow itself masks the extra only as a whole
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
+    set_connection(monkeypatch, conn.pop("host"), conn_id=CONN_ID, password="", **conn)
     dag_run = _load_dag().test()
     (ti,) = dag_run.get_task_instances()
     assert ti.state == TaskInstanceState.FAILED

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import json
 import textwrap
 import warnings
 from collections import Counter
@@ -22,6 +21,7 @@ import pytest
 from aiohttp import web
 
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
+from tests.helpers import set_connection
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
@@ -113,8 +113,7 @@ def dags() -> Any:
 def connection(
     emulator: EmulatorHandle, posts: Counter[str], monkeypatch: pytest.MonkeyPatch
 ) -> EmulatorHandle:
-    conn = {"conn_type": "databricks", "host": emulator.url, "password": emulator.token}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
+    set_connection(monkeypatch, emulator.url, conn_id=CONN_ID, password=emulator.token)
     posts.clear()
     return emulator
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING, Any
 
+from tests.helpers import wait_for
+
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
 
     from airflow_dbx_async.testing import AirflowStack, EmulatorProcess
@@ -18,7 +18,6 @@ __all__ = (
     "emulator_run",
     "extra_token_connection",
     "trigger_event_sizes",
-    "wait_for",
 )
 
 MAX_EVENT_BYTES = 8 * 1024
@@ -45,18 +44,6 @@ def trigger_event_sizes(home: Path) -> list[tuple[int, str]]:
             if isinstance(line, dict) and line.get("event") == "Trigger fired event":
                 sizes.append((len(str(line.get("result", "")).encode()), str(path.relative_to(home))))
     return sizes
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60.0, interval: float = 0.3) -> Any:
-    """Poll ``probe`` until it returns something truthy; fail the test after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 def emulator_run(emulator: EmulatorProcess, databricks_run_id: int) -> dict[str, Any]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tests.e2e.helpers import emulator_run, wait_for
+from tests.e2e.helpers import emulator_run
+from tests.helpers import wait_for
 
 if TYPE_CHECKING:
     from airflow_dbx_async.testing import AirflowStack, EmulatorProcess

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 import psycopg2
 import pytest
 
-from airflow_dbx_async._idempotency import TaskIdentity, make_token
+from airflow_dbx_async.operators._idempotency import TaskIdentity, make_token
 from airflow_dbx_async.testing import AirflowStack
-from tests.e2e.helpers import StateRecorder, wait_for
+from tests.e2e.helpers import StateRecorder
+from tests.helpers import wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

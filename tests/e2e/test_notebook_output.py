@@ -12,7 +12,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from airflow_dbx_async.client import ClientConfig, JobsClient, TokenAuth
-from tests.e2e.helpers import StateRecorder, wait_for
+from tests.e2e.helpers import StateRecorder
+from tests.helpers import wait_for
 
 if TYPE_CHECKING:
     from airflow_dbx_async.testing import AirflowStack, EmulatorProcess

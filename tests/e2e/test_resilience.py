@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow_dbx_async._idempotency import TaskIdentity, make_token
+from airflow_dbx_async.operators._idempotency import TaskIdentity, make_token
 from tests.e2e.helpers import StateRecorder
 
 if TYPE_CHECKING:

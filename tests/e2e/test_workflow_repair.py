@@ -15,8 +15,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.e2e.helpers import wait_for
 from tests.e2e.test_browser import _render
+from tests.helpers import wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path

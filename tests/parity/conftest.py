@@ -11,13 +11,13 @@ import json
 import os
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiohttp import web
 
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
+from tests.helpers import FakeTI
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
@@ -129,24 +129,12 @@ def workspace() -> Iterator[Workspace]:
             os.environ[CONN_ENV] = previous
 
 
-@dataclass
-class ParityTI:
-    """Just enough of a runtime task instance for both providers' operators."""
-
-    dag_id: str = "parity"
-    task_id: str = "task"
-    run_id: str = field(default_factory=lambda: f"manual__{uuid.uuid4().hex}")
-    map_index: int = -1
-    try_number: int = 1
-    start_date: datetime = field(default_factory=lambda: datetime.now(UTC))
-    stats_tags: dict[str, str] = field(default_factory=dict)
-    pushed: list[tuple[str, Any]] = field(default_factory=list)
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed.append((key, value))
+def ParityTI(**fields: Any) -> FakeTI:  # noqa: N802 - reads as the task instance it builds
+    """A task instance for both providers' operators: its own DAG run unless ``run_id`` is given."""
+    return FakeTI(**{"dag_id": "parity", "run_id": f"manual__{uuid.uuid4().hex}", **fields})
 
 
-def parity_context(ti: ParityTI) -> Any:
+def parity_context(ti: FakeTI) -> Any:
     return {"ti": ti}
 
 

@@ -13,13 +13,14 @@ import pytest
 from airflow.providers.databricks.triggers.databricks import DatabricksExecutionTrigger
 from airflow.sdk.exceptions import TaskDeferred
 
+from airflow_dbx_async.client import ApiError
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
 from airflow_dbx_async.operators import (
     DatabricksRunFailedError,
     DatabricksRunNowOperator,
     DatabricksSubmitRunOperator,
 )
-from tests.airflow.helpers import first_event
+from tests.helpers import FakeTI, first_event
 from tests.parity.conftest import ParityTI, Workspace, parity_context
 
 # The official provider calls ProvidersManager.hooks, which Airflow 3.3 flags as deprecated.
@@ -67,10 +68,16 @@ def test_params_become_job_parameters_unless_disabled_or_a_legacy_slot_is_used(w
     assert "job_parameters" not in legacy
 
 
-def test_notebook_params_with_jar_params_are_sent_for_a_multi_task_job(workspace: Workspace) -> None:
+def test_notebook_params_with_jar_params_are_sent_and_refused_by_databricks(
+    workspace: Workspace,
+) -> None:
+    # Sent as the official operator sends them; the run-now reference says "notebook_params cannot be
+    # specified in conjunction with jar_params", so the workspace answers 400 and the task fails.
     workspace.reset_runs()
     op = _run_now(job_id=102, notebook_params={"a": "1"}, jar_params=["x"])
-    op.execute(parity_context(ParityTI()))
+    with pytest.raises(ApiError, match="conjunction with jar_params") as refused:
+        op.execute(parity_context(ParityTI()))
+    assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
     (body,) = _posts(workspace, "run-now")
     assert (body["notebook_params"], body["jar_params"]) == ({"a": "1"}, ["x"])
 
@@ -162,7 +169,7 @@ def _slow_job(workspace: Workspace, job_id: int) -> None:
     workspace.handle.call(_create_job(workspace, job_id, {"name": f"slow-{job_id}", "tasks": [task]}))
 
 
-def _late_ti() -> ParityTI:
+def _late_ti() -> FakeTI:
     """A try that started ten minutes ago: a one-minute execution_timeout has passed already."""
     return ParityTI(start_date=datetime.now(UTC) - timedelta(minutes=10))
 
@@ -291,7 +298,7 @@ def test_openlineage_without_the_provider_changes_nothing_and_logs_one_line(
     workspace: Workspace, caplog: pytest.LogCaptureFixture
 ) -> None:
     workspace.reset_runs()
-    with caplog.at_level("INFO", logger="airflow_dbx_async._forwarding"):
+    with caplog.at_level("INFO", logger="airflow_dbx_async.operators._forwarding"):
         _submit(
             notebook_task=NB,
             new_cluster=CLUSTER,
@@ -303,6 +310,6 @@ def test_openlineage_without_the_provider_changes_nothing_and_logs_one_line(
     workspace.reset_runs()
     assert submitted[0]["notebook_task"] == NB
     assert "spark_conf" not in submitted[0]["new_cluster"]
-    lines = [r.getMessage() for r in caplog.records if r.name == "airflow_dbx_async._forwarding"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "airflow_dbx_async.operators._forwarding"]
     assert len(lines) == 2
     assert all("OpenLineage provider is not installed" in line for line in lines)

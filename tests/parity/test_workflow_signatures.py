@@ -13,13 +13,14 @@ from airflow.sdk import DAG
 
 from airflow_dbx_async import task_operators as ours
 from airflow_dbx_async import workflow as ours_wf
+from airflow_dbx_async.workflow._group import _CreateDatabricksWorkflowOperator
 
 CLUSTER = {"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1}
 PAIRS = [
     (official.DatabricksNotebookOperator, ours.DatabricksNotebookOperator),
     (official.DatabricksTaskOperator, ours.DatabricksTaskOperator),
     (official_wf.DatabricksWorkflowTaskGroup, ours_wf.DatabricksWorkflowTaskGroup),
-    (official_wf._CreateDatabricksWorkflowOperator, ours_wf._CreateDatabricksWorkflowOperator),
+    (official_wf._CreateDatabricksWorkflowOperator, _CreateDatabricksWorkflowOperator),
 ]
 # Ours waits in the triggerer unless told otherwise; the official one reads operators.default_deferrable.
 DIFFERENT_DEFAULTS = {"deferrable"}

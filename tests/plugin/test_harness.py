@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from typing import TYPE_CHECKING
 
 from airflow_dbx_async.testing import EmulatorProcess, ManagedProcess, connection_json, flatten_log
+from tests.helpers import wait_for
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
-
-
-def _wait(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_stop_ends_the_whole_process_group(tmp_path: Path) -> None:
@@ -31,7 +21,7 @@ def test_stop_ends_the_whole_process_group(tmp_path: Path) -> None:
     )
     script += "time.sleep(60)"
     proc = ManagedProcess("sleeper", [sys.executable, "-c", script], env={}, log_path=tmp_path / "out.log")
-    assert _wait(lambda: "up" in (tmp_path / "out.log").read_text())
+    wait_for("the leader to start", lambda: "up" in (tmp_path / "out.log").read_text(), 10, 0.05)
     assert proc.alive()
     proc.stop(grace=0.5)
     assert not proc.alive()
@@ -43,7 +33,7 @@ def test_kill_is_immediate_and_group_wide(tmp_path: Path) -> None:
     script += "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
     script += "print('up', flush=True); time.sleep(60)"
     proc = ManagedProcess("sleeper", [sys.executable, "-c", script], env={}, log_path=tmp_path / "out.log")
-    assert _wait(lambda: "up" in (tmp_path / "out.log").read_text())
+    wait_for("the leader to start", lambda: "up" in (tmp_path / "out.log").read_text(), 10, 0.05)
     proc.kill()
     assert not proc.alive()
     assert proc.popen.returncode == -9

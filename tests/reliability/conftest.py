@@ -15,13 +15,14 @@ import structlog
 
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
 from airflow_dbx_async.triggers import DatabricksRunTrigger
-from tests.airflow.helpers import FakeTI as BaseFakeTI
 from tests.compat import TaskDeferred
+from tests.helpers import FakeTI
+from tests.helpers import set_connection as _set_connection
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator, MutableMapping
 
-    from airflow_dbx_async._operator_base import DatabricksDeferrableOperatorBase
+    from airflow_dbx_async.operators._operator_base import DatabricksDeferrableOperatorBase
 
 CONN_ID = "dbx_reliability"
 SECRET = "dapi-SECRET-7f3a9c1e5b2d4f6a8c0e"
@@ -29,8 +30,7 @@ SECRET = "dapi-SECRET-7f3a9c1e5b2d4f6a8c0e"
 
 def set_connection(monkeypatch: pytest.MonkeyPatch, host: str, **fields: Any) -> None:
     """Point ``CONN_ID`` at ``host`` (the secret token is the password unless ``password`` is given)."""
-    body = {"conn_type": "databricks", "host": host, "password": SECRET, **fields}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(body))
+    _set_connection(monkeypatch, host, **{"conn_id": CONN_ID, "password": SECRET, **fields})
 
 
 @pytest_asyncio.fixture
@@ -68,13 +68,9 @@ def all_logs(logs: list[MutableMapping[str, Any]], caplog: pytest.LogCaptureFixt
     return LogLines(logs, caplog)
 
 
-class FakeTI(BaseFakeTI):
-    """The parts of Airflow's runtime task instance that the operators use."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("dag_id", "reliability")
-        kwargs.setdefault("run_id", "manual__reliability")
-        super().__init__(**kwargs)
+def reliability_ti(**fields: Any) -> FakeTI:
+    """A task instance of the reliability DAG (``fields`` override)."""
+    return FakeTI(**{"dag_id": "reliability", "run_id": "manual__reliability", **fields})
 
 
 @dataclass
@@ -92,7 +88,7 @@ async def run_try(op: DatabricksDeferrableOperatorBase, **ti_fields: Any) -> Try
 
     :param ti_fields: task instance fields to set (``run_id``, ``try_number``, ...).
     """
-    result = TryResult(FakeTI(task_id=op.task_id, **ti_fields))
+    result = TryResult(reliability_ti(task_id=op.task_id, **ti_fields))
     context: Any = {"ti": result.ti}
     try:
         await asyncio.to_thread(op.execute, context)

@@ -17,13 +17,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_dbx_async._events import RunEvent
-from airflow_dbx_async._failure_report import short_message
 from airflow_dbx_async.client import ApiError, ConfigurationError, DatabricksError, JobsClient
 from airflow_dbx_async.hooks import DatabricksAsyncHook
 from airflow_dbx_async.operators import DatabricksRunNowOperator, DatabricksSubmitRunOperator
+from airflow_dbx_async.outcome._events import RunEvent
+from airflow_dbx_async.outcome._failure_report import short_message
 from airflow_dbx_async.triggers import DatabricksRunTrigger
-from tests.reliability.conftest import CONN_ID, SECRET, FakeTI, run_try, set_connection
+from tests.helpers import async_wait_for
+from tests.reliability.conftest import CONN_ID, SECRET, reliability_ti, run_try, set_connection
 
 if TYPE_CHECKING:
     from collections.abc import MutableMapping
@@ -211,12 +212,12 @@ async def test_run_deleted_while_polled(
     async with JobsClient(await hook.aget_config()) as client:
         run_id = await client.submit_run(body)
     watching = asyncio.ensure_future(_events(_trigger(run_id, polling_period_seconds=0.2)))
-    for _ in range(500):  # poll the condition for at most 10 s: the trigger has seen the run going
-        if any("is RUNNING" in str(e["event"]) or "is PENDING" in str(e["event"]) for e in logs):
-            break
-        await asyncio.sleep(0.02)
-    else:
-        pytest.fail("the trigger never saw the run going")
+    await async_wait_for(  # the trigger has seen the run going
+        "the trigger to see the run going",
+        lambda: any("is RUNNING" in str(e["event"]) or "is PENDING" in str(e["event"]) for e in logs),
+        seconds=10,
+        interval=0.02,
+    )
     async with aiohttp.ClientSession() as session, session.post(f"{emulator.url}/_emulator/reset") as answer:
         assert answer.status == 200
     (event,) = await asyncio.wait_for(watching, 20)
@@ -601,7 +602,7 @@ def test_run_now_values_databricks_refuses(
 ) -> None:
     _nowhere(monkeypatch)
     op = _run_now(**{"job_id": 5, **kwargs})
-    ctx: Any = {"ti": FakeTI(task_id="run_now")}
+    ctx: Any = {"ti": reliability_ti(task_id="run_now")}
     _refused(lambda: op.execute(ctx), field, message)
 
 
@@ -611,7 +612,7 @@ def test_submit_values_databricks_refuses(
 ) -> None:
     _nowhere(monkeypatch)
     op = DatabricksSubmitRunOperator(task_id="submit", databricks_conn_id=CONN_ID, **kwargs)
-    ctx: Any = {"ti": FakeTI(task_id="submit")}
+    ctx: Any = {"ti": reliability_ti(task_id="submit")}
     _refused(lambda: op.execute(ctx), field, message)
 
 

@@ -110,8 +110,8 @@ def test_retry_policy_validation(kwargs, field):
 def test_the_retry_default_is_three_attempts_everywhere():
     import inspect
 
-    from airflow_dbx_async._operator_base import DatabricksDeferrableOperatorBase
     from airflow_dbx_async.hooks import DatabricksAsyncHook, connection_to_config
+    from airflow_dbx_async.operators._operator_base import DatabricksDeferrableOperatorBase
     from airflow_dbx_async.triggers import DatabricksRunTrigger
 
     assert DEFAULT_RETRY_LIMIT == 3

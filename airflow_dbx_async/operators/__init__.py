@@ -1,0 +1,43 @@
+"""The deferrable operators: submit-run, run-now, notebook and task (official drop-ins).
+
+Parameter names, defaults and templated fields follow the official provider, so migrating is a change
+of import. What they send (the checked payload, its idempotency token, the parameters forwarded from
+the DAG run) is built here; waiting happens in :mod:`airflow_dbx_async.triggers` (or in the worker
+with ``deferrable=False``); what the task then does, and the failure report, come from
+:mod:`airflow_dbx_async.outcome`.
+"""
+
+from __future__ import annotations
+
+from airflow_dbx_async.exceptions import DatabricksConfigError, DatabricksRunFailedError
+from airflow_dbx_async.operators._idempotency import TaskIdentity as TaskIdentity
+from airflow_dbx_async.operators._idempotency import make_token as make_token
+from airflow_dbx_async.operators._job_runs import (
+    DatabricksRunNowDeferrableOperator,
+    DatabricksRunNowOperator,
+    DatabricksSubmitRunDeferrableOperator,
+    DatabricksSubmitRunOperator,
+)
+from airflow_dbx_async.operators._operator_base import DatabricksDeferrableOperatorBase
+from airflow_dbx_async.operators._task_identity import task_identity as task_identity
+from airflow_dbx_async.operators._task_operators import (
+    DatabricksNotebookOperator,
+    DatabricksTaskBaseOperator,
+    DatabricksTaskOperator,
+)
+from airflow_dbx_async.operators._workflow_member import WorkflowRunMetadata as WorkflowRunMetadata
+
+# TaskIdentity, make_token, task_identity and WorkflowRunMetadata are for the workflow package (the
+# launch task's idempotency token, the launch task's result); they are not user API.
+__all__ = (
+    "DatabricksConfigError",
+    "DatabricksDeferrableOperatorBase",
+    "DatabricksNotebookOperator",
+    "DatabricksRunFailedError",
+    "DatabricksRunNowDeferrableOperator",
+    "DatabricksRunNowOperator",
+    "DatabricksSubmitRunDeferrableOperator",
+    "DatabricksSubmitRunOperator",
+    "DatabricksTaskBaseOperator",
+    "DatabricksTaskOperator",
+)

@@ -1,0 +1,147 @@
+"""Airflow plugin: repair a workflow group's Databricks job run from the Airflow 3 UI.
+
+The plugin mounts a small FastAPI app in Airflow's API server (``fastapi_apps``), so it works with any
+auth manager, the default simple one included. The "Repair All Failed Tasks" and "Repair a single
+task" links open ``GET .../repair/{dag_id}/{dag_run_id}/{task_id}``, a page that names the tasks to
+repair; its button posts to the same address. The caller is identified as by Airflow's own API (a
+bearer token, or the UI's session cookie), and must be allowed to clear task instances of the DAG
+(``PUT`` on its task instances), the permission Airflow's own "Clear" needs. A cross-site post is
+refused. The repair itself is in ``workflow/_ui_repair.py``.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from airflow_dbx_async._compat import AirflowPlugin
+from airflow_dbx_async.links import REPAIR_URL_PREFIX
+from airflow_dbx_async.workflow._ui_repair import (
+    RepairError,
+    RepairPlan,
+    clear_tasks,
+    plan_repair,
+    repair_in_databricks,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ("DatabricksWorkflowRepairPlugin", "app")
+
+_ROUTE = "/repair/{dag_id}/{dag_run_id}/{task_id}"
+
+app = FastAPI(title="Databricks workflow repair", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+async def _authorize(request: Request, dag_id: str, method: str) -> None:
+    """Raise 401/403 unless the caller may read (GET) or clear (PUT) the DAG's task instances."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+    from airflow.api_fastapi.core_api.security import bearer_scheme, get_user
+    from airflow.models.dag import DagModel
+
+    credentials = await bearer_scheme(request)
+    user = await get_user(request, None, credentials)
+    allowed = get_auth_manager().is_authorized_dag(
+        method=method,  # type: ignore[arg-type]
+        access_entity=DagAccessEntity.TASK_INSTANCE,
+        details=DagDetails(id=dag_id, team_name=DagModel.get_team_name(dag_id)),
+        user=user,
+    )
+    if not allowed:
+        raise RepairError(403, "Forbidden: you may not clear task instances of this DAG")
+
+
+def _same_origin(request: Request) -> bool:
+    origin = request.headers.get("origin")
+    if origin is None:  # not sent by non-browser clients
+        return True
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+async def _with_session(fn: Callable[..., Any], *args: Any) -> Any:
+    from airflow.utils.session import create_session
+    from starlette.concurrency import run_in_threadpool
+
+    def call() -> Any:
+        with create_session() as session:
+            return fn(session, *args)
+
+    return await run_in_threadpool(call)
+
+
+def _error(exc: Exception) -> Response:
+    from fastapi import HTTPException
+
+    if isinstance(exc, HTTPException):  # raised by Airflow's authentication
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+    if isinstance(exc, RepairError):
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+    return JSONResponse({"detail": f"Repair failed: {type(exc).__name__}: {exc}"}, status_code=502)
+
+
+def _page(plan: RepairPlan) -> str:
+    rows = "".join(
+        f"<li>{html.escape(task_id)} ({html.escape(str(plan.states.get(task_id)))})</li>"
+        for task_id in plan.task_ids
+    )
+    what = f"<ul>{rows}</ul>" if rows else "<p>No failed tasks to repair.</p>"
+    button = '<button type="submit">Repair</button>' if rows else ""
+    return (
+        "<!doctype html><html><head><title>Repair Databricks job run</title></head><body>"
+        f"<h1>Repair Databricks job run {plan.metadata.run_id}</h1>"
+        f"<p>DAG {html.escape(plan.dag_id)}, run {html.escape(plan.dag_run_id)}. "
+        "Databricks re-runs these tasks in the same job run; "
+        "Airflow clears them so they watch the new runs:</p>"
+        f'{what}<form method="post">{button}</form></body></html>'
+    )
+
+
+@app.get(_ROUTE, response_class=HTMLResponse)
+async def repair_page(request: Request, dag_id: str, dag_run_id: str, task_id: str) -> Response:
+    """The confirmation page: which tasks a repair would re-run."""
+    try:
+        await _authorize(request, dag_id, "GET")
+        plan: RepairPlan = await _with_session(plan_repair, dag_id, dag_run_id, task_id)
+    except Exception as exc:
+        return _error(exc)
+    return HTMLResponse(_page(plan))
+
+
+@app.post(_ROUTE)
+async def repair(request: Request, dag_id: str, dag_run_id: str, task_id: str) -> Response:
+    """Repair in Databricks, then clear the Airflow tasks; redirect a browser back to the DAG run."""
+    try:
+        if not _same_origin(request):
+            raise RepairError(403, "Forbidden: cross-site repair request")
+        await _authorize(request, dag_id, "PUT")
+        plan: RepairPlan = await _with_session(plan_repair, dag_id, dag_run_id, task_id)
+        repair_id = await repair_in_databricks(plan)
+        cleared: int = await _with_session(clear_tasks, plan)
+    except Exception as exc:
+        return _error(exc)
+    if "text/html" in request.headers.get("accept", ""):
+        target = f"/dags/{quote(dag_id, safe='')}/runs/{quote(dag_run_id, safe='')}"
+        return RedirectResponse(f"{_base_path()}{target}", status_code=303)
+    body = {"repair_id": repair_id, "databricks_run_id": plan.metadata.run_id}
+    return JSONResponse(
+        {**body, "task_ids": list(plan.task_ids), "task_keys": list(plan.task_keys), "cleared": cleared}
+    )
+
+
+def _base_path() -> str:
+    from airflow.configuration import conf
+
+    return urlsplit(str(conf.get("api", "base_url", fallback="") or "")).path.rstrip("/")
+
+
+class DatabricksWorkflowRepairPlugin(AirflowPlugin):
+    """Serves the repair page of Databricks workflow task groups from the API server."""
+
+    name = "airflow_dbx_async_workflow_repair"
+    fastapi_apps = [{"app": app, "url_prefix": REPAIR_URL_PREFIX, "name": "Databricks workflow repair"}]

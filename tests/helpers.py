@@ -1,0 +1,97 @@
+"""Helpers shared by the tests: a task instance stand-in, a connection, waiting for a condition.
+
+One of each: :class:`FakeTI`, :func:`set_connection`, :func:`wait_for` (and its async twin
+:func:`async_wait_for`), :func:`first_event` and :func:`messages`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from tests.fake_databricks import TOKEN
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, MutableMapping
+
+    import pytest
+
+CONN_ID = "dbx_test"
+
+
+@dataclass
+class FakeTI:
+    """The parts of Airflow's runtime task instance that the operators use."""
+
+    dag_id: str = "dag"
+    task_id: str = "task"
+    run_id: str = "manual__2026-01-01"
+    map_index: int = -1
+    try_number: int = 1
+    start_date: datetime = field(default_factory=lambda: datetime.now(UTC))
+    stats_tags: dict[str, str] = field(default_factory=dict)
+    pushed: list[tuple[str, Any]] = field(default_factory=list)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed.append((key, value))
+
+
+def context(ti: FakeTI | None = None) -> Any:
+    return {"ti": ti or FakeTI()}
+
+
+def set_connection(
+    monkeypatch: pytest.MonkeyPatch,
+    host: str,
+    *,
+    conn_id: str = CONN_ID,
+    password: str = TOKEN,
+    **fields: Any,
+) -> None:
+    """Point the Airflow connection ``conn_id`` at ``host`` through its environment variable."""
+    body = {"conn_type": "databricks", "host": host, "password": password, **fields}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(body))
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60.0, interval: float = 0.3) -> Any:
+    """Poll ``probe`` until it returns something truthy; fail the test after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+async def async_wait_for(
+    what: str, probe: Callable[[], Any], seconds: float = 60.0, interval: float = 0.3
+) -> Any:
+    """:func:`wait_for` on the test's event loop (``seconds`` is its timeout)."""
+    timeout = seconds
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+async def first_event(trigger: Any) -> Any:
+    """Run a trigger as the triggerer does and return its first event, decoded."""
+    from airflow_dbx_async.outcome import RunEvent
+
+    async for event in trigger.run():
+        return RunEvent.from_payload(event.payload)
+    raise AssertionError("the trigger ended without an event")
+
+
+def messages(captured: list[MutableMapping[str, Any]], level: str | None = None) -> list[str]:
+    return [str(e["event"]) for e in captured if level is None or e.get("log_level") == level]
