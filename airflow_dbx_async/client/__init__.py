@@ -27,8 +27,20 @@ from airflow_dbx_async.client._auth import (
     TokenAuth,
     clear_token_cache,
 )
+from airflow_dbx_async.client._azure_identity import (
+    AzureManagedIdentityAuth,
+    AzureTokenCredential,
+    DefaultAzureCredentialAuth,
+)
 from airflow_dbx_async.client._client import JobsClient
 from airflow_dbx_async.client._export import CellOutput, ExportedView, NotebookOutput, RunExport
+from airflow_dbx_async.client._federation import (
+    CallableSubjectToken,
+    FederatedTokenAuth,
+    KubernetesTokenRequest,
+    ProjectedVolumeToken,
+    SubjectTokenSource,
+)
 from airflow_dbx_async.client._numbers import check_number, lenient_int
 from airflow_dbx_async.client._retry import is_retryable
 from airflow_dbx_async.client._sql import SqlClient
@@ -81,22 +93,29 @@ __all__ = (
     "ApiError",
     "Auth",
     "AuthError",
+    "AzureManagedIdentityAuth",
     "AzureServicePrincipalAuth",
+    "AzureTokenCredential",
     "BasicAuth",
     "Borrowing",
     "CallPolicy",
+    "CallableSubjectToken",
     "CellOutput",
     "ClientConfig",
     "ConfigurationError",
     "DatabricksError",
+    "DefaultAzureCredentialAuth",
     "ExportedView",
+    "FederatedTokenAuth",
     "JobsClient",
     "Judgement",
+    "KubernetesTokenRequest",
     "LifeCycleState",
     "NotFound",
     "NotebookOutput",
     "OAuthM2MAuth",
     "Outcome",
+    "ProjectedVolumeToken",
     "RateLimited",
     "ResultChunk",
     "ResultState",
@@ -114,6 +133,7 @@ __all__ = (
     "StatementOutcome",
     "StatementState",
     "StatementStatus",
+    "SubjectTokenSource",
     "TaskRun",
     "Timeout",
     "TokenAuth",

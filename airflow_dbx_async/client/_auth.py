@@ -3,27 +3,30 @@
 An auth object turns into :class:`AuthHeaders`: the headers of one request plus the secrets that no
 error or log line may show. OAuth and Azure tokens come from the client-credentials grant, sent as a
 :class:`TokenRequest` through the caller's ``fetch`` (the transport: the one HTTP path, with its
-retries, error translation, redaction and request count). Tokens are cached per process and per
-credential (a module-level cache keyed by a hash of the credential), so thousands of triggers polling
-the same workspace share one token. A token is refreshed :data:`TOKEN_REFRESH_MARGIN_SECONDS` before
-it expires; when Databricks still rejects it, :meth:`invalidate` drops it and the request is sent once
-more with a fresh one. Every ``repr`` masks secrets.
+retries, error translation, redaction and request count). Tokens live in the per-process cache of
+``_tokens`` (keyed by a hash of the credential), so thousands of triggers polling the same workspace
+share one token and one refresh. A token is refreshed some time before it expires (the margin plus a
+random jitter); when Databricks still rejects it, :meth:`invalidate` drops it and the request is sent
+once more with a fresh one. Every ``repr`` masks secrets. Managed identities and token federation
+live in ``_azure_mi`` and ``_federation``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import json
-import time
-import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from typing import Protocol
 
 import aiohttp
 
-from airflow_dbx_async.client.errors import AuthError
+from airflow_dbx_async.client._tokens import (
+    TOKEN_REFRESH_MARGIN_SECONDS,
+    cached_token,
+    clear_token_cache,
+    forget_token,
+    read_token,
+)
 
 __all__ = (
     "Auth",
@@ -33,14 +36,13 @@ __all__ = (
     "FetchToken",
     "OAuthM2MAuth",
     "TokenAuth",
+    "TOKEN_REFRESH_MARGIN_SECONDS",
     "TokenRequest",
     "clear_token_cache",
 )
 
 AZURE_DATABRICKS_RESOURCE_ID = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"
 _AZURE_MANAGEMENT_RESOURCE = "https://management.core.windows.net/"
-TOKEN_REFRESH_MARGIN_SECONDS = 60.0
-_DEFAULT_LIFETIME_SECONDS = 300.0
 _MASK = "***"
 
 
@@ -58,18 +60,36 @@ class AuthHeaders:
 
 @dataclass(frozen=True)
 class TokenRequest:
-    """A client-credentials grant to POST (form-encoded) to a token endpoint.
+    """A request to a token endpoint: by default a form-encoded POST (a client-credentials grant).
 
     :param url: the token endpoint.
-    :param form: the form fields.
-    :param secret: the client secret, redacted from any error about this request.
+    :param form: the form fields of a POST (empty for a GET).
+    :param secret: the secret sent (client secret, subject token), redacted from any error about it.
     :param basic_login: when set, the client authenticates with HTTP Basic ``basic_login:secret``.
+    :param method: ``POST`` or ``GET`` (the Azure instance metadata service).
+    :param query: query parameters.
+    :param headers: extra headers (``Metadata: true``, or the bearer of a Kubernetes API request);
+        an ``Authorization`` value is redacted from errors too.
+    :param json_body: a JSON body instead of the form (the Kubernetes TokenRequest API).
+    :param ca_file: the only CA trusted for this endpoint (the Kubernetes API server's cluster CA);
+        otherwise the endpoint is verified against the system CA store (see ``_pool``).
     """
 
     url: str
     form: Mapping[str, str] = field(repr=False)
     secret: str = field(repr=False)
     basic_login: str | None = None
+    method: str = "POST"
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    json_body: Mapping[str, object] | None = field(default=None, repr=False)
+    ca_file: str | None = None
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret this request carries, to redact from errors."""
+        bearer = self.headers.get("Authorization", "")
+        return (self.secret, bearer, bearer.partition(" ")[2])
 
 
 FetchToken = Callable[[TokenRequest], Awaitable[bytes]]
@@ -231,78 +251,32 @@ class AzureServicePrincipalAuth:
         return True
 
 
-Auth = TokenAuth | BasicAuth | OAuthM2MAuth | AzureServicePrincipalAuth
+class Auth(Protocol):
+    """What the transport needs of a credential; every auth object of the client is one.
 
+    Implementations are frozen (hashable: a :class:`~airflow_dbx_async.client.config.Workspace` is a
+    key of the shared sessions) and mask their secrets in ``repr``.
+    """
 
-@dataclass
-class _CachedToken:
-    access_token: str = field(repr=False)
-    expires_at: float
+    async def headers(self, base_url: str, fetch: FetchToken) -> AuthHeaders:
+        """The headers of one request, fetching (or reusing) a token through ``fetch`` if needed."""
+        ...
 
-
-_TOKENS: dict[tuple[str, ...], _CachedToken] = {}
-_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], asyncio.Lock]] = (
-    weakref.WeakKeyDictionary()
-)
-_clock: Callable[[], float] = time.time
-
-
-def clear_token_cache() -> None:
-    """Forget every cached token (tests, or after rotating a secret)."""
-    _TOKENS.clear()
+    def invalidate(self, base_url: str, used: AuthHeaders) -> bool:
+        """Forget the token sent with ``used``; ``True`` when a new one may be fetched."""
+        ...
 
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _fresh(cached: _CachedToken | None) -> bool:
-    return cached is not None and _clock() < cached.expires_at - TOKEN_REFRESH_MARGIN_SECONDS
+async def _cached_token(key: tuple[str, ...], fetch: FetchToken, request: TokenRequest) -> str:
+    async def acquire() -> tuple[str, float]:
+        return read_token(await fetch(request), request.url)
 
-
-def _lock_for(key: tuple[str, ...]) -> asyncio.Lock:
-    # asyncio locks belong to one loop; the token cache is shared by all loops of the process.
-    per_loop = _LOCKS.setdefault(asyncio.get_running_loop(), {})
-    return per_loop.setdefault(key, asyncio.Lock())
+    return await cached_token(key, acquire)
 
 
 def _invalidate(key: tuple[str, ...], used_secrets: tuple[str, ...]) -> None:
-    cached = _TOKENS.get(key)
-    if cached is not None and cached.access_token in used_secrets:
-        _TOKENS.pop(key, None)
-
-
-async def _cached_token(key: tuple[str, ...], fetch: FetchToken, request: TokenRequest) -> str:
-    cached = _TOKENS.get(key)
-    if cached is not None and _fresh(cached):
-        return cached.access_token
-    async with _lock_for(key):
-        cached = _TOKENS.get(key)
-        if cached is not None and _fresh(cached):
-            return cached.access_token
-        token, lifetime = _read_token(await fetch(request), request.url)
-        _TOKENS[key] = _CachedToken(token, _clock() + lifetime)
-        return token
-
-
-def _read_token(raw: bytes, url: str) -> tuple[str, float]:
-    """The access token and its lifetime in seconds from a grant's answer."""
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):  # RecursionError: nested too deeply
-        body = None
-    # Never quote this body in an error: it may hold the very token we failed to read.
-    if (
-        not isinstance(body, dict)
-        or not isinstance(body.get("access_token"), str)
-        or not body["access_token"]
-    ):
-        path = urlsplit(url).path or "/"
-        raise AuthError(
-            200, "INVALID_TOKEN_RESPONSE", "token endpoint answer has no access_token", "POST", path
-        )
-    try:
-        lifetime = float(body.get("expires_in", _DEFAULT_LIFETIME_SECONDS))
-    except (TypeError, ValueError):
-        lifetime = _DEFAULT_LIFETIME_SECONDS
-    return body["access_token"], lifetime
+    forget_token(key, used_secrets)

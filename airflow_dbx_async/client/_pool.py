@@ -9,7 +9,9 @@ created on.
 The TLS settings of a workspace (``verify_tls``, ``ca_file``) are its session's, and so apply to the
 workspace's own host only: a request to any other host (the Entra ID token endpoint) carries the
 system CA store's context instead (:func:`ssl_for_other_host`). ``ca_file`` adds to the system CA
-store, and a renewed file is read again by the next session.
+store, and a renewed file is read again by the next session. Token requests are always verified
+(:func:`ssl_for_token_request`): ``verify_tls: false`` never applies to a request carrying a secret
+that is not the workspace's own token.
 """
 
 from __future__ import annotations
@@ -33,7 +35,13 @@ if TYPE_CHECKING:
 
     from airflow_dbx_async.client.config import Workspace
 
-__all__ = ("DEFAULT_KEEPALIVE_SECONDS", "DEFAULT_LIMIT_PER_HOST", "SESSION_POOL", "SessionPool")
+__all__ = (
+    "DEFAULT_KEEPALIVE_SECONDS",
+    "DEFAULT_LIMIT_PER_HOST",
+    "SESSION_POOL",
+    "SessionPool",
+    "ssl_for_token_request",
+)
 
 DEFAULT_KEEPALIVE_SECONDS = 120.0
 DEFAULT_LIMIT_PER_HOST = 50
@@ -102,6 +110,49 @@ def ssl_for_other_host(base_url: str, url: str) -> ssl.SSLContext | None:
     and port compared) is verified against the system CA store only, with :func:`system_context`.
     """
     return None if _origin(url) == _origin(base_url) else system_context()
+
+
+def only_ca_context(ca_file: str) -> ssl.SSLContext:
+    """A verifying context trusting ``ca_file`` alone (a Kubernetes cluster's CA), cached by identity.
+
+    :raises ConfigurationError: naming ``token_endpoint_ca``, when the file is missing or unreadable.
+    """
+    try:
+        stat = os.stat(ca_file)
+    except OSError as exc:
+        raise ConfigurationError(
+            "token_endpoint_ca", f"cannot read {ca_file!r}: {exc.strerror or exc}"
+        ) from None
+    return _load_only_ca(ca_file, stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_only_ca(ca_file: str, inode: int, mtime_ns: int, size: int) -> ssl.SSLContext:
+    try:
+        return ssl.create_default_context(cafile=ca_file)  # a cafile replaces the system store
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        raise ConfigurationError(
+            "token_endpoint_ca", f"cannot load CA certificates from {ca_file!r}: {exc}"
+        ) from None
+
+
+def ssl_for_token_request(
+    workspace: Workspace, url: str, ca_file: str | None = None
+) -> ssl.SSLContext | None:
+    """The SSL context of a token request to ``url``: verification is never off.
+
+    ``None`` for plain ``http`` (the link-local metadata service). A request naming its own CA
+    (``ca_file``: the Kubernetes API server) trusts that CA alone. The workspace's own host trusts the
+    system CA store plus the workspace's ``ca_file`` (which describes exactly that host), whatever
+    ``verify_tls`` says; any other host the system CA store only.
+    """
+    if urlsplit(url).scheme.lower() != "https":
+        return None
+    if ca_file:
+        return only_ca_context(ca_file)
+    if _origin(url) == _origin(workspace.base_url) and workspace.ca_file:
+        return ca_context(workspace.ca_file)
+    return system_context()
 
 
 def new_session(

@@ -3,10 +3,10 @@
 :class:`Transport` sends for one :class:`~airflow_dbx_async.client.config.Workspace` over a session it
 borrows; each request carries the caller's
 :class:`~airflow_dbx_async.client.config.CallPolicy` (retries, timeout, API version). Every attempt,
-token requests included, is retried by the same loop, counted, and has its credentials redacted from
-any error. Every aiohttp exception is translated to
-:class:`~airflow_dbx_async.client.errors.TransportError` here and nowhere else, and every HTTP error
-answer becomes an :class:`~airflow_dbx_async.client.errors.ApiError` that keeps Databricks'
+token requests included (metadata service, token exchange, Kubernetes TokenRequest API), is retried by
+the same loop, counted, and has its credentials redacted from any error. Every aiohttp exception is
+translated to :class:`~airflow_dbx_async.client.errors.TransportError` here and nowhere else, and every
+HTTP error answer becomes an :class:`~airflow_dbx_async.client.errors.ApiError` that keeps Databricks'
 ``error_code`` and ``message``. Answers that are not JSON (an HTML page from a proxy, an empty body)
 still give a clear error naming the status and a short, credential-free excerpt of the body.
 
@@ -14,8 +14,9 @@ Limits against a broken or hostile workspace: a body is read in chunks and never
 endpoint's limit (:data:`~airflow_dbx_async.client.config.MAX_BODY_BYTES_BY_ENDPOINT`, else
 :data:`~airflow_dbx_async.client.config.DEFAULT_MAX_BODY_BYTES`); a longer 2xx answer fails with an
 ``ApiError`` ``RESPONSE_TOO_LARGE`` (not retried), and only the start of an error answer is read. JSON
-nested too deeply to decode is an unreadable answer like any other. A token endpoint on another host
-than the workspace is verified against the system CA store, whatever the workspace's TLS settings.
+nested too deeply to decode is an unreadable answer like any other. A token request is always verified:
+on another host than the workspace against the system CA store, on the workspace's own against the
+system store plus ``ca_file``, whatever ``verify_tls`` says.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from airflow_dbx_async.client._pool import ssl_for_other_host
+from airflow_dbx_async.client._pool import ssl_for_token_request
 from airflow_dbx_async.client._retry import call_with_retry
 from airflow_dbx_async.client.config import DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES_BY_ENDPOINT
 from airflow_dbx_async.client.errors import (
@@ -284,9 +285,10 @@ def translate_client_error(
         return ConfigurationError(
             "token_endpoint",
             f"the TLS certificate of the token endpoint {exc.host} failed verification "
-            f"({exc.certificate_error}); a token endpoint on another host than the workspace is "
-            "verified against the system CA store only (the workspace's TLS settings do not apply to "
-            "it): check the endpoint's address, or add its CA to the system store",
+            f"({exc.certificate_error}); token requests are always verified, even when the "
+            "workspace's own check is off: a token endpoint on another host than the workspace "
+            "against the system CA store only, the workspace's own against the system CA store plus "
+            "'ca_file'; check the endpoint's address, or add its CA to the system store",
         )
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return ConfigurationError(
@@ -397,22 +399,32 @@ class Transport:
         return decode_success(status, raw, method, api_path, auth.secrets)
 
     async def _fetch_token(self, policy: CallPolicy, request: TokenRequest) -> bytes:
-        """POST a client-credentials grant; return the raw 2xx answer for the auth object to read."""
+        """Send a token request; return the raw 2xx answer for the auth object to read.
+
+        Its TLS is always verified (``_pool.ssl_for_token_request``): never by ``verify_tls``.
+        """
         path = urlsplit(request.url).path or "/"
         login = request.basic_login
+        kwargs: dict[str, Any] = {}
+        if request.json_body is not None:
+            kwargs["json"] = dict(request.json_body)
+        elif request.method == "POST":
+            kwargs["data"] = dict(request.form)
+        if request.query:
+            kwargs["params"] = dict(request.query)
         try:
             _, raw = await self._exchange(
-                "POST",
+                request.method,
                 request.url,
                 path,
-                (request.secret,),
+                request.secrets,
                 min(policy.timeout_seconds, _TOKEN_TIMEOUT_SECONDS),
                 DEFAULT_MAX_BODY_BYTES,
-                # Never the workspace's verify_tls / ca_file: the client secret goes to this host.
-                tls=ssl_for_other_host(self._workspace.base_url, request.url),
-                data=dict(request.form),
+                tls=ssl_for_token_request(self._workspace, request.url, request.ca_file),
+                token_request=True,
                 auth=aiohttp.BasicAuth(login, request.secret) if login is not None else None,
-                headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
+                headers={"User-Agent": _USER_AGENT, "Accept": "application/json", **request.headers},
+                **kwargs,
             )
         except ApiError as exc:
             raise _token_error(exc) from None
@@ -428,12 +440,14 @@ class Transport:
         limit: int,
         *,
         tls: ssl.SSLContext | None = None,
+        token_request: bool = False,
         **kwargs: Any,
     ) -> tuple[int, bytes]:
         """Send one HTTP request within ``seconds``; return a 2xx answer's status and body, else raise.
 
         :param limit: the largest 2xx body read; a longer one raises ``RESPONSE_TOO_LARGE``.
-        :param tls: the SSL context for a host other than the workspace's; ``None`` for the session's.
+        :param tls: the SSL context of a token request; ``None`` for the session's (the workspace's).
+        :param token_request: a certificate failure then names the token endpoint, not ``ca_file``.
         """
         self.request_count += 1
         if tls is not None:
@@ -453,7 +467,7 @@ class Transport:
                     response.close()  # drop the connection rather than drain the rest
         except (TimeoutError, aiohttp.ClientError) as exc:
             # ``from None``: aiohttp's request_info (in some reprs) holds the Authorization header.
-            raise translate_client_error(exc, method, path, other_host=tls is not None) from None
+            raise translate_client_error(exc, method, path, other_host=token_request) from None
         if status >= 300:
             raise error_for_answer(status, raw, retry_after, method, path, secrets)
         if not complete:

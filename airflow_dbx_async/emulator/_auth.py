@@ -1,7 +1,10 @@
-"""Authentication: bearer tokens, HTTP Basic, and the OAuth M2M token endpoint.
+"""Authentication: bearer tokens, HTTP Basic, and the OAuth token endpoint.
 
-Auth failures use Databricks' gateway shape, where ``error_code`` is a JSON number. No credential is ever
-echoed back or logged.
+``/oidc/v1/token`` grants client credentials (OAuth M2M) and RFC 8693 token exchanges checked against
+the federation policies of ``<workspace>/federation.json`` (see ``_federation``), whose ``entra``
+section also makes Microsoft Entra ID tokens (a managed identity's) acceptable bearers. Auth failures
+use Databricks' gateway shape, where ``error_code`` is a JSON number; token endpoint failures use
+OAuth's ``error`` and ``error_description``. No credential is ever echoed back or logged.
 """
 
 from __future__ import annotations
@@ -15,6 +18,13 @@ from urllib.parse import parse_qs
 
 from aiohttp import web
 
+from airflow_dbx_async.emulator._federation import (
+    AZURE_DATABRICKS_RESOURCE,
+    AZURE_MANAGEMENT_RESOURCE,
+    Refusal,
+    check_entra,
+    exchange,
+)
 from airflow_dbx_async.emulator._keys import STATE
 from airflow_dbx_async.emulator._params import json_response
 
@@ -24,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ("check_credentials", "discovery_routes", "oauth_token")
 
 _INVALID = "Invalid access token."
+_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 
 
 def _unauthenticated() -> web.Response:
@@ -50,7 +61,15 @@ def _token_ok(state: EmulatorState, token: str) -> bool:
     if any(secrets.compare_digest(token, known) for known in state.config.tokens):
         return True
     expiry = state.oauth_tokens.get(token)
-    return expiry is not None and state.clock() < expiry
+    if expiry is not None:
+        return state.clock() < expiry
+    return token.count(".") == 2 and check_entra(state, token, AZURE_DATABRICKS_RESOURCE)
+
+
+def _management_ok(state: EmulatorState, request: web.Request) -> bool:
+    """A management token sent along an Entra ID bearer must be one (for the management resource)."""
+    management = request.headers.get("X-Databricks-Azure-SP-Management-Token")
+    return management is None or check_entra(state, management, AZURE_MANAGEMENT_RESOURCE)
 
 
 def check_credentials(state: EmulatorState, request: web.Request) -> web.Response | None:
@@ -59,7 +78,7 @@ def check_credentials(state: EmulatorState, request: web.Request) -> web.Respons
     scheme, _, value = header.partition(" ")
     value = value.strip()
     if scheme.lower() == "bearer" and value:
-        return None if _token_ok(state, value) else _forbidden()
+        return None if _token_ok(state, value) and _management_ok(state, request) else _forbidden()
     if scheme.lower() == "basic" and value:
         pair = _basic(value)
         if pair is None:
@@ -90,8 +109,14 @@ async def oauth_token(request: web.Request) -> web.Response:
     state: EmulatorState = request.app[STATE]
     raw = (await request.read()).decode("utf-8", errors="replace")
     form = {k: v[0] for k, v in parse_qs(raw).items()}
+    if form.get("grant_type") == _TOKEN_EXCHANGE:
+        return _token_exchange(state, form)
     if form.get("grant_type") != "client_credentials":
-        return _oauth_error(400, "unsupported_grant_type", "Only grant_type=client_credentials is supported.")
+        return _oauth_error(
+            400,
+            "unsupported_grant_type",
+            f"Only grant_type=client_credentials and grant_type={_TOKEN_EXCHANGE} are supported.",
+        )
     creds = _client_credentials(request, form)
     if creds is None:
         return _oauth_error(401, "invalid_client", "Client authentication is required.")
@@ -99,8 +124,11 @@ async def oauth_token(request: web.Request) -> web.Response:
     known = state.config.oauth_clients.get(client_id)
     if known is None or not secrets.compare_digest(known, secret):
         return _oauth_error(401, "invalid_client", "Client authentication failed.")
+    return _issue(state, form, state.config.oauth_token_ttl_seconds)
+
+
+def _issue(state: EmulatorState, form: dict[str, str], ttl: int) -> web.Response:
     token = "dose-emulator-" + secrets.token_hex(16)
-    ttl = state.config.oauth_token_ttl_seconds
     state.oauth_tokens[token] = state.clock() + ttl
     body = {
         "access_token": token,
@@ -109,6 +137,17 @@ async def oauth_token(request: web.Request) -> web.Response:
         "scope": form.get("scope", "all-apis"),
     }
     return json_response(body)
+
+
+def _token_exchange(state: EmulatorState, form: dict[str, str]) -> web.Response:
+    """RFC 8693 token exchange of a federated JWT; refusals are 400 OAuth errors (RFC 8693 2.2.2)."""
+    try:
+        lifetime = exchange(state, form)
+    except Refusal as refusal:
+        return _oauth_error(400, refusal.error, refusal.description)
+    except ValueError:  # federation.json is not JSON
+        return _oauth_error(500, "server_error", "The workspace's federation.json cannot be read.")
+    return _issue(state, form, int(lifetime))
 
 
 def _origin(request: web.Request) -> str:
@@ -131,7 +170,7 @@ async def _oauth_metadata(request: web.Request) -> web.Response:
         "issuer": f"{origin}/oidc",
         "authorization_endpoint": f"{origin}/oidc/v1/authorize",
         "token_endpoint": f"{origin}/oidc/v1/token",
-        "grant_types_supported": ["client_credentials"],
+        "grant_types_supported": ["client_credentials", _TOKEN_EXCHANGE],
     }
     return json_response(body)
 

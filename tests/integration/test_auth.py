@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import random
 from urllib.parse import parse_qs
 
 import pytest
@@ -16,6 +17,7 @@ from airflow_dbx_async.client import (
     OAuthM2MAuth,
     ServerError,
     TokenAuth,
+    _tokens,
 )
 from tests.integration.conftest import make_config, reply
 
@@ -77,6 +79,14 @@ async def test_token_close_to_expiry_is_refreshed_early(fake):
         for _ in range(3):
             await client.get_run(1)
     assert _bearers(fake) == ["Bearer t1", "Bearer t2", "Bearer t3"]
+
+
+def test_refresh_moment_has_a_margin_and_jitter():
+    rng = random.Random(7)
+    moments = [_tokens.refresh_at(0.0, 3600.0, rng) for _ in range(200)]
+    assert all(3600 - 60 - 30 <= m <= 3600 - 60 for m in moments)
+    assert len({round(m, 3) for m in moments}) > 100  # spread: triggerers do not refresh together
+    assert _tokens.refresh_at(0.0, 30.0, rng) < 0.0  # shorter than the margin: never fresh
 
 
 @pytest.mark.asyncio
