@@ -14,10 +14,12 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
+from airflow_dbx_async.emulator import EmulatorConfig, EmulatorHandle, EmulatorServer
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+    from airflow.providers.databricks.hooks.databricks import DatabricksHook
 
 DEMO = Path(__file__).resolve().parents[2] / "demo" / "workspace"
 TERMINAL = ("TERMINATED", "SKIPPED", "INTERNAL_ERROR")
@@ -56,6 +58,34 @@ class Api:
                 await asyncio.sleep(0.05)
 
         return await asyncio.wait_for(loop(), limit)
+
+
+@pytest.fixture
+def handle() -> Iterator[EmulatorHandle]:
+    """A simulated emulator in a thread, for synchronous clients (databricks-sdk, the official hook)."""
+    with EmulatorServer(EmulatorConfig(simulate=True)).start_in_thread() as running:
+        yield running
+
+
+def official_hook(
+    handle: EmulatorHandle, monkeypatch: pytest.MonkeyPatch, conn_id: str, *, retry_limit: int = 2
+) -> DatabricksHook:
+    """The official provider's ``DatabricksHook`` on ``handle``, through an ``AIRFLOW_CONN_*`` connection.
+
+    The official hook keeps only the host name of ``host``; port and scheme come from ``port`` and
+    ``schema``.
+    """
+    from airflow.providers.databricks.hooks.databricks import DatabricksHook
+
+    conn = {
+        "conn_type": "databricks",
+        "host": handle.url,
+        "port": int(handle.url.rsplit(":", 1)[1]),
+        "schema": "http",
+        "password": handle.token,
+    }
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+    return DatabricksHook(databricks_conn_id=conn_id, retry_limit=retry_limit, retry_delay=0.1)
 
 
 def decode_export(html: str) -> dict[str, Any]:

@@ -6,16 +6,14 @@ References: https://docs.databricks.com/api/workspace/jobs/getpermissions, .../j
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_dbx_async.emulator import EmulatorConfig, EmulatorHandle, EmulatorServer
+from airflow_dbx_async.emulator import EmulatorHandle
+from tests.emulator.conftest import official_hook
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from tests.emulator.conftest import Api, MakeApi
 
 ADMIN = "emulator@example.com"
@@ -139,12 +137,6 @@ async def test_unknown_job_wrong_types_and_create_with_acl(make_api: MakeApi) ->
     assert (await strict.call("PUT", "/api/2.0/permissions/jobs/9", json={}))[0] == 404
 
 
-@pytest.fixture
-def handle() -> Iterator[EmulatorHandle]:
-    with EmulatorServer(EmulatorConfig(simulate=True)).start_in_thread() as running:
-        yield running
-
-
 def test_sdk_job_permissions(handle: EmulatorHandle) -> None:
     from databricks.sdk import WorkspaceClient
     from databricks.sdk.errors import BadRequest
@@ -179,18 +171,7 @@ def test_sdk_job_permissions(handle: EmulatorHandle) -> None:
 def test_official_hook_create_reset_and_update_job_permission(
     handle: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.providers.databricks.hooks.databricks import DatabricksHook
-
-    port = int(handle.url.rsplit(":", 1)[1])
-    conn = {
-        "conn_type": "databricks",
-        "host": handle.url,
-        "port": port,
-        "schema": "http",
-        "password": handle.token,
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_DBX_ACL", json.dumps(conn))
-    hook = DatabricksHook(databricks_conn_id="dbx_acl", retry_limit=2, retry_delay=0.1)
+    hook = official_hook(handle, monkeypatch, "dbx_acl")
     acl = [{"group_name": "viewers", "permission_level": "CAN_VIEW"}]
     # DatabricksCreateJobsOperator: create with access_control_list, later reset (PATCH permissions first).
     job_id = hook.create_job({**JOB, "access_control_list": acl})

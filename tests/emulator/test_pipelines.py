@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorHandle, EmulatorServer
+from tests.emulator.conftest import official_hook
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -166,19 +167,9 @@ def test_sdk_pipelines(handle: EmulatorHandle) -> None:
 def test_official_hook_finds_pipelines_by_name(
     handle: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.providers.databricks.hooks.databricks import DatabricksHook
     from airflow.sdk.exceptions import AirflowException
 
-    port = int(handle.url.rsplit(":", 1)[1])
-    conn = {
-        "conn_type": "databricks",
-        "host": handle.url,
-        "port": port,
-        "schema": "http",
-        "password": handle.token,
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_DBX_PIPELINES", json.dumps(conn))
-    hook = DatabricksHook(databricks_conn_id="dbx_pipelines", retry_limit=2, retry_delay=0.1)
+    hook = official_hook(handle, monkeypatch, "dbx_pipelines")
     assert hook.find_pipeline_id_by_name("orders") is None
     pid = hook._do_api_call(("POST", "2.0/pipelines"), {"name": "orders"})["pipeline_id"]
     for index in range(30):  # more than one page of the hook's batch size (25)

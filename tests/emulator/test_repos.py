@@ -6,16 +6,14 @@ References: https://docs.databricks.com/api/workspace/repos/create, .../repos/up
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_dbx_async.emulator import EmulatorConfig, EmulatorHandle, EmulatorServer
+from airflow_dbx_async.emulator import EmulatorHandle
+from tests.emulator.conftest import official_hook
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from tests.emulator.conftest import MakeApi
 
 URL = "https://github.com/me/project.git"
@@ -64,12 +62,6 @@ async def test_create_update_to_branch_or_tag_and_delete(make_api: MakeApi) -> N
     assert (status, answer["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
 
 
-@pytest.fixture
-def handle() -> Iterator[EmulatorHandle]:
-    with EmulatorServer(EmulatorConfig(simulate=True)).start_in_thread() as running:
-        yield running
-
-
 def test_sdk_repos(handle: EmulatorHandle) -> None:
     from databricks.sdk import WorkspaceClient
     from databricks.sdk.errors import NotFound
@@ -89,18 +81,7 @@ def test_sdk_repos(handle: EmulatorHandle) -> None:
 
 @pytest.mark.filterwarnings("ignore:ProvidersManager.hooks is deprecated")
 def test_official_hook_repo_calls(handle: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.providers.databricks.hooks.databricks import DatabricksHook
-
-    port = int(handle.url.rsplit(":", 1)[1])
-    conn = {
-        "conn_type": "databricks",
-        "host": handle.url,
-        "port": port,
-        "schema": "http",
-        "password": handle.token,
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_DBX_REPOS2", json.dumps(conn))
-    hook = DatabricksHook(databricks_conn_id="dbx_repos2", retry_limit=2, retry_delay=0.1)
+    hook = official_hook(handle, monkeypatch, "dbx_repos2")
     # What DatabricksReposCreateOperator sends: url, provider, path; then a tag checkout.
     created = hook.create_repo({"url": URL, "provider": "gitHub", "path": "/Repos/team/project"})
     repo_id = hook.get_repo_by_path("/Repos/team/project")

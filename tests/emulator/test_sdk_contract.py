@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorHandle, EmulatorServer
+from tests.emulator.conftest import official_hook
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -201,18 +202,7 @@ def test_output_caps_of_five_megabytes(w: WorkspaceClient) -> None:
 def test_official_hook_repos_permissions_and_connection_test(
     handle: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from airflow.providers.databricks.hooks.databricks import DatabricksHook
-
-    port = int(handle.url.rsplit(":", 1)[1])
-    conn = {
-        "conn_type": "databricks",
-        "host": handle.url,
-        "port": port,
-        "schema": "http",
-        "password": handle.token,
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_DBX_REPOS", json.dumps(conn))
-    hook = DatabricksHook(databricks_conn_id="dbx_repos", retry_limit=2, retry_delay=0.1)
+    hook = official_hook(handle, monkeypatch, "dbx_repos")
     assert hook.get_repo_by_path("/Repos/me/project") is None  # 404 RESOURCE_DOES_NOT_EXIST
     created = hook.create_repo(
         {"url": "https://github.com/me/project.git", "provider": "gitHub", "path": "/Repos/me/project"}

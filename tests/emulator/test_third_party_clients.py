@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import time
 from datetime import timedelta
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorHandle, EmulatorServer
-from tests.emulator.conftest import DEMO, decode_export, printed
+from tests.emulator.conftest import DEMO, decode_export, official_hook, printed
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -99,19 +98,9 @@ def test_databricks_sdk_scenario(emulator: EmulatorHandle) -> None:
 # The provider itself still calls ProvidersManager.hooks, which Airflow 3.3 flags as deprecated.
 @pytest.mark.filterwarnings("ignore:ProvidersManager.hooks is deprecated")
 def test_official_airflow_hook_scenario(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.providers.databricks.hooks.databricks import DatabricksHook, RunState
+    from airflow.providers.databricks.hooks.databricks import RunState
 
-    # The official hook keeps only the host name of `host`; port and scheme come from `port` and `schema`.
-    port = int(emulator.url.rsplit(":", 1)[1])
-    conn = {
-        "conn_type": "databricks",
-        "host": emulator.url,
-        "port": port,
-        "schema": "http",
-        "password": emulator.token,
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_DBX_EMULATOR", json.dumps(conn))
-    hook = DatabricksHook(databricks_conn_id="dbx_emulator", retry_limit=3, retry_delay=0.1)
+    hook = official_hook(emulator, monkeypatch, "dbx_emulator", retry_limit=3)
 
     job_id = hook.create_job(
         {"name": "airflow job", "tasks": [{"task_key": "q", "notebook_task": {"notebook_path": QUICKSTART}}]}
