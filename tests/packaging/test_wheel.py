@@ -129,7 +129,7 @@ def test_sdist_holds_the_sources_and_readme(dist: Path) -> None:
     (sdist,) = dist.glob("airflow_dbx_async-*.tar.gz")
     with tarfile.open(sdist) as archive:
         names = {n.split("/", 1)[1] for n in archive.getnames() if "/" in n}
-    assert {"pyproject.toml", "README.md", "airflow_dbx_async/operators.py"} <= names
+    assert {"pyproject.toml", "README.md", "airflow_dbx_async/operators/__init__.py"} <= names
 
 
 def test_installing_the_wheel_pulls_no_test_dependency(wheel: Path, fresh_venv: Path) -> None:
