@@ -166,8 +166,8 @@ echo "==> virtualenvs ready after $((SECONDS - START))s"
 
 # 2. Everything runs side by side. The end-to-end tests mostly wait on Airflow's and the emulator's
 #    processes, so they start first, in two groups: the tests that share one Airflow, and those that
-#    start Airflows of their own (E2E_OWN). The lowest and newest legs follow in the background, while
-#    the main leg lints, type-checks, checks the packaging and runs its other tests in the foreground.
+#    start Airflows of their own (E2E_OWN). The packaging check and the lowest and newest legs follow in
+#    the background, while the main leg lints, type-checks and runs its other tests in the foreground.
 #    With pytest arguments, the main leg's tests run as one job with those arguments instead.
 E2E_OWN=(tests/e2e/test_ha.py tests/e2e/test_demo.py tests/e2e/test_dropin.py tests/e2e/test_workflow_repair_auth.py)
 JOBS=()
@@ -191,6 +191,12 @@ if [ "$MAIN_READY" -eq 1 ] && [ $# -eq 0 ]; then
 elif [ -n "$CHROMIUM" ]; then
     wait "$CHROMIUM" || echo "==> installing chromium failed; see $LOGS/chromium-install.log"
 fi
+if [ "$MAIN_READY" -eq 1 ]; then
+    # Mostly downloads and builds: it waits on the package index more than it uses the CPU.
+    echo "==> packaging: sdist, wheel, twine check, the wheel in a fresh virtualenv (log: $LOGS/packaging.log)"
+    run_pytest packaging .venv "$LOGS/packaging.log" tests/packaging &
+    BACKGROUND[packaging]=$!
+fi
 if wants lowest && [ -z "${STATUS[lowest]:-}" ]; then
     echo "==> lowest leg: $(versions .venv-lowest) (log: $LOGS/lowest.log)"
     # The official provider (7.23) needs aiohttp 3.14: its parity tests run in the other legs.
@@ -209,8 +215,6 @@ if [ "$MAIN_READY" -eq 1 ]; then
     echo "==> ruff check" && .venv/bin/ruff check . || STATIC_OK=0
     echo "==> ruff format --check" && .venv/bin/ruff format --check . || STATIC_OK=0
     echo "==> mypy (strict)" && .venv/bin/mypy || STATIC_OK=0
-    echo "==> packaging: sdist, wheel, twine check, the wheel in a fresh virtualenv (log: $LOGS/packaging.log)"
-    run_pytest packaging .venv "$LOGS/packaging.log" tests/packaging
     if [ $# -eq 0 ]; then
         echo "==> main leg, every other test (log: $LOGS/main.log)"
         run_pytest main .venv "$LOGS/main.log" --ignore=tests/packaging -m "not e2e"
