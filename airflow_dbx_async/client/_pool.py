@@ -12,6 +12,10 @@ system CA store's context instead (:func:`ssl_for_other_host`). ``ca_file`` adds
 store, and a renewed file is read again by the next session. Token requests are always verified
 (:func:`ssl_for_token_request`): ``verify_tls: false`` never applies to a request carrying a secret
 that is not the workspace's own token.
+
+Proxies are part of the workspace's identity (so workspaces behind different proxies share no
+session) and are chosen per request by the transport; sessions never read proxy settings from the
+environment (``trust_env`` stays off), so the hook decides, from the connection, whether they apply.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ __all__ = (
     "DEFAULT_LIMIT_PER_HOST",
     "SESSION_POOL",
     "SessionPool",
+    "direct_token_request",
     "ssl_for_token_request",
 )
 
@@ -153,6 +158,19 @@ def ssl_for_token_request(
     if _origin(url) == _origin(workspace.base_url) and workspace.ca_file:
         return ca_context(workspace.ca_file)
     return system_context()
+
+
+def direct_token_request(workspace: Workspace, url: str, ca_file: str | None = None) -> bool:
+    """Whether a token request to ``url`` bypasses the workspace's proxies.
+
+    The Azure instance metadata service (plain ``http`` to a link-local address, checked by its auth
+    object) and the Kubernetes API server (a request with its own cluster CA) are only reachable from
+    inside the VM or the cluster, never through a proxy; the official provider does not proxy them
+    either. Token endpoints on the workspace's host and Microsoft Entra ID go through the proxies.
+    """
+    if ca_file:
+        return True
+    return urlsplit(url).scheme.lower() == "http" and _origin(url) != _origin(workspace.base_url)
 
 
 def new_session(

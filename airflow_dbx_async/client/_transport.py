@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from airflow_dbx_async.client._pool import ssl_for_token_request
+from airflow_dbx_async.client._pool import direct_token_request, ssl_for_token_request
 from airflow_dbx_async.client._retry import call_with_retry
 from airflow_dbx_async.client.config import DEFAULT_MAX_BODY_BYTES, MAX_BODY_BYTES_BY_ENDPOINT
 from airflow_dbx_async.client.errors import (
@@ -422,6 +422,7 @@ class Transport:
                 DEFAULT_MAX_BODY_BYTES,
                 tls=ssl_for_token_request(self._workspace, request.url, request.ca_file),
                 token_request=True,
+                direct=direct_token_request(self._workspace, request.url, request.ca_file),
                 auth=aiohttp.BasicAuth(login, request.secret) if login is not None else None,
                 headers={"User-Agent": _USER_AGENT, "Accept": "application/json", **request.headers},
                 **kwargs,
@@ -441,6 +442,7 @@ class Transport:
         *,
         tls: ssl.SSLContext | None = None,
         token_request: bool = False,
+        direct: bool = False,
         **kwargs: Any,
     ) -> tuple[int, bytes]:
         """Send one HTTP request within ``seconds``; return a 2xx answer's status and body, else raise.
@@ -448,10 +450,14 @@ class Transport:
         :param limit: the largest 2xx body read; a longer one raises ``RESPONSE_TOO_LARGE``.
         :param tls: the SSL context of a token request; ``None`` for the session's (the workspace's).
         :param token_request: a certificate failure then names the token endpoint, not ``ca_file``.
+        :param direct: never through the workspace's proxies (see ``_pool.direct_token_request``).
         """
         self.request_count += 1
         if tls is not None:
             kwargs["ssl"] = tls
+        proxies = self._workspace.proxies
+        if proxies is not None and not direct and (proxy := proxies.for_url(url)):
+            kwargs["proxy"] = proxy
         try:
             async with self.session.request(
                 method, url, timeout=aiohttp.ClientTimeout(total=seconds), allow_redirects=False, **kwargs

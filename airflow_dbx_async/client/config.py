@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = (
     "CallPolicy",
     "ClientConfig",
+    "Proxies",
     "RetryPolicy",
     "Workspace",
     "normalise_base_url",
@@ -125,6 +126,82 @@ class CallPolicy:
 DEFAULT_POLICY = CallPolicy()
 
 
+_PROXY_SCHEMES = ("http", "https")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Proxies:
+    """Forward proxies chosen by the scheme of the target URL, like the ``proxies`` of ``requests``.
+
+    The client never reads the environment: the Airflow hook builds this from the connection's
+    ``proxies`` extra (and, when the connection asks for it, ``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``).
+
+    :param http: the proxy for ``http://`` URLs, ``http://[user:password@]host:port``.
+    :param https: the proxy for ``https://`` URLs (tunnelled with ``CONNECT``).
+    :param no_proxy: hosts reached directly: a name (its subdomains too), ``host:port``, an IP address
+        or network (``10.0.0.0/8``), or ``*`` for every host.
+    """
+
+    http: str | None = None
+    https: str | None = None
+    no_proxy: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for scheme in _PROXY_SCHEMES:
+            url = getattr(self, scheme)
+            if url is None:
+                continue
+            parts = urlsplit(url) if isinstance(url, str) else None
+            if parts is None or parts.scheme not in _PROXY_SCHEMES or not parts.hostname:
+                shown = _without_userinfo(url) if isinstance(url, str) else type(url).__name__
+                raise ConfigurationError(
+                    "proxies",
+                    f"the {scheme!r} proxy must be an http:// or https:// URL with a host, got {shown!r}",
+                )
+
+    def __repr__(self) -> str:
+        shown = {s: _without_userinfo(u) for s in _PROXY_SCHEMES if (u := getattr(self, s))}
+        return f"Proxies({shown!r}, no_proxy={self.no_proxy!r})"
+
+    def for_url(self, url: str) -> str | None:
+        """The proxy for a request to ``url``, or ``None`` to connect directly."""
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        proxy: str | None = getattr(self, scheme) if scheme in _PROXY_SCHEMES else None
+        port = parts.port or (443 if scheme == "https" else 80)
+        if proxy is None or _bypassed(parts.hostname or "", port, self.no_proxy):
+            return None
+        return proxy
+
+
+def _bypassed(host: str, port: int, no_proxy: tuple[str, ...]) -> bool:
+    host = host.lower().strip("[]")
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for raw in no_proxy:
+        entry = raw.strip().lower()
+        if entry == "*":
+            return True
+        if not entry:
+            continue
+        if address is not None and "/" in entry:
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                pass
+            continue
+        name, _, entry_port = entry.rpartition(":") if entry.count(":") == 1 else (entry, "", "")
+        if entry_port and entry_port != str(port):
+            continue
+        name = name.lstrip(".")
+        if host == name or host.endswith(f".{name}"):
+            return True
+    return False
+
+
 @dataclass(frozen=True, kw_only=True)
 class Workspace:
     """Which workspace, as whom, over which TLS settings: the key of everything shared.
@@ -137,6 +214,8 @@ class Workspace:
         e.g. the local emulator's self-signed certificate; re-read when the file changes.
     :param max_requests_per_second: ceiling on the request rate of everything that shares this
         workspace on one event loop (all triggers of a triggerer); ``None`` for no ceiling.
+    :param proxies: the forward proxies for the workspace and its token endpoints; ``None`` to connect
+        directly. Part of the identity: workspaces behind different proxies share no session.
     """
 
     base_url: str
@@ -144,6 +223,7 @@ class Workspace:
     verify_tls: bool = True
     ca_file: str | None = None
     max_requests_per_second: float | None = DEFAULT_MAX_REQUESTS_PER_SECOND
+    proxies: Proxies | None = None
 
     def __post_init__(self) -> None:
         if self.max_requests_per_second is not None:
@@ -211,9 +291,9 @@ class ClientConfig:
     """Everything a :class:`~airflow_dbx_async.client.JobsClient` needs: a workspace and a call policy.
 
     The fields are those of :class:`Workspace` (``base_url``, ``auth``, ``verify_tls``, ``ca_file``,
-    ``max_requests_per_second``) and of :class:`CallPolicy` (``api_version``, ``timeout_seconds``,
-    ``retry``), flat, with the same defaults; :attr:`workspace` and :attr:`policy` give the two parts,
-    and constructing the config checks both.
+    ``max_requests_per_second``, ``proxies``) and of :class:`CallPolicy` (``api_version``,
+    ``timeout_seconds``, ``retry``), flat, with the same defaults; :attr:`workspace` and
+    :attr:`policy` give the two parts, and constructing the config checks both.
     """
 
     base_url: str
@@ -224,6 +304,7 @@ class ClientConfig:
     verify_tls: bool = True
     ca_file: str | None = None
     max_requests_per_second: float | None = DEFAULT_MAX_REQUESTS_PER_SECOND
+    proxies: Proxies | None = None
     workspace: Workspace = field(init=False, repr=False, compare=False)
     policy: CallPolicy = field(init=False, repr=False, compare=False)
 
@@ -234,6 +315,7 @@ class ClientConfig:
             verify_tls=self.verify_tls,
             ca_file=self.ca_file,
             max_requests_per_second=self.max_requests_per_second,
+            proxies=self.proxies,
         )
         policy = CallPolicy(
             api_version=self.api_version, timeout_seconds=self.timeout_seconds, retry=self.retry
@@ -250,6 +332,7 @@ class ClientConfig:
             verify_tls=workspace.verify_tls,
             ca_file=workspace.ca_file,
             max_requests_per_second=workspace.max_requests_per_second,
+            proxies=workspace.proxies,
             api_version=policy.api_version,
             timeout_seconds=policy.timeout_seconds,
             retry=policy.retry,

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
+import urllib.request
 import weakref
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -20,14 +22,10 @@ from airflow.sdk import BaseHook
 from asgiref.sync import async_to_sync
 
 from airflow_dbx_async.client import (
-    AzureServicePrincipalAuth,
-    BasicAuth,
     ClientConfig,
     ConfigurationError,
     JobsClient,
-    OAuthM2MAuth,
     RetryPolicy,
-    TokenAuth,
     normalise_base_url,
 )
 from airflow_dbx_async.client.config import (
@@ -36,8 +34,10 @@ from airflow_dbx_async.client.config import (
     DEFAULT_RETRY_DELAY_SECONDS,
     DEFAULT_RETRY_LIMIT,
     DEFAULT_TIMEOUT_SECONDS,
+    Proxies,
 )
 from airflow_dbx_async.exceptions import DatabricksConfigError
+from airflow_dbx_async.hooks._credentials import FLAGS, auth_from
 from airflow_dbx_async.hooks._readers import connection_extra, read_flag
 from airflow_dbx_async.hooks._secrets import amask_connection_secrets, mask_connection_secrets
 
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
     from airflow.sdk import Connection
 
-    from airflow_dbx_async.client import Auth
 
 __all__ = (
     "AIRFLOW_NAMES",
@@ -109,65 +108,54 @@ def retry_policy(retry_limit: int, retry_delay: float) -> RetryPolicy:
 
 
 _T = TypeVar("_T")
-_FLAGS = {"allow_insecure_http": False, "verify_tls": True, "service_principal_oauth": False}
-"""The boolean extras and their defaults."""
+_PROXY_ENV = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")
 
 
-def _require(value: str | None, field: str, why: str) -> str:
-    if not value:
-        raise ConfigurationError(field, why)
-    return value
+def _proxies(conn: Connection, extra: Mapping[str, Any], flags: Mapping[str, bool]) -> Proxies | None:
+    """Extra ``proxies`` (checked as the official provider checks it), plus the environment's if asked.
 
-
-def _credential(conn: Connection, field: str, value: object) -> str:
-    """A credential field without surrounding whitespace (a secret file's trailing newline).
-
-    A control character inside would break the HTTP header; the error names the connection and the
-    field, never the value.
+    ``{"https": "http://proxy:3128"}`` picks the proxy by the scheme of each request's URL, as
+    ``requests`` does. With ``proxies_from_env``, ``HTTPS_PROXY``/``HTTP_PROXY`` fill the schemes the
+    extra leaves out, and ``NO_PROXY`` names the hosts reached directly.
     """
-    text = "" if value is None else str(value).strip()
-    if any(ord(char) < 32 or ord(char) == 127 for char in text):
+    value = extra.get("proxies")
+    if value is None or value == {}:
+        chosen: dict[str, str] = {}
+    elif not isinstance(value, dict):
         raise ConfigurationError(
-            field,
-            f"the {field} of connection {conn.conn_id!r} contains a control character "
-            "(value not shown); remove it",
+            "proxies",
+            f'must be a JSON object like {{"https": "http://proxy:3128"}}, got {type(value).__name__}',
         )
-    return text
-
-
-def _auth_from(conn: Connection, extra: Mapping[str, Any]) -> tuple[Auth, str]:
-    """Pick the credential in the same order as the official provider; also say which one (no value)."""
-    login = _credential(conn, "login", conn.login)
-    password = _credential(conn, "password", conn.password)
-    token = _credential(conn, "token", extra.get("token"))
-    if token:
-        return TokenAuth(token=token), "personal access token from extra 'token'"
-    if not login and password:
-        return TokenAuth(token=password), "personal access token from password"
-    if "azure_tenant_id" in extra:
-        return _azure(extra, login, password), "Azure service principal from login/password"
-    if read_flag("service_principal_oauth", extra.get("service_principal_oauth", False)):
-        auth = OAuthM2MAuth(
-            client_id=_require(login, "login", "service principal OAuth needs the client id in login"),
-            client_secret=_require(password, "password", "service principal OAuth needs the secret"),
+    else:
+        unknown = sorted(str(key) for key in value if key not in ("http", "https"))
+        if unknown:
+            raise ConfigurationError("proxies", f"only 'http' and 'https' keys are supported, got {unknown}")
+        for scheme, url in value.items():
+            if not isinstance(url, str) or not url.strip():
+                raise ConfigurationError("proxies", f"the {scheme!r} proxy must be a non-empty URL")
+        chosen = {scheme: url.strip() for scheme, url in value.items()}
+    if chosen and flags["use_default_azure_credential"]:
+        raise ConfigurationError(
+            "proxies",
+            "azure-identity's DefaultAzureCredential does its own HTTP and is not given these proxies; "
+            "set HTTPS_PROXY in the environment (azure-identity reads it) with 'proxies_from_env' instead",
         )
-        return auth, "OAuth service principal from login/password"
-    if login and password:
-        return BasicAuth(login=login, password=password), "basic auth from login/password"
-    raise ConfigurationError(
-        "password",
-        "no credential in the connection: put a personal access token in password "
-        "(or extra 'token'), or login/password for a service principal",
-    )
-
-
-def _azure(extra: Mapping[str, Any], login: str, password: str) -> Auth:
-    return AzureServicePrincipalAuth(
-        tenant_id=_require(str(extra["azure_tenant_id"] or ""), "azure_tenant_id", "must not be empty"),
-        client_id=_require(login, "login", "Azure service principal needs the client id in login"),
-        client_secret=_require(password, "password", "Azure service principal needs the secret"),
-        resource_id=str(extra["azure_resource_id"]) if extra.get("azure_resource_id") else None,
-    )
+    no_proxy: tuple[str, ...] = ()
+    if flags["proxies_from_env"]:
+        environment = urllib.request.getproxies_environment()
+        for scheme in ("http", "https"):
+            if scheme not in chosen and environment.get(scheme):
+                chosen[scheme] = environment[scheme]
+        no_proxy = tuple(h.strip() for h in environment.get("no", "").split(",") if h.strip())
+    elif any(os.environ.get(name) for name in _PROXY_ENV):
+        _log.info(
+            "Databricks connection %r: the environment's proxy settings are not used; set extra "
+            "'proxies_from_env': true (or 'proxies') to go through a proxy",
+            conn.conn_id,
+        )
+    if not chosen:
+        return None
+    return Proxies(http=chosen.get("http"), https=chosen.get("https"), no_proxy=no_proxy)
 
 
 def _scheme(conn: Connection) -> str | None:
@@ -197,7 +185,7 @@ def connection_to_config(
     retry = retry_policy(retry_limit, retry_delay)
     extra = connection_extra(conn)
     # Every flag is checked, used or not: a misspelt one is refused even where it does not matter.
-    flags = {key: read_flag(key, extra.get(key, default)) for key, default in _FLAGS.items()}
+    flags = {key: read_flag(key, extra.get(key, default)) for key, default in FLAGS.items()}
     host = str(extra.get("host") or conn.host or "")
     base_url = normalise_base_url(
         host,
@@ -206,7 +194,8 @@ def connection_to_config(
         allow_insecure_http=flags["allow_insecure_http"],
     )
     ca_file = extra.get("ca_file")
-    auth, source = _auth_from(conn, extra)
+    proxies = _proxies(conn, extra, flags)
+    auth, source = auth_from(conn, extra, flags)
     _log.info("Databricks connection %r: using the %s", conn.conn_id, source)
     return ClientConfig(
         base_url=base_url,
@@ -217,6 +206,7 @@ def connection_to_config(
         ca_file=str(ca_file) if ca_file else None,
         max_requests_per_second=_rate_ceiling(extra),
         timeout_seconds=_positive(extra, "timeout_seconds", DEFAULT_TIMEOUT_SECONDS),
+        proxies=proxies,
     )
 
 

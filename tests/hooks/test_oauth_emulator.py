@@ -39,7 +39,7 @@ async def test_one_cached_token_serves_the_whole_watch_and_a_revoked_token_is_re
     async with EmulatorServer(EmulatorConfig(simulate=True)) as server:
         _connect(monkeypatch, server.url)
         config = await DatabricksAsyncHook(CONN_ID).aget_config()
-        assert isinstance(config.auth, OAuthM2MAuth)
+        assert isinstance(getattr(config.auth, "inner", None), OAuthM2MAuth)  # its tokens get masked
         run_id = server.state.submit({"run_name": "oauth", "tasks": [TASK]})
         trigger = DatabricksRunTrigger(run_id=run_id, databricks_conn_id=CONN_ID, polling_period_seconds=0.2)
         assert (await first_event(trigger)).status == "success"

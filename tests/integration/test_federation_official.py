@@ -154,3 +154,34 @@ async def test_default_azure_credential_needs_azure_identity_on_both_sides(emula
         )
     with pytest.raises(ConfigurationError, match="azure-identity"):
         DefaultAzureCredentialAuth()
+
+
+async def _ours_from_connection(server: EmulatorServer, extra: dict[str, Any], **fields: Any) -> str:
+    from airflow.sdk import Connection
+
+    from airflow_dbx_async.hooks import connection_to_config
+
+    conn = Connection(conn_id="c", conn_type="databricks", host=server.url, extra=json.dumps(extra), **fields)
+    config = connection_to_config(conn)
+    config = ClientConfig.of(
+        type(config.workspace)(**{**config.workspace.__dict__, "ca_file": server.ca_file})
+    )
+    async with JobsClient(config) as client:
+        assert (await client.list_runs()).runs == ()
+    [key] = [k for k in _tokens._TOKENS if k[0] == "federation"]
+    return _tokens._TOKENS[key].access_token
+
+
+@pytest.mark.parametrize("method", ["provider", "k8s"])
+async def test_the_same_connection_extra_side_by_side(emulator, monkeypatch, tmp_path, method) -> None:
+    token_file = tmp_path / "projected-token"
+    token_file.write_text(_SUBJECT_TOKEN[0] + "\n")
+    if method == "provider":
+        extra: dict[str, Any] = {"federated_token_provider": f"{__name__}.supplied_token", "client_id": SP}
+    else:
+        extra = {"federated_k8s": True, "client_id": SP, "k8s_projected_volume_token_path": str(token_file)}
+    official = await asyncio.to_thread(_official_token, monkeypatch, emulator, extra)
+    ours = await _ours_from_connection(emulator, extra)
+    assert {official, ours} <= set(emulator.state.oauth_tokens)
+    assert await _reaches(emulator, official) == 200
+    assert await _reaches(emulator, ours) == 200
