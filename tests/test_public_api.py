@@ -20,6 +20,10 @@ _PUBLIC_MODULES = [m for m in _MODULES if not m.startswith("_")]
 USER_API = {
     # configure and connect
     "JobsClient",
+    "Proxies",
+    "AuthHeaders",
+    "FetchToken",
+    "AZURE_IMDS_TOKEN_URL",
     "ClientConfig",
     "Workspace",
     "CallPolicy",
@@ -88,6 +92,10 @@ USER_API = {
     "borrow_workspace",
     "Borrowing",
     "RunWatch",
+    # a caller's deadline against the workspace's Retry-After hold (the trigger's, and a cancel's)
+    "deadline_scope",
+    "through_hold",
+    "HoldPastDeadline",
 }
 
 

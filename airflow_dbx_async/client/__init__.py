@@ -21,13 +21,16 @@ from __future__ import annotations
 
 from airflow_dbx_async.client._auth import (
     Auth,
+    AuthHeaders,
     AzureServicePrincipalAuth,
     BasicAuth,
+    FetchToken,
     OAuthM2MAuth,
     TokenAuth,
     clear_token_cache,
 )
 from airflow_dbx_async.client._azure_identity import (
+    AZURE_IMDS_TOKEN_URL,
     AzureManagedIdentityAuth,
     AzureTokenCredential,
     DefaultAzureCredentialAuth,
@@ -42,6 +45,7 @@ from airflow_dbx_async.client._federation import (
     SubjectTokenSource,
 )
 from airflow_dbx_async.client._numbers import check_number, lenient_int
+from airflow_dbx_async.client._ratelimit import HoldPastDeadline, deadline_scope, through_hold
 from airflow_dbx_async.client._retry import is_retryable
 from airflow_dbx_async.client._sql import SqlClient
 from airflow_dbx_async.client._sql_models import (
@@ -61,6 +65,7 @@ from airflow_dbx_async.client._workspace import Borrowing, borrow_workspace
 from airflow_dbx_async.client.config import (
     CallPolicy,
     ClientConfig,
+    Proxies,
     RetryPolicy,
     Workspace,
     normalise_base_url,
@@ -90,9 +95,11 @@ from airflow_dbx_async.client.models import (
 )
 
 __all__ = (
+    "AZURE_IMDS_TOKEN_URL",
     "ApiError",
     "Auth",
     "AuthError",
+    "AuthHeaders",
     "AzureManagedIdentityAuth",
     "AzureServicePrincipalAuth",
     "AzureTokenCredential",
@@ -107,6 +114,8 @@ __all__ = (
     "DefaultAzureCredentialAuth",
     "ExportedView",
     "FederatedTokenAuth",
+    "FetchToken",
+    "HoldPastDeadline",
     "JobsClient",
     "Judgement",
     "KubernetesTokenRequest",
@@ -116,6 +125,7 @@ __all__ = (
     "OAuthM2MAuth",
     "Outcome",
     "ProjectedVolumeToken",
+    "Proxies",
     "RateLimited",
     "ResultChunk",
     "ResultState",
@@ -144,12 +154,14 @@ __all__ = (
     "borrow_workspace",
     "check_number",
     "clear_token_cache",
+    "deadline_scope",
     "is_retryable",
     "judge",
     "judge_statement",
     "lenient_int",
     "normalise_base_url",
     "sanitize_text",
+    "through_hold",
     "truncate_head",
     "truncate_tail",
 )

@@ -5,6 +5,14 @@ keeps the sum of their requests under a configurable rate, so a busy triggerer s
 instead of collecting 429 answers from Databricks. When Databricks answers 429 or 503 with a
 ``Retry-After`` anyway, the gate holds every request of the workspace (the shared sweep and each
 trigger's own ``runs/get`` alike) until then, and says so in one log line per back-off episode.
+
+Two scopes, set by the caller around its requests (context variables: they follow the caller's task,
+not the shared sweep's), bend the hold for one caller only:
+
+- :func:`deadline_scope`: a task's deadline beats the hold. A request that would still be held when
+  the caller's time runs out waits only until then and raises :class:`HoldPastDeadline`.
+- :func:`through_hold`: the request passes a hold (the rate ceiling still applies). For a trigger's
+  cancel at its deadline: one request, for a run the task owns, that ends work instead of adding it.
 """
 
 from __future__ import annotations
@@ -12,19 +20,61 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
-from airflow_dbx_async.client.errors import ConfigurationError
+from airflow_dbx_async.client.errors import ConfigurationError, DatabricksError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterator
 
-__all__ = ("RateLimiter",)
+__all__ = ("HoldPastDeadline", "RateLimiter", "deadline_scope", "through_hold")
 
 log = logging.getLogger(__name__)
 
 MAX_HOLD_SECONDS = 600.0
 """The longest pause one ``Retry-After`` can impose: a broken header must not stall polling for hours."""
+
+_TIME_LEFT: ContextVar[Callable[[], float] | None] = ContextVar("databricks_time_left", default=None)
+_THROUGH_HOLD: ContextVar[bool] = ContextVar("databricks_through_hold", default=False)
+
+
+class HoldPastDeadline(DatabricksError):
+    """The workspace is held (``Retry-After``) beyond the deadline of the request's caller; not retried.
+
+    :param held_seconds: how much longer the hold lasts.
+    """
+
+    def __init__(self, held_seconds: float) -> None:
+        super().__init__(held_seconds)
+        self.held_seconds = held_seconds
+
+    def __str__(self) -> str:
+        return f"the workspace is held by Retry-After for {self.held_seconds:.0f} s more, past the deadline"
+
+
+@contextmanager
+def deadline_scope(time_left: Callable[[], float]) -> Iterator[None]:
+    """Requests sent in this context wait out a hold only while ``time_left()`` is positive.
+
+    Then they raise :class:`HoldPastDeadline` instead of waiting on (see the module docstring).
+    """
+    reset = _TIME_LEFT.set(time_left)
+    try:
+        yield
+    finally:
+        _TIME_LEFT.reset(reset)
+
+
+@contextmanager
+def through_hold() -> Iterator[None]:
+    """Requests sent in this context are not held by ``Retry-After`` (the rate ceiling still applies)."""
+    reset = _THROUGH_HOLD.set(True)
+    try:
+        yield
+    finally:
+        _THROUGH_HOLD.reset(reset)
 
 
 class RateLimiter:
@@ -89,16 +139,34 @@ class RateLimiter:
         return self._hold_until > self._clock()
 
     async def acquire(self) -> None:
-        """Wait until one request may be sent. Waiters are served in arrival order."""
-        async with self._lock:
-            while (pause := self._hold_until - self._clock()) > 0:
-                self.waited_seconds += pause
-                await self._sleep(pause)
-            self._refill()
-            if self.rate is not None and self._tokens < 1.0:
-                delay = (1.0 - self._tokens) / self.rate
-                self.waited_seconds += delay
-                await self._sleep(delay)
+        """Wait until one request may be sent. Waiters are served in arrival order.
+
+        A hold is waited out outside the queue, each waiter for itself: a waiter with a deadline
+        (:func:`deadline_scope`) must not sit behind others sleeping out a long hold.
+        """
+        through, time_left = _THROUGH_HOLD.get(), _TIME_LEFT.get()
+        while True:
+            if not through:
+                await self._wait_out_hold(time_left)
+            async with self._lock:
+                if not through and self.holding:
+                    continue  # a hold began while this request queued: wait it out first
                 self._refill()
-            if self.rate is not None:
-                self._tokens -= 1.0
+                if self.rate is not None and self._tokens < 1.0:
+                    delay = (1.0 - self._tokens) / self.rate
+                    self.waited_seconds += delay
+                    await self._sleep(delay)
+                    self._refill()
+                if self.rate is not None:
+                    self._tokens -= 1.0
+                return
+
+    async def _wait_out_hold(self, time_left: Callable[[], float] | None) -> None:
+        while (pause := self._hold_until - self._clock()) > 0:
+            if time_left is not None:
+                left = time_left()
+                if left <= 0:
+                    raise HoldPastDeadline(pause)
+                pause = min(pause, left)
+            self.waited_seconds += pause
+            await self._sleep(pause)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import ssl
 import tempfile
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from airflow_dbx_async.emulator.state import EmulatorState
 
 __all__ = ("EmulatorHandle", "EmulatorServer", "make_tls", "url_host")
+
+_log = logging.getLogger(__name__)
 
 # A workspace sits behind a load balancer that accepts every connection; with aiohttp's default
 # backlog of 128, thousands of clients connecting at once (one session per official trigger) were
@@ -92,6 +95,13 @@ class EmulatorServer:
         port = runner.addresses[0][1]
         scheme = "https" if context is not None else "http"
         self.url = f"{scheme}://{url_host(self.config.host)}:{port}"
+        if not self.config.loopback_only:
+            # A test tool with a well-known default token: say so whenever other hosts can reach it.
+            _log.warning(
+                "The Databricks emulator listens on %s, beyond loopback (a test tool, not meant to be "
+                "exposed): its admin endpoints and pages need the token too",
+                self.url,
+            )
 
     async def stop(self) -> None:
         """Stop listening, kill task subprocesses and delete the CA file (idempotent)."""

@@ -2,7 +2,9 @@
 
 Order of work for a request: count it (per endpoint and per new connection), maybe inject a fault,
 check credentials for ``/api/`` paths, run the handler, and turn errors into Databricks-shaped JSON.
-Admin endpoints (``/_emulator/``) skip counting, faults and auth.
+Admin endpoints (``/_emulator/``) skip counting and faults. They and the HTML pages (``/``,
+``/run/{id}``) need no token while the emulator listens on loopback only (the test kit and the demo
+call them so); bound to any other address they need one, as ``/api/`` does.
 """
 
 from __future__ import annotations
@@ -79,10 +81,19 @@ async def _guarded(request: web.Request, handler: _Handler, state: EmulatorState
         return json_response({"error_code": "INTERNAL_ERROR", "message": "Unexpected emulator error."}, 500)
 
 
+def _is_console(path: str) -> bool:
+    """The admin endpoints and the HTML pages: open on loopback, behind the token elsewhere."""
+    return path.startswith(("/_emulator/", "/run/")) or path == "/"
+
+
 @web.middleware
 async def _front(request: web.Request, handler: _Handler) -> web.StreamResponse:
     state: EmulatorState = request.app[STATE]
     state.settle()
+    if _is_console(request.path) and not state.config.loopback_only:
+        denied = check_credentials(state, request)
+        if denied is not None:
+            return denied
     if request.path.startswith("/_emulator/"):
         try:
             return await handler(request)

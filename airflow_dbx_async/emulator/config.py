@@ -7,6 +7,7 @@ injection has its own :class:`FaultConfig` because it can also be replaced at ru
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,6 +158,14 @@ class EmulatorConfig:
             raise ValueError("sql_chunk_rows must be at least 1")
 
     @property
+    def loopback_only(self) -> bool:
+        """True when the emulator listens on a loopback address only (``127.0.0.1``, ``::1``, ``localhost``).
+
+        Off loopback, its admin endpoints and HTML pages need a token too, and it warns when it starts.
+        """
+        return is_loopback(self.host)
+
+    @property
     def workspace_path(self) -> Path | None:
         """The workspace folder as a resolved path, or None."""
         return None if self.workspace is None else Path(self.workspace).resolve()
@@ -168,3 +177,14 @@ class EmulatorConfig:
             f"simulate={self.simulate}, tls={self.tls}, tokens=<{len(self.tokens)} hidden>, "
             f"max_concurrency={self.max_concurrency})"
         )
+
+
+def is_loopback(host: str) -> bool:
+    """True for a loopback address or ``localhost``; False for any other name or address (``0.0.0.0``)."""
+    name = host.strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from airflow_dbx_async.client import (
+    AZURE_IMDS_TOKEN_URL,
     AzureManagedIdentityAuth,
     AzureServicePrincipalAuth,
     BasicAuth,
@@ -26,7 +27,6 @@ from airflow_dbx_async.client import (
     OAuthM2MAuth,
     TokenAuth,
 )
-from airflow_dbx_async.client._azure_identity import AZURE_IMDS_TOKEN_URL
 from airflow_dbx_async.hooks._secrets import MaskedAuth, MaskedSubjectToken
 
 if TYPE_CHECKING:

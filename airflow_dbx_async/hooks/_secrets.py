@@ -29,8 +29,7 @@ from airflow_dbx_async.hooks._readers import connection_extra
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-    from airflow_dbx_async.client import Auth, SubjectTokenSource
-    from airflow_dbx_async.client._auth import AuthHeaders, FetchToken
+    from airflow_dbx_async.client import Auth, AuthHeaders, FetchToken, SubjectTokenSource
 
 __all__ = (
     "MaskedAuth",

@@ -15,6 +15,9 @@ Settings (``pytest.ini``, ``[tool.pytest.ini_options]``, or ``-o name=value`` on
 - ``databricks_airflow_home``: a folder (relative to the ini file) used as ``AIRFLOW_HOME`` for the
   session, set before Airflow is imported, with Airflow's example DAGs off; the
   ``databricks_airflow`` fixture migrates its metadata database once, which ``dag.test()`` needs.
+  Without it, an ``AIRFLOW_HOME`` set in the environment is used; with neither, the session gets a
+  temporary ``AIRFLOW_HOME`` (removed at its end), so your own Airflow (``~/airflow``) is never
+  touched.
 - ``databricks_dags_folder``: the DAGs folder (relative to the ini file) ``dag.test()`` looks for
   DAG files in; a DAG tested with ``dag.test()`` must live there.
 """
@@ -23,9 +26,12 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -34,7 +40,6 @@ from airflow_dbx_async.testing._emulator_proc import EmulatorAdmin, EmulatorInfo
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-    from pathlib import Path
 
 __all__ = (
     "CONNECTION_ENV_VARS",
@@ -49,6 +54,7 @@ __all__ = (
 )
 
 CONNECTION_ENV_VARS = ("AIRFLOW_CONN_DATABRICKS", "AIRFLOW_CONN_DATABRICKS_DEFAULT")
+_TEMPORARY_HOME = pytest.StashKey[str]()
 _INI = {
     "databricks_emulator_workspace": "emulator workspace folder (notebooks, jobs.json); unset: simulated",
     "databricks_emulator_port": "port the emulator listens on (default 0: a free port)",
@@ -83,7 +89,7 @@ class DatabricksEmulator(EmulatorAdmin):
 
 @dataclass(frozen=True)
 class AirflowTestEnv:
-    """The Airflow home and DAGs folder of the session (``None`` when not configured)."""
+    """The session's Airflow home (its database migrated) and DAGs folder (``None`` when not set)."""
 
     home: Path | None
     dags_folder: Path | None
@@ -108,6 +114,12 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     """Point Airflow at the configured home and DAGs folder before anything imports Airflow."""
     home = _ini_path(early_config, "databricks_airflow_home")
     dags = _ini_path(early_config, "databricks_dags_folder")
+    if home is None and "AIRFLOW_HOME" not in os.environ and "airflow" not in sys.modules:
+        # Nothing chosen: a throw-away home, never the default ~/airflow of the user's own Airflow.
+        temporary = tempfile.mkdtemp(prefix="databricks-airflow-home-")
+        early_config.stash[_TEMPORARY_HOME] = temporary
+        os.environ["AIRFLOW_HOME"] = temporary
+        os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     if home is None and dags is None:
         return
     if home is not None and "airflow" in sys.modules and os.environ.get("AIRFLOW_HOME") != str(home):
@@ -121,6 +133,13 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
         os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
     if dags is not None:
         os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the session's temporary Airflow home, if it made one."""
+    temporary = config.stash.get(_TEMPORARY_HOME, None)
+    if temporary is not None:
+        shutil.rmtree(temporary, ignore_errors=True)
 
 
 def _start(workspace: Path | None, simulate: bool, port: int) -> DatabricksEmulator:
@@ -190,17 +209,26 @@ def databricks_emulator(
 def databricks_airflow(pytestconfig: pytest.Config) -> AirflowTestEnv:
     """A migrated Airflow metadata database, for ``dag.test()`` (once per session).
 
-    Uses the ``AIRFLOW_HOME`` in effect (see the ``databricks_airflow_home`` setting). It also imports
-    Airflow's in-process execution API once with warnings silenced: ``dag.test()`` imports it, and that
-    import raises a third-party deprecation warning, which ``filterwarnings = error`` would turn into
-    a failure of the first test.
+    Uses the ``databricks_airflow_home`` setting, else ``AIRFLOW_HOME`` from the environment, else a
+    temporary home made for the session. It refuses to migrate Airflow's default home (``~/airflow``,
+    when ``AIRFLOW_HOME`` is unset because Airflow was imported before the plugin could set it).
+
+    It also imports Airflow's in-process execution API once with warnings silenced: ``dag.test()``
+    imports it, and that import raises a third-party deprecation warning, which
+    ``filterwarnings = error`` would turn into a failure of the first test.
     """
+    home = os.environ.get("AIRFLOW_HOME")
+    if not home:
+        raise pytest.UsageError(
+            "databricks_airflow: Airflow was imported before a temporary AIRFLOW_HOME could be set, "
+            "and its default home is not migrated for tests; set databricks_airflow_home or AIRFLOW_HOME"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         importlib.import_module("airflow.api_fastapi.execution_api.app")
     db = importlib.import_module("airflow.utils.db")
     db.initdb()
     return AirflowTestEnv(
-        home=_ini_path(pytestconfig, "databricks_airflow_home"),
+        home=_ini_path(pytestconfig, "databricks_airflow_home") or Path(home),
         dags_folder=_ini_path(pytestconfig, "databricks_dags_folder"),
     )

@@ -10,7 +10,9 @@ during polls and that re-read alike, keep it polling for a while; anything else 
 tasks' identities and kinds, not their outputs (the worker fetches those, see
 :func:`airflow_dbx_async.outcome.fetch_details`). It enforces the task's deadline itself (Airflow's
 deferral timeout does not call back into it) and cancels the run when the deadline passes or the user
-kills the task. The event says why watching stopped; what the task does then is decided by
+kills the task. The deadline beats everything the watch waits on, a ``Retry-After`` hold of the workspace
+included; the cancel itself is sent through such a hold (one request, for a run the task owns). The
+event says why watching stopped; what the task does then is decided by
 :func:`airflow_dbx_async.outcome.decide`. What the task did before (``repairs``,
 ``earlier_failures``) travels in the kwargs and comes back in the event.
 
@@ -24,6 +26,7 @@ There is one watch loop. :class:`DatabricksTaskRunTrigger` differs only in how i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from typing import TYPE_CHECKING, Any
@@ -31,7 +34,17 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_dbx_async.client import NotFound, Outcome, Run, borrow_workspace, is_retryable, judge
+from airflow_dbx_async.client import (
+    HoldPastDeadline,
+    NotFound,
+    Outcome,
+    Run,
+    borrow_workspace,
+    deadline_scope,
+    is_retryable,
+    judge,
+    through_hold,
+)
 from airflow_dbx_async.client.config import (
     DEFAULT_API_VERSION,
     DEFAULT_RETRY_DELAY_SECONDS,
@@ -86,6 +99,10 @@ def poll_delays(period: float, rng: random.Random | None = None) -> Iterator[flo
         step *= 3
 
 
+class _DeadlinePassed(Exception):
+    """The task's deadline came while a check of the run still waited (on a hold, a retry, an answer)."""
+
+
 class _GaveUp(Exception):
     """Transient errors went on for longer than the trigger tolerates; ``last`` is the latest."""
 
@@ -104,6 +121,8 @@ async def observe_run(
 ) -> Run:
     """A job run's state after ``delay`` seconds: from the shared sweep, else from ``runs/get``."""
     grace = max(_SWEEP_GRACE_SECONDS, float(trigger.polling_period_seconds))
+    if trigger.deadline is not None:  # never wait for a sweep past the deadline
+        grace = min(grace, max(0.0, trigger.time_left()))
     run = await watch.observe(delay, grace)
     if run is None:  # not covered by a sweep: ask for this run alone
         run = await trigger.read_run(client)
@@ -261,11 +280,35 @@ class DatabricksRunTrigger(BaseTrigger):
         if not self.cancel_on_kill:
             return "the run was left running (cancel_on_kill=False); "
         try:
-            await client.cancel_run(self.run_id)
+            await self._cancel(client)
         except Exception as cancel_exc:
             self.log.error("Could not cancel Databricks run %s: %s", self.run_id, cancel_exc)
             return "cancelling the run failed too; "
         return "the run was cancelled; "
+
+    async def _cancel(self, client: JobsClient) -> None:
+        """Cancel the run, through a ``Retry-After`` hold of the workspace (see the module docstring)."""
+        with through_hold():
+            await client.cancel_run(self.run_id)
+
+    def time_left(self) -> float:
+        """Seconds until the deadline (negative once it passed); infinite without one."""
+        return float("inf") if self.deadline is None else self.deadline - self._clock()
+
+    @contextlib.asynccontextmanager
+    async def _until_deadline(self) -> AsyncIterator[None]:
+        """Bound one check by the deadline: requests are held no longer, and nothing waits past it."""
+        if self.deadline is None:
+            yield
+            return
+        with deadline_scope(self.time_left):
+            try:
+                async with asyncio.timeout(max(0.0, self.time_left())) as timer:
+                    yield
+            except TimeoutError:
+                if not timer.expired():  # a request's own timeout, not the deadline's
+                    raise
+                raise _DeadlinePassed from None
 
     async def _watch(self, client: JobsClient, watch: RunWatch) -> RunEvent:
         delays = poll_delays(float(self.polling_period_seconds), self._rng)
@@ -276,11 +319,14 @@ class DatabricksRunTrigger(BaseTrigger):
             if self.deadline is not None and self._clock() >= self.deadline:
                 return await self._deadline_passed(client, last_run)
             try:
-                run = await self._observe(client, watch, delay)
-                self._log_change(last_run, run)
-                last_run = run
-                event = await self._final_event(client, run)
+                async with self._until_deadline():
+                    run = await self._observe(client, watch, delay)
+                    self._log_change(last_run, run)
+                    last_run = run
+                    event = await self._final_event(client, run)
                 failing_since = None
+            except (_DeadlinePassed, HoldPastDeadline):
+                return await self._deadline_passed(client, last_run)
             except Exception as exc:
                 failing_since = self._tolerate(exc, failing_since)
                 delay = next(delays)
@@ -322,7 +368,7 @@ class DatabricksRunTrigger(BaseTrigger):
     async def _observe(self, client: JobsClient, watch: RunWatch, delay: float) -> Run:
         """The run's state after ``delay`` seconds, by this trigger's :attr:`observe` strategy."""
         if self.deadline is not None:
-            delay = max(0.0, min(delay, self.deadline - self._clock()))
+            delay = max(0.0, min(delay, self.time_left()))
         run = await self.observe(self, client, watch, delay)
         poll_counter.value += 1
         return run
@@ -342,7 +388,7 @@ class DatabricksRunTrigger(BaseTrigger):
         reason = f"the task's execution_timeout passed while the run was still going (run {self.run_id})"
         if self.cancel_on_kill:
             try:
-                await client.cancel_run(self.run_id)
+                await self._cancel(client)
                 reason += "; the run was cancelled"
             except Exception as exc:
                 reason += f"; cancelling it failed: {exc}"
@@ -358,7 +404,7 @@ class DatabricksRunTrigger(BaseTrigger):
             )
             return
         async with await self._borrow() as borrowed:
-            await borrowed.client.cancel_run(self.run_id)
+            await self._cancel(borrowed.client)
         self.log.info("Task killed; cancelled Databricks run %s", self.run_id)
 
 

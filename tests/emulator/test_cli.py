@@ -141,3 +141,34 @@ def test_cli_sigterm_kills_running_notebooks(tmp_path: Path) -> None:
         assert _stop(proc) == 0
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_cli_beyond_loopback_warns_in_one_line_on_stderr() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "airflow_dbx_async.emulator", "--simulate", "--host", "0.0.0.0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("EMULATOR_READY ")
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert "beyond loopback" in lines[0]
+
+
+def test_cli_on_loopback_prints_no_warning() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "airflow_dbx_async.emulator", "--simulate"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("EMULATOR_READY ")
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=20)
+    assert stderr.strip() == ""

@@ -171,3 +171,51 @@ async def test_reset_raises_no_warning_under_the_strictest_filter(sim: tuple[Emu
         for _ in range(2):
             await api.ok("POST", "/_emulator/reset")
     assert (await api.ok("GET", "/_emulator/stats"))["runs_total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("[::1]", True), ("localhost", True)]
+    + [("0.0.0.0", False), ("::", False), ("10.1.2.3", False), ("emulator.example.com", False)],
+)
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    assert EmulatorConfig(host=host).loopback_only is loopback
+
+
+def test_bound_beyond_loopback_it_warns_and_its_console_needs_the_token(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+    import urllib.error
+    import urllib.request
+
+    def status(url: str, token: str | None = None) -> int:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    config = EmulatorConfig(host="0.0.0.0", simulate=True)
+    with caplog.at_level(logging.WARNING, logger="airflow_dbx_async.emulator"):
+        handle = EmulatorServer(config).start_in_thread()
+    with handle:
+        base = "http://127.0.0.1:" + handle.url.rsplit(":", 1)[1]
+        for path in ("/_emulator/stats", "/_emulator/runs", "/", "/run/1"):
+            assert status(base + path) == 401, path
+            assert status(base + path, "not-the-token") == 403, path
+        assert status(base + "/_emulator/stats", handle.token) == 200
+        assert status(base + "/", handle.token) == 200
+        assert status(base + "/run/1", handle.token) == 404  # past the gate: no such run
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "beyond loopback" in warning
+    assert handle.token not in warning
+
+
+def test_on_loopback_the_console_needs_no_token() -> None:
+    import urllib.request
+
+    with EmulatorServer(EmulatorConfig(simulate=True)).start_in_thread() as handle:
+        with urllib.request.urlopen(handle.url + "/_emulator/stats", timeout=10) as resp:
+            assert resp.status == 200

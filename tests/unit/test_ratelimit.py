@@ -7,7 +7,13 @@ import logging
 
 import pytest
 
-from airflow_dbx_async.client._ratelimit import MAX_HOLD_SECONDS, RateLimiter
+from airflow_dbx_async.client._ratelimit import (
+    MAX_HOLD_SECONDS,
+    HoldPastDeadline,
+    RateLimiter,
+    deadline_scope,
+    through_hold,
+)
 from airflow_dbx_async.client.errors import ConfigurationError
 from tests.fake_time import FakeTime
 
@@ -75,3 +81,31 @@ def test_a_hold_is_capped() -> None:
     assert limiter.holding
     time.now = MAX_HOLD_SECONDS
     assert not limiter.holding
+
+
+@pytest.mark.asyncio
+async def test_a_deadline_beats_a_hold() -> None:
+    time = FakeTime()
+    limiter = _limiter(time, rate=None)
+    limiter.hold(10**6, "429 on GET /api/2.2/jobs/runs/get")  # capped at 600 s
+    with deadline_scope(lambda: 30.0 - time.now), pytest.raises(HoldPastDeadline, match="570 s more"):
+        await limiter.acquire()
+    assert time.now == pytest.approx(30.0)  # waited until the deadline, no longer
+    assert limiter.holding  # the hold stays in force for every other request
+    await limiter.acquire()  # outside the scope: the hold is waited out
+    assert time.now == pytest.approx(MAX_HOLD_SECONDS)
+
+
+@pytest.mark.asyncio
+async def test_a_request_through_the_hold_is_sent_at_once_under_the_rate_ceiling() -> None:
+    time = FakeTime()
+    limiter = _limiter(time, rate=10, burst=1)
+    limiter.hold(300, "429 on GET /api/2.2/jobs/runs/get")
+    with through_hold():
+        await limiter.acquire()
+        await limiter.acquire()  # the ceiling still applies: 0.1 s later
+    assert time.now == pytest.approx(0.1)
+    assert limiter.holding
+    with deadline_scope(lambda: 50.0 - time.now), pytest.raises(HoldPastDeadline):
+        await limiter.acquire()  # outside through_hold(), held again
+    assert time.now == pytest.approx(50.0)
