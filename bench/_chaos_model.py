@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from airflow_dbx_async.operators import TaskIdentity, make_token
+from airflow_dbx_async.operators._idempotency import TaskIdentity, derive_key, make_token
 
 __all__ = (
     "DAG_ID",
@@ -202,9 +202,16 @@ def _check_runs(spec: TaskSpec, records: list[TryRecord], runs: list[dict[str, A
 
 
 def judge_chaos(
-    report: ChaosReport, specs: list[TaskSpec], records: list[TryRecord], runs: list[dict[str, Any]]
+    report: ChaosReport,
+    specs: list[TaskSpec],
+    records: list[TryRecord],
+    runs: list[dict[str, Any]],
+    connection_token: str = ChaosSettings.token,
 ) -> None:
-    owners = {make_token(s.identity, slot): (s.index, slot) for s in specs for slot in (1, 2, 3)}
+    key = derive_key(connection_token)  # the operators key their tokens with the connection's secret
+    owners = {
+        make_token(replace(s.identity, key=key), slot): (s.index, slot) for s in specs for slot in (1, 2, 3)
+    }
     per_token = Counter(run.get("idempotency_token") for run in runs)
     report.duplicate_submits = sum(n - 1 for n in per_token.values() if n > 1)
     runs_of: dict[int, list[dict[str, Any]]] = defaultdict(list)

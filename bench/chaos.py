@@ -292,7 +292,7 @@ async def run_chaos(settings: ChaosSettings) -> ChaosReport:
     report.requests_total = stats["requests_total"]
     report.runs_total = len(runs)
     report.runs_left_active = stats["active_runs"]
-    judge_chaos(report, specs, [r for group in groups for r in group], runs)
+    judge_chaos(report, specs, [r for group in groups for r in group], runs, settings.token)
     if report.runs_left_active:
         report.problems.append(f"{report.runs_left_active} runs left active")
     return report

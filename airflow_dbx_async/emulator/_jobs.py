@@ -113,6 +113,17 @@ def normalise_tasks(body: Mapping[str, Any], default_key: str) -> list[dict[str,
     return [single]
 
 
+def param_text(value: Any) -> Any:
+    """A ``map<string, string>`` value as the widget sees it: a JSON boolean becomes ``true``/``false``.
+
+    The Jobs API reference types these maps as string to string and does not refuse other scalars; the
+    service reads a JSON scalar as its JSON text, so ``true`` arrives as ``"true"`` (never ``"True"``).
+    """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if value is None or isinstance(value, str) else str(value)
+
+
 def check_parameter_slots(body: Mapping[str, Any]) -> None:
     """Reject ``job_parameters`` combined with a legacy parameter slot, as Databricks does."""
     if body.get("job_parameters") and any(body.get(s) for s in _LEGACY_SLOTS):
@@ -125,8 +136,9 @@ def apply_run_parameters(tasks: list[dict[str, Any]], params: Mapping[str, Any])
     widgets = {**(params.get("job_parameters") or {}), **(params.get("notebook_params") or {})}
     for task in out:
         notebook = task.get("notebook_task")
-        if isinstance(notebook, dict) and widgets:
-            notebook["base_parameters"] = {**(notebook.get("base_parameters") or {}), **widgets}
+        if isinstance(notebook, dict) and (widgets or notebook.get("base_parameters")):
+            merged = {**(notebook.get("base_parameters") or {}), **widgets}
+            notebook["base_parameters"] = {k: param_text(v) for k, v in merged.items()}
         python = task.get("spark_python_task")
         if isinstance(python, dict) and params.get("python_params") is not None:
             python["parameters"] = [str(p) for p in params["python_params"]]

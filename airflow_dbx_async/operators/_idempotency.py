@@ -1,37 +1,94 @@
-"""Deterministic idempotency tokens, so a retried or restarted task never starts a duplicate run.
+"""Idempotency tokens and the one rule deciding whether a task try re-attaches to a run or starts one.
 
-Databricks keeps a submitted token and answers a second submit carrying it with the *existing*
-run's id, so submitting with a token is itself the probe. Each task try probes slots 1, 2, ... of its
-task instance: a slot whose run is still active is re-attached (a worker died after submitting); a
-slot whose run has finished and *started* before this try started belongs to an earlier try, so the
-next slot is used. Start times are compared, not end times: a run of an earlier try that finished
-just before the probe still counts as that try's.
+Databricks keeps a submitted token and answers a second submit carrying it with the *existing* run's
+id, without comparing the request, so submitting with a token is itself the probe. Each task try
+probes slots 1, 2, ... of its task instance and asks :func:`reattach_decision` about the run each
+token returns: watch it (this try started it), re-attach (an earlier try's run that can still become
+this task's success), move to the next slot (an earlier try's run that can no longer succeed:
+stopping, cancelled, failed or finished), or fail (the run is not this task's at all: it does not
+match what this task sends). The table of situations is in ``docs/reliability.md``.
 
-A token given by the user is sent as-is, once. Databricks then answers with whatever run already
-holds it, whoever started it, without comparing the request. So the run it returns is checked: a run
-that does not match what was sent (another run name or job), or that started before this try and
-has already finished, belongs to somebody else (another task sharing the token, or an earlier DAG
-run reusing a static token), and the task fails naming ``idempotency_token`` and that run. A run of
-the same spec that started before this try and is still going is re-attached: that is this task
-instance's own run, submitted by a try whose worker was lost.
+A derived token covers the DAG, the task, the DAG run, the map index, the DAG run's *clear number*
+(so clearing a finished task or DAG run starts a new run, while a retry keeps the token) and the
+slot. It is an HMAC keyed with a secret only the deployment has (the ``[databricks_async]
+idempotency_key`` option, else the connection's credential), so another workspace user cannot
+compute it and claim it in advance. A token given by the user is sent as-is, once: a run it returns
+that cannot be this try's fails the task naming ``idempotency_token`` and that run.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
+import hmac
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_dbx_async.client import ConfigurationError
+from airflow_dbx_async.client import ConfigurationError, LifeCycleState, Run
 
 if TYPE_CHECKING:
-    from airflow_dbx_async.client import JobsClient, Run
+    from airflow_dbx_async.client import JobsClient
 
-__all__ = ("MAX_SLOTS", "SubmitResult", "TaskIdentity", "collision", "make_token", "submit_idempotent")
+__all__ = (
+    "MAX_SLOTS",
+    "Decision",
+    "Reattach",
+    "SubmitResult",
+    "TaskIdentity",
+    "derive_key",
+    "make_token",
+    "mismatch",
+    "reattach_decision",
+    "submit_idempotent",
+)
 
 MAX_SLOTS = 100
 Submit = Callable[["JobsClient", Mapping[str, Any]], Awaitable[int]]
+
+# States from which a run can still end in success. TERMINATING is left out: a run that an earlier
+# try cancelled (at its deadline, on kill, or through cancel_previous_runs) stops through it.
+_CAN_STILL_SUCCEED = frozenset(
+    {
+        LifeCycleState.QUEUED,
+        LifeCycleState.PENDING,
+        LifeCycleState.RUNNING,
+        LifeCycleState.BLOCKED,
+        LifeCycleState.WAITING_FOR_RETRY,
+        LifeCycleState.UNKNOWN,  # not known to be lost: starting a second run would be worse
+    }
+)
+# The run-now parameter slots, as runs/get reports them under ``overriding_parameters``.
+_RUN_NOW_SLOTS = (
+    "notebook_params",
+    "python_params",
+    "jar_params",
+    "spark_submit_params",
+    "python_named_params",
+    "sql_params",
+    "dbt_commands",
+)
+_ALWAYS_ECHOED = frozenset({"notebook_params", "python_params", "jar_params"})
+# What identifies a submitted task's work (runs/get echoes these per task).
+_TASK_FIELDS = (
+    "notebook_task",
+    "spark_jar_task",
+    "spark_python_task",
+    "spark_submit_task",
+    "pipeline_task",
+    "python_wheel_task",
+    "dbt_task",
+    "sql_task",
+    "run_job_task",
+    "condition_task",
+    "for_each_task",
+    "existing_cluster_id",
+)
+
+
+def derive_key(secret: str) -> bytes:
+    """The HMAC key for derived tokens: a hash of ``secret`` (a configured key or a credential)."""
+    return hashlib.sha256(b"airflow-dbx-async idempotency|" + secret.encode()).digest()
 
 
 @dataclass(frozen=True)
@@ -45,6 +102,10 @@ class TaskIdentity:
     #: set for a non-durable task (``durable=False``): each try then gets tokens of its own, so a
     #: retry starts a fresh run instead of re-attaching to the previous try's run.
     try_number: int | None = None
+    #: the DAG run's clear number: a clear (of this task or of the DAG run) starts a new run.
+    clear_number: int = 0
+    #: the HMAC key (:func:`derive_key`); ``None`` derives unkeyed tokens (no secret available).
+    key: bytes | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -57,16 +118,157 @@ class SubmitResult:
     reattached: bool
 
 
+class Decision(enum.Enum):
+    """What a task try does with the run a token returned."""
+
+    WATCH = "watch"  # this try started it
+    REATTACH = "re-attach"  # an earlier try started it and it can still succeed
+    NEW_RUN = "new run"  # an earlier try's run that can no longer succeed: use the next slot
+    COLLISION = "collision"  # not this task's run: fail naming idempotency_token
+
+
+@dataclass(frozen=True)
+class Reattach:
+    """The decision for one run, and why (the reason ends up in a log line or error)."""
+
+    decision: Decision
+    why: str
+
+
 def make_token(identity: TaskIdentity, slot: int) -> str:
-    """``airflow-`` plus the first 48 hex digits of a SHA-256 over the task instance and slot."""
-    key = f"{identity.dag_id}|{identity.task_id}|{identity.run_id}|{identity.map_index}|{slot}"
+    """``airflow-`` plus 48 hex digits of an HMAC-SHA256 (SHA-256 without a key) over the identity."""
+    fields = f"{identity.dag_id}|{identity.task_id}|{identity.run_id}|{identity.map_index}|{slot}"
+    if identity.clear_number:
+        fields += f"|clear={identity.clear_number}"
     if identity.try_number is not None:
-        key += f"|try={identity.try_number}"
-    return "airflow-" + hashlib.sha256(key.encode()).hexdigest()[:48]
+        fields += f"|try={identity.try_number}"
+    if identity.key is None:
+        digest = hashlib.sha256(fields.encode()).hexdigest()
+    else:
+        digest = hmac.new(identity.key, fields.encode(), hashlib.sha256).hexdigest()
+    return "airflow-" + digest[:48]
+
+
+def _text(value: Any) -> Any:
+    """Scalars as Databricks stores parameter values: text, booleans as ``true``/``false``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _text(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_text(v) for v in value]
+    return value
+
+
+def _differs(sent: Any, got: Any) -> bool:
+    """Whether ``got`` contradicts ``sent``: keys the answer leaves out are not held against it."""
+    sent, got = _text(sent), _text(got)
+    if isinstance(sent, Mapping) and isinstance(got, Mapping):
+        return any(k in got and _differs(v, got[k]) for k, v in sent.items())
+    return bool(sent != got)
+
+
+def _run_now_mismatch(run: Mapping[str, Any], payload: Mapping[str, Any]) -> str | None:
+    job_id = payload.get("job_id")
+    got_job = run.get("job_id")
+    if got_job and str(got_job) != str(job_id).strip():
+        return f"it runs job {got_job}, not job {job_id}"
+    sent_params = _text(payload.get("job_parameters") or {})
+    got_params = {
+        str(p.get("name")): p.get("value")
+        for p in run.get("job_parameters") or ()
+        if isinstance(p, Mapping) and "value" in p
+    }
+    for name, value in sent_params.items():
+        if name in got_params and _differs(value, got_params[name]):
+            return f"its job parameter {name!r} differs from the one sent"
+    overriding = run.get("overriding_parameters")
+    if isinstance(overriding, Mapping):
+        for slot in _RUN_NOW_SLOTS:
+            sent, got = _text(payload.get(slot) or None), _text(overriding.get(slot) or None)
+            # A slot the answer leaves out is held against it only where Databricks always echoes it.
+            if sent != got and (got is not None or slot in _ALWAYS_ECHOED):
+                return f"its {slot} differ from the ones sent"
+    return None
+
+
+def _submit_mismatch(run: Mapping[str, Any], payload: Mapping[str, Any]) -> str | None:
+    run_name = payload.get("run_name")
+    got_name = run.get("run_name")
+    if run_name and got_name and got_name != run_name:
+        return f"it is named {got_name!r}, not {run_name!r}"
+    sent_tasks = payload.get("tasks")
+    got_tasks = run.get("tasks")
+    if not isinstance(got_tasks, list) or not got_tasks:
+        return None
+    if not isinstance(sent_tasks, list):  # a single-task body: compare its task fields with the one task
+        sent_tasks = [{k: payload[k] for k in _TASK_FIELDS if k in payload}]
+        got_tasks = got_tasks[:1] if len(got_tasks) == 1 else got_tasks
+        if len(got_tasks) != 1:
+            return "it has other tasks than the one sent"
+        sent_tasks[0]["task_key"] = got_tasks[0].get("task_key")
+    sent_by_key = {str(t.get("task_key")): t for t in sent_tasks if isinstance(t, Mapping)}
+    got_by_key = {str(t.get("task_key")): t for t in got_tasks if isinstance(t, Mapping)}
+    if set(sent_by_key) != set(got_by_key):
+        return "its task keys differ from the tasks sent"
+    for key, sent in sent_by_key.items():
+        for name in _TASK_FIELDS:
+            if name in sent and name in got_by_key[key] and _differs(sent[name], got_by_key[key][name]):
+                return f"its task {key!r} has another {name} than the one sent"
+    return None
+
+
+def mismatch(run: Mapping[str, Any], payload: Mapping[str, Any]) -> str | None:
+    """How the ``runs/get`` answer ``run`` differs from the request ``payload``, or ``None``.
+
+    run-now: the job and every parameter sent; runs/submit: the run name, the task keys and each
+    task's work (task type fields and cluster).
+    """
+    if payload.get("job_id") is not None:
+        return _run_now_mismatch(run, payload)
+    return _submit_mismatch(run, payload)
+
+
+def reattach_decision(
+    run_json: Mapping[str, Any], payload: Mapping[str, Any], *, try_started_ms: int, user_token: bool
+) -> Reattach:
+    """The re-attach table of ``docs/reliability.md`` for the run a token returned.
+
+    :param run_json: the ``runs/get`` answer for the run the submit returned.
+    :param payload: the request this try sent (with its token).
+    :param try_started_ms: when this try started, epoch milliseconds.
+    :param user_token: the token was set by the user (it cannot move to another slot).
+    """
+    why = mismatch(run_json, payload)
+    if why is not None:
+        return Reattach(Decision.COLLISION, why)
+    run = Run.from_api(run_json)
+    if not 0 < run.start_time < try_started_ms:
+        return Reattach(Decision.WATCH, "this try started it")
+    state = run.state
+    lcs = state.life_cycle_state
+    if lcs.is_terminal:
+        why = "it started before this task try and has already finished"
+    elif lcs not in _CAN_STILL_SUCCEED or state.user_cancelled_or_timedout:
+        why = f"an earlier try's run that is stopping ({state.describe()})"
+    else:
+        return Reattach(Decision.REATTACH, "an earlier try's run that is still going")
+    return Reattach(Decision.COLLISION if user_token else Decision.NEW_RUN, why)
 
 
 def _with_token(payload: Mapping[str, Any], token: str) -> dict[str, Any]:
     return {**payload, "idempotency_token": token}
+
+
+def _collision(token: str, run_id: int, why: str) -> ConfigurationError:
+    return ConfigurationError(
+        "idempotency_token",
+        f"{token!r} already belongs to Databricks run {run_id} ({why}); Databricks returns that run "
+        "instead of starting a new one, so give each task instance its own token or leave "
+        "idempotency_token unset",
+    )
 
 
 async def submit_idempotent(
@@ -85,80 +287,32 @@ async def submit_idempotent(
     :param payload: the request body; a user-set ``idempotency_token`` in it is used as-is.
     :param identity: the task instance, or ``None`` to submit without a derived token.
     :param try_started_ms: when this task try started, epoch milliseconds.
-    :param on_submitted: called with each run id as soon as Databricks returns it (for ``on_kill``).
+    :param on_submitted: called with each run id of this task as soon as it is known (for ``on_kill``).
     """
     user_token = payload.get("idempotency_token")
-    if user_token:
-        return await _submit_with_user_token(
-            client, submit, payload, str(user_token), try_started_ms, on_submitted
-        )
-    if identity is None:
+    if not user_token and identity is None:
         run_id = await submit(client, payload)
         on_submitted(run_id)
-        run = await client.get_run(run_id)
-        return SubmitResult(run=run, token="", slot=0, reattached=False)
-    for slot in range(1, MAX_SLOTS + 1):
-        token = make_token(identity, slot)
-        run_id = await submit(client, _with_token(payload, token))
+        return SubmitResult(run=await client.get_run(run_id), token="", slot=0, reattached=False)
+    slots = [0] if user_token else range(1, MAX_SLOTS + 1)
+    for slot in slots:
+        token = str(user_token) if user_token else make_token(identity, slot)  # type: ignore[arg-type]
+        body = _with_token(payload, token)
+        run_id = await submit(client, body)
+        run_json = await client.get_run_json(run_id)
+        verdict = reattach_decision(
+            run_json, body, try_started_ms=try_started_ms, user_token=bool(user_token)
+        )
+        if verdict.decision is Decision.COLLISION:
+            # Not ours: never report it as this task's run, and never cancel it on kill.
+            raise _collision(token, run_id, verdict.why)
+        if verdict.decision is Decision.NEW_RUN:
+            continue
         on_submitted(run_id)
-        run = await client.get_run(run_id)
-        earlier = 0 < run.start_time < try_started_ms
-        if not run.state.life_cycle_state.is_terminal:
-            return SubmitResult(run=run, token=token, slot=slot, reattached=earlier)
-        if not earlier:
-            return SubmitResult(run=run, token=token, slot=slot, reattached=False)
+        reattached = verdict.decision is Decision.REATTACH
+        return SubmitResult(run=Run.from_api(run_json), token=token, slot=slot, reattached=reattached)
     raise ConfigurationError(
         "idempotency_token",
         f"{MAX_SLOTS} earlier runs already exist for this task instance; "
         "set idempotency_token explicitly to start another",
     )
-
-
-def _mismatch(run: Run, payload: Mapping[str, Any]) -> str | None:
-    """How ``run`` differs from the request ``payload``, or ``None`` when it could be its run."""
-    job_id = payload.get("job_id")
-    if job_id is not None:
-        if run.job_id and str(run.job_id) != str(job_id).strip():
-            return f"it runs job {run.job_id}, not job {job_id}"
-        return None
-    run_name = payload.get("run_name")
-    if run_name and run.run_name and run.run_name != run_name:
-        return f"it is named {run.run_name!r}, not {run_name!r}"
-    tasks = payload.get("tasks")
-    if isinstance(tasks, list) and run.tasks:
-        wanted = {str(task.get("task_key")) for task in tasks if isinstance(task, Mapping)}
-        if {task.task_key for task in run.tasks} != wanted:
-            return "its task keys differ from the tasks sent"
-    return None
-
-
-def collision(run: Run, payload: Mapping[str, Any], try_started_ms: int) -> str | None:
-    """Why the run Databricks returned for a user's token is not this try's run, or ``None``."""
-    why = _mismatch(run, payload)
-    if why is None and 0 < run.start_time < try_started_ms and run.state.life_cycle_state.is_terminal:
-        why = "it started before this task try and has already finished"
-    return why
-
-
-async def _submit_with_user_token(
-    client: JobsClient,
-    submit: Submit,
-    payload: Mapping[str, Any],
-    token: str,
-    try_started_ms: int,
-    on_submitted: Callable[[int], None],
-) -> SubmitResult:
-    run_id = await submit(client, payload)
-    run = await client.get_run(run_id)
-    why = collision(run, payload, try_started_ms)
-    if why is not None:
-        # Not ours: never report it as this task's run, and never cancel it on kill.
-        raise ConfigurationError(
-            "idempotency_token",
-            f"{token!r} already belongs to Databricks run {run.run_id} ({why}); Databricks returns "
-            "that run instead of starting a new one, so give each task instance its own token "
-            "or leave idempotency_token unset",
-        )
-    on_submitted(run_id)
-    reattached = 0 < run.start_time < try_started_ms
-    return SubmitResult(run=run, token=token, slot=0, reattached=reattached)

@@ -33,7 +33,7 @@ from airflow_dbx_async.links import (
 from airflow_dbx_async.operators._cancel import cancel_in_thread
 from airflow_dbx_async.operators._idempotency import SubmitResult, TaskIdentity, submit_idempotent
 from airflow_dbx_async.operators._payload import check_knobs
-from airflow_dbx_async.operators._task_identity import task_identity
+from airflow_dbx_async.operators._task_identity import clear_number, idempotency_key, task_identity
 from airflow_dbx_async.operators._task_identity import try_started as _try_started
 from airflow_dbx_async.operators._worker_wait import wait_in_worker
 from airflow_dbx_async.outcome import (
@@ -47,6 +47,7 @@ from airflow_dbx_async.outcome import (
     decide,
     fetch_details,
     is_official_event,
+    partial_failure_lines,
     read_official_event,
     report_lines,
     short_message,
@@ -221,7 +222,12 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         self._register_secrets()
         ti = context["ti"]
         started = _try_started(ti)
-        identity = task_identity(ti, durable=self.durable)
+        identity = task_identity(
+            ti,
+            durable=self.durable,
+            clear=clear_number(context),
+            key=idempotency_key(self.databricks_conn_id),
+        )
         try:
             result, details = self._hook().run_sync(
                 partial(self._begin, payload=payload, identity=identity, started=started)
@@ -391,6 +397,9 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         """Log the success and what the notebooks printed; push their exit values to ``ti``."""
         url = event.run_page_url
         self.log.info("Databricks run %s succeeded (%s); run page: %s", event.run_id, reason, url)
+        if event.failed_tasks:  # SUCCESS_WITH_FAILURES: the failed tasks, as a failure would report them
+            for line in partial_failure_lines(event, self._details(event)):
+                self.log.warning("%s", redact(line))
         xcoms = after_success(
             self._hook().run_sync,
             self.log,
@@ -403,7 +412,7 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
 
     def _details(self, event: RunEvent) -> Details:
         """The failed tasks' details, fetched in the worker through one client; never hides the failure."""
-        if event.status != "failed" or not event.failed_tasks:
+        if not event.failed_tasks:
             return ()
         fetch = partial(fetch_details, tasks=event.failed_tasks, run_id=event.run_id)
         try:

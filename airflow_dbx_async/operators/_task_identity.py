@@ -6,13 +6,39 @@ import hashlib
 import time
 from typing import Any
 
-from airflow_dbx_async.operators._idempotency import TaskIdentity
+from airflow_dbx_async._compat import conf
+from airflow_dbx_async.hooks import register_connection_secrets
+from airflow_dbx_async.operators._idempotency import TaskIdentity, derive_key
 
-__all__ = ("default_task_key", "task_identity", "try_started")
+__all__ = ("clear_number", "default_task_key", "idempotency_key", "task_identity", "try_started")
 
 
-def task_identity(ti: Any, *, durable: bool = True) -> TaskIdentity:
-    """The task instance; with ``durable=False`` also its try number (each try gets its own tokens)."""
+def clear_number(context: Any) -> int:
+    """How many times the DAG run was cleared (``dag_run.clear_number``; 0 when unknown)."""
+    dag_run = context.get("dag_run") if hasattr(context, "get") else None
+    number = getattr(dag_run, "clear_number", None)
+    return int(number) if isinstance(number, int) and number > 0 else 0
+
+
+def idempotency_key(conn_id: str) -> bytes | None:
+    """The key of derived tokens: ``[databricks_async] idempotency_key``, else the connection's secrets.
+
+    ``None`` when neither exists (a connection without a secret, such as a managed identity): the
+    tokens are then unkeyed, as before, and can be computed by anyone who knows the DAG.
+    """
+    configured = conf.get("databricks_async", "idempotency_key", fallback="") or ""
+    if configured.strip():
+        return derive_key(configured.strip())
+    secrets = register_connection_secrets(conn_id)
+    return derive_key("\n".join(sorted(secrets))) if secrets else None
+
+
+def task_identity(ti: Any, *, durable: bool = True, clear: int = 0, key: bytes | None = None) -> TaskIdentity:
+    """The task instance; with ``durable=False`` also its try number (each try gets its own tokens).
+
+    :param clear: the DAG run's clear number (:func:`clear_number`).
+    :param key: the HMAC key of the tokens (:func:`idempotency_key`).
+    """
     map_index = getattr(ti, "map_index", None)
     try_number = getattr(ti, "try_number", None)
     return TaskIdentity(
@@ -21,6 +47,8 @@ def task_identity(ti: Any, *, durable: bool = True) -> TaskIdentity:
         run_id=str(ti.run_id),
         map_index=-1 if map_index is None else int(map_index),
         try_number=None if durable else int(try_number or 1),
+        clear_number=clear,
+        key=key,
     )
 
 

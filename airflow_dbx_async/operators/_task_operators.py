@@ -18,6 +18,7 @@ from airflow_dbx_async.hooks import DEFAULT_CONN_ID, read_flag
 from airflow_dbx_async.links import XCOM_JOB_RUN_LINK_KEY
 from airflow_dbx_async.operators import _workflow_member as wf
 from airflow_dbx_async.operators._operator_base import DatabricksDeferrableOperatorBase
+from airflow_dbx_async.operators._payload_checks import string_map
 from airflow_dbx_async.operators._task_identity import default_task_key
 from airflow_dbx_async.operators._task_identity import try_started as _try_started
 from airflow_dbx_async.triggers import DatabricksTaskRunTrigger
@@ -366,8 +367,8 @@ class DatabricksNotebookOperator(DatabricksTaskBaseOperator):
             if package not in self.notebook_packages:
                 self.notebook_packages.append(package)
         group_params = getattr(group, "notebook_params", None)
-        if group_params:
-            self.notebook_params = {**self.notebook_params, **group_params}
+        if group_params:  # as run-now sends them: text, booleans as "true"/"false"
+            self.notebook_params = {**self.notebook_params, **string_map(group_params, "notebook_params")}
 
 
 class DatabricksTaskOperator(DatabricksTaskBaseOperator):

@@ -21,7 +21,12 @@ from airflow_dbx_async.outcome._failure_details import (
     reported_tasks,
     task_types,
 )
-from airflow_dbx_async.outcome._failure_report import report_lines, short_message, trigger_line
+from airflow_dbx_async.outcome._failure_report import (
+    partial_failure_lines,
+    report_lines,
+    short_message,
+    trigger_line,
+)
 from airflow_dbx_async.outcome._notebook_output import after_success
 from airflow_dbx_async.outcome._official_events import is_official_event, read_official_event
 from airflow_dbx_async.outcome._verdict import (
@@ -55,6 +60,7 @@ __all__ = (
     "is_official_event",
     "matching_reason",
     "read_official_event",
+    "partial_failure_lines",
     "report_lines",
     "reported_tasks",
     "short_message",

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from airflow_dbx_async.client import Outcome, RunState, judge, lenient_int, truncate_head
+from airflow_dbx_async.client import Outcome, ResultState, RunState, judge, lenient_int, truncate_head
 from airflow_dbx_async.outcome._failure_details import FailedTask, reported_tasks, text_field
 from airflow_dbx_async.outcome._verdict import StopReason
 
@@ -79,7 +79,9 @@ class RunEvent:
         state = replace(run.state, state_message=truncate_head(run.state.state_message, _MESSAGE_LIMIT))
         verdict = judge(state)
         status: EventStatus = "success" if verdict.outcome is Outcome.SUCCEEDED else "failed"
-        tasks, total = reported_tasks(run, task_types) if status == "failed" else ((), 0)
+        # A run that succeeded with failures reports its failed tasks too: the task logs them as a warning.
+        partial = state.result_state is ResultState.SUCCESS_WITH_FAILURES and bool(run.tasks)
+        tasks, total = reported_tasks(run, task_types) if status == "failed" or partial else ((), 0)
         page = run.run_page_url or run_page_url
         stopped = StopReason.FINAL
         event = cls(

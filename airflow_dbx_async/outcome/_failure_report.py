@@ -11,16 +11,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow_dbx_async.client import sanitize_text, truncate_head, truncate_tail
+from airflow_dbx_async.client import sanitize_text, truncate_head
 from airflow_dbx_async.outcome._failure_details import TaskDetails
-from airflow_dbx_async.outcome._notebook_output import failed_notebook_lines, repeats_cell_trace
+from airflow_dbx_async.outcome._notebook_output import clip_tail, failed_notebook_lines, repeats_cell_trace
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from airflow_dbx_async.outcome._events import RunEvent
 
-__all__ = ("report_lines", "short_message", "trigger_line")
+__all__ = ("partial_failure_lines", "report_lines", "short_message", "trigger_line")
 
 _ERROR_LIMIT = 2_000
 _TRACE_LIMIT = 4_000
@@ -57,17 +57,17 @@ def _task_lines(position: str, details: TaskDetails) -> list[str]:
         lines.append(f"  run page: {task.run_page_url}")
     lines += [f"  ({problem})" for problem in details.problems]
     error, trace = (out.error, out.error_trace) if out else ("", "")
-    lines += _block("error", truncate_tail(sanitize_text(error), _ERROR_LIMIT))
+    lines += _block("error", clip_tail(sanitize_text(error), _ERROR_LIMIT))
     if repeats_cell_trace(notebook, trace):
         lines.append("  error trace: (the failing cell's traceback, below)")
     else:
-        lines += _block("error trace", truncate_tail(sanitize_text(trace), _TRACE_LIMIT))
+        lines += _block("error trace", clip_tail(sanitize_text(trace), _TRACE_LIMIT))
     result = (out.notebook_result if out else None) or ""
     lines += _block("notebook result", truncate_head(sanitize_text(result), _RESULT_LIMIT))
     if notebook is not None:  # no `logs` for notebook tasks on Databricks: their prints are in the export
         return lines + failed_notebook_lines(notebook)
     logs_title = "logs (Databricks kept only the tail)" if out and out.logs_truncated else "logs"
-    lines += _block(logs_title, truncate_tail(sanitize_text(out.logs if out else ""), _LOGS_LIMIT))
+    lines += _block(logs_title, clip_tail(sanitize_text(out.logs if out else ""), _LOGS_LIMIT))
     return lines
 
 
@@ -98,6 +98,15 @@ def report_lines(event: RunEvent, details: Sequence[TaskDetails] = ()) -> list[s
     for index, task in enumerate(shown, start=1):
         lines += _task_lines(f"[{index}/{total}]", task)
     return lines
+
+
+def partial_failure_lines(event: RunEvent, details: Sequence[TaskDetails] = ()) -> list[str]:
+    """The report of a run that succeeded with failed tasks (``SUCCESS_WITH_FAILURES``), for a warning.
+
+    The same lines as :func:`report_lines` for a failure, under a heading that says the run succeeded.
+    """
+    heading = f"Databricks run {event.run_id} succeeded with failed tasks ({_state_text(event)})"
+    return [heading, *report_lines(event, details)[1:]]
 
 
 def _with_details(event: RunEvent, details: Sequence[TaskDetails]) -> list[TaskDetails]:
@@ -150,7 +159,8 @@ def short_message(event: RunEvent, details: Sequence[TaskDetails] = ()) -> str:
             parts.append(f"+{more} more")
         text += f": {'; '.join(parts)}"
     if event.run_page_url:
-        text += f". See {event.run_page_url}"
+        # A message that already ends a sentence gets no second period ("cancelled.. See").
+        text += f"{'' if text.endswith('.') else '.'} See {event.run_page_url}"
     return text
 
 

@@ -11,12 +11,13 @@ the task's secrets.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_dbx_async.client import lenient_int, sanitize_text, truncate_tail
+from airflow_dbx_async.client import lenient_int, sanitize_text
 from airflow_dbx_async.hooks import redact
 from airflow_dbx_async.links import (
     XCOM_NOTEBOOK_RESULT_KEY,
@@ -38,12 +39,14 @@ _T = TypeVar("_T")
 __all__ = (
     "MAX_LOGGED_TASKS",
     "MAX_NOTEBOOK_TASKS",
+    "MAX_XCOM_RESULT_BYTES",
     "PRINTED_OUTPUT_LIMIT",
     "XCOM_NOTEBOOK_RESULTS_KEY",
     "XCOM_NOTEBOOK_RESULTS_TRUNCATED_KEY",
     "XCOM_NOTEBOOK_RESULT_KEY",
     "XCOM_NOTEBOOK_RESULT_TRUNCATED_KEY",
     "after_success",
+    "clip_tail",
     "failed_notebook_lines",
     "NotebookTask",
     "NotebookTaskOutput",
@@ -62,8 +65,35 @@ PRINTED_OUTPUT_LIMIT = 4_000  # characters of printed output per task in the log
 ERROR_TRACE_LIMIT = 4_000
 MAX_NOTEBOOK_TASKS = 100  # notebook tasks read per run (a request or two each)
 MAX_LOGGED_TASKS = 20  # notebook tasks whose output is written to the log
+MAX_XCOM_RESULT_BYTES = 1024 * 1024
+"""The most the exit values of one run take in XCom (UTF-8 bytes, all tasks together).
+
+Databricks keeps up to 5 MB per task, and a run has up to 100 notebook tasks: one XCom row of
+500 MB. Values are cut to their fair share of this (a value alone may take all of it; small values
+are kept whole and the rest split what is left), and the ``..._truncated`` flag says so.
+"""
 _CONCURRENCY = 4
 _INDENT = "    | "
+# The marker the client leaves where it cut a long text (``truncation_marker``).
+_MARKER = re.compile(r"\.\.\. \[truncated (\d+) chars\] \.\.\.\n?")
+
+
+def clip_tail(text: str, limit: int) -> str:
+    """Keep the last ``limit`` characters, with one marker counting *every* character left out.
+
+    ``text`` may already have been cut (the run export keeps the tail of each cell, with its own
+    marker): the characters behind a marker that falls in the part dropped here count too.
+    """
+    if len(text) <= limit:
+        return text
+    start = len(text) - max(limit, 0)
+    for marker in _MARKER.finditer(text):
+        if marker.start() < start < marker.end():  # never keep half a marker
+            start = marker.end()
+    dropped, kept = text[:start], text[start:]
+    markers = list(_MARKER.finditer(dropped))
+    cut = len(dropped) - sum(len(m.group(0)) for m in markers) + sum(int(m.group(1)) for m in markers)
+    return f"... [truncated {cut} chars] ...\n{kept}"
 
 
 @dataclass(frozen=True)
@@ -179,7 +209,7 @@ def success_lines(output: NotebookTaskOutput, limit: int = PRINTED_OUTPUT_LIMIT)
 def printed_lines(notebook: NotebookOutput, limit: int = PRINTED_OUTPUT_LIMIT) -> list[str]:
     """The cells' printed output, each under a ``[cell N] <first source line>`` header; the tail."""
     blocks = [f"[cell {cell.number}] {cell.first_line}\n{cell.text}" for cell in notebook.printed]
-    text = truncate_tail("\n".join(blocks), limit)
+    text = clip_tail("\n".join(blocks), limit)
     return [f"{_INDENT}{line}" for line in text.splitlines()]
 
 
@@ -197,7 +227,7 @@ def failing_cell_lines(
     lines = [f"  failing cell: cell {cell.number} of {len(notebook.cells)}"]
     lines += [f"{_INDENT}{line}" for line in cell.source]
     lines.append(f"  cell error: {cell.error_summary or '(none)'}")
-    trace = truncate_tail(cell.error_trace, limit)
+    trace = clip_tail(cell.error_trace, limit)
     if trace.strip():
         lines.append("  cell traceback:")
         lines += [f"{_INDENT}{line}" for line in trace.splitlines()]
@@ -225,7 +255,7 @@ def after_success(
     for output in notebooks.outputs[:MAX_LOGGED_TASKS] if log_output else ():
         for line in success_lines(output):
             log.info("%s", redact(line))
-    return xcom_values(notebooks.outputs, single_task=notebooks.single_task) if xcom else {}
+    return xcom_values(notebooks.outputs, single_task=notebooks.single_task, log=log) if xcom else {}
 
 
 def _read(run_sync: RunSync, log: logging.Logger | Any, run_id: int, read: Any, default: _T) -> _T:
@@ -237,22 +267,48 @@ def _read(run_sync: RunSync, log: logging.Logger | Any, run_id: int, read: Any, 
     return result
 
 
-def xcom_values(outputs: tuple[NotebookTaskOutput, ...], *, single_task: bool) -> dict[str, Any]:
+def xcom_values(
+    outputs: tuple[NotebookTaskOutput, ...], *, single_task: bool, log: logging.Logger | Any = None
+) -> dict[str, Any]:
     """The exit values to push: one value for a single-task run, else one per task key.
 
     Tasks whose notebook never called ``dbutils.notebook.exit`` are left out, as Databricks leaves
-    ``notebook_output.result`` out; nothing is pushed when no task set a value.
+    ``notebook_output.result`` out; nothing is pushed when no task set a value. The values take at
+    most :data:`MAX_XCOM_RESULT_BYTES` together; a value cut here keeps its start, its
+    ``..._truncated`` flag is true, and ``log`` (when given) says how much was cut.
     """
     values = {o.task.task_key: o for o in outputs if o.result is not None}
     if not values:
         return {}
+    results, truncated = _bounded(values, log)
     if single_task and len(outputs) == 1:
-        (only,) = values.values()
-        return {
-            XCOM_NOTEBOOK_RESULT_KEY: only.result,
-            XCOM_NOTEBOOK_RESULT_TRUNCATED_KEY: only.result_truncated,
-        }
-    return {
-        XCOM_NOTEBOOK_RESULTS_KEY: {key: o.result for key, o in values.items()},
-        XCOM_NOTEBOOK_RESULTS_TRUNCATED_KEY: {key: o.result_truncated for key, o in values.items()},
-    }
+        ((key, result),) = results.items()
+        return {XCOM_NOTEBOOK_RESULT_KEY: result, XCOM_NOTEBOOK_RESULT_TRUNCATED_KEY: truncated[key]}
+    return {XCOM_NOTEBOOK_RESULTS_KEY: results, XCOM_NOTEBOOK_RESULTS_TRUNCATED_KEY: truncated}
+
+
+def _bounded(
+    values: Mapping[str, NotebookTaskOutput], log: logging.Logger | Any
+) -> tuple[dict[str, str], dict[str, bool]]:
+    """The values cut to fair shares of :data:`MAX_XCOM_RESULT_BYTES`, and each one's truncated flag."""
+    encoded = {key: (o.result or "").encode("utf-8", "surrogatepass") for key, o in values.items()}
+    left, count = MAX_XCOM_RESULT_BYTES, len(encoded)
+    results: dict[str, str] = {}
+    truncated: dict[str, bool] = {}
+    for key in sorted(encoded, key=lambda k: len(encoded[k])):  # smallest first: kept whole
+        data, share = encoded[key], left // count
+        cut = len(data) > share
+        kept = data[:share].decode("utf-8", "ignore") if cut else str(values[key].result)
+        results[key], truncated[key] = kept, values[key].result_truncated or cut
+        left, count = left - len(kept.encode("utf-8", "surrogatepass")), count - 1
+        if cut and log is not None:
+            log.warning(
+                "The exit value of notebook task %r (%d bytes) was cut to %d bytes for XCom (%d bytes "
+                "for all exit values of a run)",
+                key,
+                len(data),
+                share,
+                MAX_XCOM_RESULT_BYTES,
+            )
+    order = list(values)  # the tasks' order, not the size order
+    return {k: results[k] for k in order}, {k: truncated[k] for k in order}

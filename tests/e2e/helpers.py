@@ -83,3 +83,16 @@ class StateRecorder:
         what = f"{sorted(self.seen)} of {self.dag_id} to reach {sorted(states)}"
         result: dict[str, str | None] = wait_for(what, probe, timeout)
         return result
+
+
+def derived_token(emulator: EmulatorProcess, dag_id: str, task_id: str, run_id: str, slot: int = 1) -> str:
+    """The idempotency token a task on the emulator's ``databricks`` connection derives for ``slot``.
+
+    Derived tokens are keyed with the connection's secrets (here: the emulator's token), so only the
+    deployment can compute them.
+    """
+    from airflow_dbx_async.operators._idempotency import TaskIdentity, derive_key, make_token
+
+    secrets = [json.loads(emulator.connection_json())["password"]]
+    identity = TaskIdentity(dag_id=dag_id, task_id=task_id, run_id=run_id, key=derive_key("\n".join(secrets)))
+    return make_token(identity, slot)

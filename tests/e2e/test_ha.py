@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 import psycopg2
 import pytest
 
-from airflow_dbx_async.operators._idempotency import TaskIdentity, make_token
 from airflow_dbx_async.testing import AirflowStack
-from tests.e2e.helpers import StateRecorder
+from tests.e2e.helpers import StateRecorder, derived_token
 from tests.helpers import wait_for
 
 if TYPE_CHECKING:
@@ -87,6 +86,6 @@ def test_second_triggerer_takes_over_after_sigkill(emulator: EmulatorProcess, me
         runs = [r for r in emulator.runs() if r.get("run_name") == f"e2e-ha-{task_id}-{run_id}"]
         assert len(runs) == 1, runs
         assert runs[0]["result_state"] == "SUCCESS"
-        token = make_token(TaskIdentity(dag_id=DAG_ID, task_id=task_id, run_id=run_id), 1)
+        token = derived_token(emulator, DAG_ID, task_id, run_id)
         assert submits.get(token) == 1, (task_id, submits)
     assert not [proc.name for proc in stack.processes if proc.alive()]

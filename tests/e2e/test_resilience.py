@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from airflow_dbx_async.operators._idempotency import TaskIdentity, make_token
-from tests.e2e.helpers import StateRecorder
+from tests.e2e.helpers import StateRecorder, derived_token
 
 if TYPE_CHECKING:
     from airflow_dbx_async.testing import AirflowStack, EmulatorProcess
@@ -33,7 +32,7 @@ def test_triggerer_crash_loses_no_task(stack: AirflowStack, emulator: EmulatorPr
     submits = emulator.stats()["submits_by_token"]
     for task_id in tasks:
         assert len(_runs_named(emulator, f"e2e-parallel-{task_id}-{run_id}")) == 1
-        token = make_token(TaskIdentity(dag_id=dag_id, task_id=task_id, run_id=run_id), 1)
+        token = derived_token(emulator, dag_id, task_id, run_id)
         assert submits.get(token) == 1, (task_id, submits)
 
 
@@ -49,7 +48,7 @@ def test_retry_after_lost_worker_reattaches(stack: AirflowStack, emulator: Emula
     assert len(runs) == 1, runs
     assert runs[0]["result_state"] == "SUCCESS"
     # Two submit requests (one per try) carried the same token; Databricks started one run.
-    token = make_token(TaskIdentity(dag_id=dag_id, task_id=task_id, run_id=run_id), 1)
+    token = derived_token(emulator, dag_id, task_id, run_id)
     assert emulator.stats()["submits_by_token"].get(token) == 2
     second = stack.api.task_log(dag_id, run_id, task_id, 2)
     assert any(f"Re-attached to Databricks run {runs[0]['run_id']}" in line for line in second), second

@@ -17,7 +17,7 @@ from airflow_dbx_async.operators import (
     DatabricksSubmitRunDeferrableOperator,
     DatabricksSubmitRunOperator,
 )
-from airflow_dbx_async.operators._idempotency import TaskIdentity, make_token
+from airflow_dbx_async.operators._idempotency import TaskIdentity, derive_key, make_token
 from airflow_dbx_async.outcome._events import RunEvent
 from airflow_dbx_async.outcome._failure_details import FailedTask
 from airflow_dbx_async.triggers import DatabricksRunTrigger
@@ -85,7 +85,9 @@ def test_execute_defers_with_trigger_kwargs_and_pushes_xcoms(
     assert body["run_name"] == "task"
     assert body["notebook_task"] == NOTEBOOK
     assert body["new_cluster"]["num_workers"] == "1"
-    assert body["idempotency_token"] == make_token(TaskIdentity("dag", "task", ti.run_id, -1), 1)
+    assert body["idempotency_token"] == make_token(
+        TaskIdentity("dag", "task", ti.run_id, -1, key=derive_key(TOKEN)), 1
+    )
     assert TOKEN not in repr(deferred.value.trigger)
     assert TOKEN not in str(kwargs)
 
@@ -237,9 +239,11 @@ def test_finished_run_of_an_earlier_try_moves_to_the_next_slot(
     fake: FakeDatabricks, thread_server: str
 ) -> None:
     ti = FakeTI(try_number=2)
-    identity = TaskIdentity(ti.dag_id, ti.task_id, ti.run_id, -1)
+    identity = TaskIdentity(ti.dag_id, ti.task_id, ti.run_id, -1, key=derive_key(TOKEN))
     earlier_ms = int(ti.start_date.timestamp() * 1000) - 60_000
-    old = fake.add_run([state("TERMINATED", "FAILED")], token=make_token(identity, 1), start_time=earlier_ms)
+    old = fake.add_run(
+        [state("TERMINATED", "FAILED")], token=make_token(identity, 1), start_time=earlier_ms, run_name="task"
+    )
     with pytest.raises(TaskDeferred) as deferred:
         submit_op().execute(context(ti))
     tokens = [body["idempotency_token"] for body in fake.calls("runs/submit")]

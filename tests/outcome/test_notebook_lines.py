@@ -162,3 +162,44 @@ def test_repeats_cell_trace() -> None:
     assert not repeats_cell_trace(output, "")
     assert not repeats_cell_trace(None, same)
     assert not repeats_cell_trace(_out("nb", None, notebook=NotebookOutput("ok", ())), same)
+
+
+def _size(values: dict[str, str]) -> int:
+    return sum(len(v.encode()) for v in values.values())
+
+
+def test_xcom_values_of_a_hundred_big_exit_values_stay_within_the_bound() -> None:
+    from airflow_dbx_async.outcome._notebook_output import MAX_XCOM_RESULT_BYTES
+
+    five_mb = "é" * (5 * 1024 * 1024 // 2)  # two bytes a character: a cut never splits one
+    outputs = tuple(_out(f"nb{i:03}", five_mb, truncated=i == 0) for i in range(100))
+    pushed = xcom_values(outputs, single_task=False)
+    results, flags = pushed[XCOM_NOTEBOOK_RESULTS_KEY], pushed[XCOM_NOTEBOOK_RESULTS_TRUNCATED_KEY]
+    assert list(results) == [f"nb{i:03}" for i in range(100)]  # the tasks' order, every task kept
+    assert _size(results) <= MAX_XCOM_RESULT_BYTES
+    assert all(five_mb.startswith(v) for v in results.values())
+    sizes = [len(v.encode()) for v in results.values()]
+    assert max(sizes) - min(sizes) <= 2  # fair shares of the bound
+    assert all(flags.values())  # each says it was cut
+
+
+def test_xcom_values_keep_small_values_whole_and_say_what_was_cut(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from airflow_dbx_async.outcome._notebook_output import MAX_XCOM_RESULT_BYTES
+
+    big = "x" * (3 * MAX_XCOM_RESULT_BYTES)
+    log = logging.getLogger("test.notebook_xcom")
+    with caplog.at_level(logging.WARNING, logger=log.name):
+        pushed = xcom_values((_out("small", "42"), _out("big", big)), single_task=False, log=log)
+        alone = xcom_values((_out("nb", big),), single_task=True)
+    assert pushed[XCOM_NOTEBOOK_RESULTS_KEY]["small"] == "42"
+    assert len(pushed[XCOM_NOTEBOOK_RESULTS_KEY]["big"]) == MAX_XCOM_RESULT_BYTES - 2  # the rest is its share
+    assert pushed[XCOM_NOTEBOOK_RESULTS_TRUNCATED_KEY] == {"small": False, "big": True}
+    assert alone == {
+        XCOM_NOTEBOOK_RESULT_KEY: big[:MAX_XCOM_RESULT_BYTES],
+        XCOM_NOTEBOOK_RESULT_TRUNCATED_KEY: True,
+    }
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "'big'" in line
+    assert f"{3 * MAX_XCOM_RESULT_BYTES} bytes" in line

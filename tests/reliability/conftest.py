@@ -7,6 +7,7 @@ import json
 import logging
 import traceback
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -83,13 +84,14 @@ class TryResult:
     errors: list[BaseException] = field(default_factory=list)
 
 
-async def run_try(op: DatabricksDeferrableOperatorBase, **ti_fields: Any) -> TryResult:
+async def run_try(op: DatabricksDeferrableOperatorBase, clear_number: int = 0, **ti_fields: Any) -> TryResult:
     """One task try as Airflow runs it: ``execute`` in a worker thread, the trigger, ``execute_complete``.
 
+    :param clear_number: the DAG run's clear number (how often it or a task of it was cleared).
     :param ti_fields: task instance fields to set (``run_id``, ``try_number``, ...).
     """
     result = TryResult(reliability_ti(task_id=op.task_id, **ti_fields))
-    context: Any = {"ti": result.ti}
+    context: Any = {"ti": result.ti, "dag_run": SimpleNamespace(clear_number=clear_number)}
     try:
         await asyncio.to_thread(op.execute, context)
     except TaskDeferred as deferred:
