@@ -4,7 +4,9 @@ In Airflow 3 the worker resolves a link when the task finishes and stores it, so
 the XCom the task pushed: the run page (``run_page_url``) for a run of its own, the job run's page
 (``databricks_job_run_link``) inside a workflow group. The repair links point at the repair page that
 this package's Airflow plugin serves from the API server (see :mod:`airflow_dbx_async.workflow.plugin`);
-the page decides there, at request time, which tasks have failed.
+the page decides there, at request time, which tasks have failed. With
+``[databricks_async] repair_plugin_enabled = False`` the repair links are empty, so Airflow shows them
+without a target.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = (
     "WorkflowJobRepairSingleTaskLink",
     "WorkflowJobRunLink",
     "repair_page_url",
+    "repair_plugin_enabled",
 )
 
 XCOM_RUN_ID_KEY = "run_id"
@@ -49,6 +52,8 @@ XCOM_NOTEBOOK_RESULT_TRUNCATED_KEY = "notebook_result_truncated"
 XCOM_NOTEBOOK_RESULTS_KEY = "notebook_results"
 XCOM_NOTEBOOK_RESULTS_TRUNCATED_KEY = "notebook_results_truncated"
 REPAIR_URL_PREFIX = "/databricks-async"
+# The Airflow configuration section of this package (``AIRFLOW__DATABRICKS_ASYNC__...``).
+_CONFIG_SECTION = "databricks_async"
 
 
 class DatabricksJobRunLink(BaseOperatorLink):
@@ -62,6 +67,13 @@ class DatabricksJobRunLink(BaseOperatorLink):
 
         value: Any = XCom.get_value(key=XCOM_RUN_PAGE_URL_KEY, ti_key=ti_key)
         return value if isinstance(value, str) else ""
+
+
+def repair_plugin_enabled() -> bool:
+    """``[databricks_async] repair_plugin_enabled`` (default ``True``): whether the repair plugin serves."""
+    from airflow_dbx_async._compat import conf
+
+    return bool(conf.getboolean(_CONFIG_SECTION, "repair_plugin_enabled", fallback=True))
 
 
 def repair_page_url(dag_id: str, dag_run_id: str, task_id: str) -> str:
@@ -97,7 +109,9 @@ class WorkflowJobRepairAllFailedLink(BaseOperatorLink):
     name = "Repair All Failed Tasks"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """The repair page for the whole group."""
+        """The repair page for the whole group (``""`` while the repair plugin is switched off)."""
+        if not repair_plugin_enabled():
+            return ""
         return repair_page_url(ti_key.dag_id, ti_key.run_id, ti_key.task_id)
 
 
@@ -107,5 +121,7 @@ class WorkflowJobRepairSingleTaskLink(BaseOperatorLink):
     name = "Repair a single task"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """The repair page for this task."""
+        """The repair page for this task (``""`` while the repair plugin is switched off)."""
+        if not repair_plugin_enabled():
+            return ""
         return repair_page_url(ti_key.dag_id, ti_key.run_id, ti_key.task_id)

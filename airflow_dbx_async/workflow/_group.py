@@ -25,7 +25,10 @@ from airflow_dbx_async.links import (
     WorkflowJobRepairAllFailedLink,
     WorkflowJobRunLink,
 )
-from airflow_dbx_async.operators import TaskIdentity, WorkflowRunMetadata, make_token, task_identity
+from airflow_dbx_async.operators import WorkflowRunMetadata, task_identity
+from airflow_dbx_async.operators._idempotency import TaskIdentity, submit_idempotent
+from airflow_dbx_async.operators._payload_checks import string_map
+from airflow_dbx_async.operators._task_identity import clear_number, idempotency_key, try_started
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -87,6 +90,11 @@ _LAUNCH_FIELDS = (
     "python_params",
     "spark_submit_params",
 )
+# Each task's Databricks ``task_key`` as ``[task_id, task_key]`` pairs, fixed when the DAG is parsed
+# and stored with the serialized DAG (an extra serialized field of the launch task; pairs, because
+# Airflow reads an extra field back only if it is a plain value or list), where the repair plugin
+# reads it: unlike an XCom, it cannot be written through Airflow's REST API.
+TASK_KEYS_FIELD = "databricks_task_keys"
 
 
 class _CreateDatabricksWorkflowOperator(BaseOperator):
@@ -126,13 +134,24 @@ class _CreateDatabricksWorkflowOperator(BaseOperator):
         self.python_params = python_params or []
         self.spark_submit_params = spark_submit_params or []
         self.tasks_to_convert = tasks_to_convert or {}
+        self.databricks_task_keys: list[list[str]] = [
+            [task_id, str(getattr(task, "databricks_task_key", ""))]
+            for task_id, task in self.tasks_to_convert.items()
+        ]
         self.relevant_upstreams: list[str] = []
         self.workflow_run_metadata: WorkflowRunMetadata | None = None
         super().__init__(task_id=task_id, **kwargs)
 
+    @classmethod
+    def get_serialized_fields(cls) -> frozenset[str]:
+        """Airflow's serialized fields of an operator, plus each task's ``task_key``."""
+        fields: frozenset[str] = super().get_serialized_fields()  # type: ignore[no-untyped-call]
+        return fields | {TASK_KEYS_FIELD}
+
     def add_task(self, task_id: str, task: BaseOperator) -> None:
         """Add a task to convert into the job."""
         self.tasks_to_convert[task_id] = task
+        self.databricks_task_keys.append([task_id, str(getattr(task, "databricks_task_key", ""))])
 
     @property
     def job_name(self) -> str:
@@ -165,27 +184,49 @@ class _CreateDatabricksWorkflowOperator(BaseOperator):
         return deep_merge(default_json, self.extra_job_params)
 
     def run_now_json(self) -> dict[str, Any]:
-        """The ``run-now`` body without its job id and token (the official provider's parameters)."""
+        """The ``run-now`` body without its job id and token (the official provider's parameters).
+
+        ``notebook_params`` values are sent as the run-now operator sends them: text, booleans as
+        ``"true"``/``"false"``.
+        """
         return {
             "jar_params": self.jar_params,
-            "notebook_params": self.notebook_params,
+            "notebook_params": string_map(self.notebook_params, "notebook_params"),
             "python_params": self.python_params,
             "spark_submit_params": self.spark_submit_params,
         }
 
-    def run_token(self, ti: Any) -> str:
-        """One idempotency token per DAG run and launch task (the same for every try)."""
-        identity = task_identity(ti)
-        return make_token(TaskIdentity(identity.dag_id, identity.task_id, identity.run_id, -1), 0)
+    def run_identity(self, context: Context) -> TaskIdentity:
+        """Whose job run this is: the launch task of this DAG run, as often as the DAG run was cleared.
 
-    async def _launch(self, client: JobsClient, spec: dict[str, object], token: str) -> tuple[int, Run]:
+        A retry of the launch task keeps the identity, so its tokens return the same job run; a clear
+        of the launch task or of the DAG run changes the clear number, so the group runs again.
+        """
+        key = idempotency_key(self.databricks_conn_id)
+        return task_identity(context["ti"], clear=clear_number(context), key=key)
+
+    async def _launch(
+        self, client: JobsClient, spec: dict[str, object], identity: TaskIdentity, started_ms: int
+    ) -> tuple[int, Run]:
         job_id, created = await _create_or_reset(client, self.job_name, spec)
         verb = "Created" if created else "Reset"
         self.log.info("%s Databricks job %s (%s)", verb, job_id, self.job_name)
-        body = {"job_id": job_id, **self.run_now_json(), "idempotency_token": token}
-        run_id = await client.run_now(body)
-        self.workflow_run_metadata = WorkflowRunMetadata(self.databricks_conn_id, job_id, run_id)
-        return job_id, await client.get_run(run_id)
+
+        def submitted(run_id: int) -> None:
+            self.workflow_run_metadata = WorkflowRunMetadata(self.databricks_conn_id, job_id, run_id)
+
+        body = {"job_id": job_id, **self.run_now_json()}
+        result = await submit_idempotent(
+            client,
+            JobsClient.run_now,
+            body,
+            identity=identity,
+            try_started_ms=started_ms,
+            on_submitted=submitted,
+        )
+        if result.reattached:
+            self.log.info("Re-attached to Databricks job run %s of an earlier try", result.run.run_id)
+        return job_id, result.run
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Create or reset the job, start its run (once per DAG run) and return the run's metadata."""
@@ -200,7 +241,14 @@ class _CreateDatabricksWorkflowOperator(BaseOperator):
             raise DatabricksConfigError(exc.field, exc.message) from None
         ti = context["ti"]
         hook = DatabricksAsyncHook(self.databricks_conn_id)
-        job_id, run = hook.run_sync(partial(self._launch, spec=spec, token=self.run_token(ti)))
+        identity = self.run_identity(context)
+        started_ms = int(try_started(ti) * 1000)
+        try:
+            job_id, run = hook.run_sync(
+                partial(self._launch, spec=spec, identity=identity, started_ms=started_ms)
+            )
+        except ConfigurationError as exc:  # a job run that is not this group's
+            raise DatabricksConfigError(exc.field, exc.message) from None
         self.log.info(
             "Databricks job run %s is %s; view it at %s", run.run_id, run.state.describe(), run.run_page_url
         )
@@ -209,7 +257,7 @@ class _CreateDatabricksWorkflowOperator(BaseOperator):
             task_id: getattr(task, "databricks_task_key", "")
             for task_id, task in self.tasks_to_convert.items()
         }
-        ti.xcom_push(key=XCOM_TASK_KEYS_KEY, value=keys)
+        ti.xcom_push(key=XCOM_TASK_KEYS_KEY, value=keys)  # the official XCom; the repair only checks it
         return {"conn_id": self.databricks_conn_id, "job_id": job_id, "run_id": run.run_id}
 
     def on_kill(self) -> None:
@@ -221,6 +269,14 @@ class _CreateDatabricksWorkflowOperator(BaseOperator):
         hook = DatabricksAsyncHook(self.databricks_conn_id)
         hook.run_sync(lambda client: client.cancel_run(metadata.run_id))
         self.log.info("Cancelled run %s of Databricks job %s", metadata.run_id, metadata.job_id)
+
+
+def is_launch_task(task: Any) -> bool:
+    """Whether ``task`` (an operator, or one from a serialized DAG) is a group's launch task."""
+    module = getattr(task, "_task_module", __name__)
+    return (
+        getattr(task, "task_type", None) == _CreateDatabricksWorkflowOperator.__name__ and module == __name__
+    )
 
 
 class DatabricksWorkflowTaskGroup(TaskGroup):

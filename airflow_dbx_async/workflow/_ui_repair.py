@@ -1,15 +1,26 @@
 """Repair a workflow group's job run: choose the tasks, call ``runs/repair``, clear the Airflow tasks.
 
-Runs inside Airflow's API server (see :mod:`airflow_dbx_async.workflow.plugin`). The plan reads the
-DAG run, the launch task's XComs (job run metadata and each task's Databricks ``task_key``) and the
-task instance states. The repair asks Databricks first, waits until the repaired tasks have new
-task runs, and only then clears the Airflow tasks, so each cleared task finds and watches its new
-attempt; when Databricks refuses, nothing is cleared.
+Runs inside Airflow's API server (see :mod:`airflow_dbx_async.workflow.plugin`). A user who may
+write XComs (Airflow 3.3 lets the ``USER`` role, and any task of any DAG) must not be able to steer
+the repair, so only the Databricks run id comes from the launch task's XCom, and it is checked
+against Databricks before anything is repaired:
+
+- the connection, the job's name and every task's ``task_key`` come from the serialized DAG and the
+  launch task's rendered fields, which the REST API cannot write; XComs that disagree with them
+  (another connection, other task keys) were rewritten, and the repair is refused before any request;
+- only a ``databricks`` connection is used;
+- ``runs/get`` must show a run of the job the launch task created or reset (its ``job_id``), and
+  ``jobs/get`` must name that job as the group does, before ``runs/repair`` is sent.
+
+The repair asks Databricks first, waits until the repaired tasks have new task runs, and only then
+clears the Airflow tasks, so each cleared task finds and watches its new attempt; when Databricks
+refuses, nothing is cleared. What went wrong is logged here; the browser gets a generic answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,12 +29,13 @@ from airflow_dbx_async.client import JobsClient, Run, judge
 from airflow_dbx_async.hooks import DatabricksAsyncHook, latest_repair_id
 from airflow_dbx_async.links import XCOM_TASK_KEYS_KEY
 from airflow_dbx_async.operators import WorkflowRunMetadata
-from airflow_dbx_async.workflow._group import LAUNCH_TASK_ID
+from airflow_dbx_async.workflow._group import LAUNCH_TASK_ID, TASK_KEYS_FIELD, is_launch_task
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 __all__ = (
+    "GENERIC_FAILURE",
     "REPAIRABLE_STATES",
     "RepairError",
     "RepairPlan",
@@ -37,6 +49,11 @@ REPAIRABLE_STATES = frozenset({"failed", "upstream_failed", "up_for_retry"})
 # States in which a task may not be repaired (it is still watching or about to).
 _BUSY_STATES = frozenset({"running", "deferred", "queued", "scheduled", "up_for_reschedule", "restarting"})
 _NEW_ATTEMPT_TIMEOUT_SECONDS = 30.0
+_CONN_TYPE = "databricks"
+GENERIC_FAILURE = "Repair failed; see the API server log"
+"""The only answer the browser gets when the repair fails past planning (details are logged)."""
+
+_log = logging.getLogger(__name__)
 
 
 class RepairError(Exception):
@@ -50,11 +67,17 @@ class RepairError(Exception):
 
 @dataclass(frozen=True)
 class RepairPlan:
-    """What one repair request will do."""
+    """What one repair request will do.
+
+    ``conn_id``, ``job_name`` and ``task_keys`` come from the DAG; of ``metadata`` (the launch task's
+    XCom) only the run id is used, once Databricks has shown it is a run of the group's job.
+    """
 
     dag_id: str
     dag_run_id: str
     launch_task_id: str
+    conn_id: str
+    job_name: str
     metadata: WorkflowRunMetadata
     task_ids: tuple[str, ...]
     task_keys: tuple[str, ...]
@@ -73,6 +96,41 @@ def _xcom(session: Session, dag_id: str, run_id: str, task_id: str, key: str) ->
     query = XComModel.get_many(run_id=run_id, key=key, task_ids=task_id, dag_ids=dag_id, limit=1)
     row = session.scalars(query).first()
     return None if row is None else XComModel.deserialize_value(row)
+
+
+def _rendered(session: Session, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+    """The launch task's rendered templated fields (stored by Airflow, not writable over its API)."""
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields as Rtif
+    from sqlalchemy import select
+
+    row = session.scalar(
+        select(Rtif).where(
+            Rtif.dag_id == dag_id, Rtif.run_id == run_id, Rtif.task_id == task_id, Rtif.map_index == -1
+        )
+    )
+    fields = None if row is None else row.rendered_fields
+    return fields if isinstance(fields, dict) else {}
+
+
+def _field(launch: Any, rendered: dict[str, Any], name: str) -> Any:
+    """A templated field of the launch task: rendered for this run, else as the DAG holds it."""
+    if name in rendered:
+        return rendered[name]
+    value = getattr(launch, name, None)
+    if isinstance(value, str) and "{{" in value:
+        raise RepairError(409, f"{launch.task_id} has not rendered its {name} in this DAG run")
+    return value
+
+
+def _members(group: Any, launch_id: str) -> list[str]:
+    """The task ids of a (serialized) task group, nested groups included, without the launch task."""
+    found: list[str] = []
+    for child in group.children.values():
+        if hasattr(child, "children"):
+            found.extend(_members(child, launch_id))
+        elif child.task_id != launch_id:
+            found.append(child.task_id)
+    return found
 
 
 def _downstream_in(dag: Any, task_id: str, members: set[str]) -> list[str]:
@@ -99,13 +157,52 @@ def _states(session: Session, dag_id: str, run_id: str, task_ids: set[str]) -> d
     return {task_id: (None if state is None else str(state)) for task_id, state in rows}
 
 
-def _launch_of(session: Session, dag: Any, dag_run_id: str, task_id: str) -> tuple[str, Any, Any]:
+def _launch_of(dag: Any, task_id: str) -> Any:
     for candidate in _launch_candidates(task_id):
-        if candidate in dag.task_dict:
-            result = _xcom(session, dag.dag_id, dag_run_id, candidate, "return_value")
-            keys = _xcom(session, dag.dag_id, dag_run_id, candidate, XCOM_TASK_KEYS_KEY)
-            return candidate, result, keys
+        task = dag.task_dict.get(candidate)
+        if task is not None and is_launch_task(task) and task.task_group is not None:
+            return task
     raise RepairError(404, f"Task {task_id!r} is not in a Databricks workflow task group")
+
+
+def _task_keys(launch: Any, members: list[str]) -> dict[str, str]:
+    """Each member's ``task_key`` as the serialized DAG holds it (never from an XCom)."""
+    pairs = getattr(launch, TASK_KEYS_FIELD, None)
+    keys = dict(p for p in pairs if isinstance(p, list) and len(p) == 2) if isinstance(pairs, list) else {}
+    if set(keys) != set(members) or not all(isinstance(k, str) and k for k in keys.values()):
+        raise RepairError(
+            409, f"The DAG of this run does not record the Databricks task keys of {launch.task_id}'s group"
+        )
+    return {task_id: str(keys[task_id]) for task_id in members}
+
+
+def _job_name(dag_id: str, launch: Any, rendered: dict[str, Any]) -> str:
+    """The job's name as the launch task sets it: ``<dag_id>.<group_id>``, or ``extra_job_params``'s."""
+    extra = rendered.get("extra_job_params")
+    if not isinstance(extra, dict):  # not rendered, or stored as a (truncated) string
+        extra = getattr(launch, "extra_job_params", None)
+    name = extra.get("name") if isinstance(extra, dict) else None
+    return name if isinstance(name, str) and name else f"{dag_id}.{launch.task_group.group_id}"
+
+
+def _refuse_rewritten(
+    metadata: WorkflowRunMetadata,
+    conn_id: str,
+    recorded_keys: Any,
+    keys: dict[str, str],
+    *,
+    where: tuple[str, str, str],
+) -> None:
+    """Refuse, before any request, when the launch task's XComs disagree with the DAG: rewritten."""
+    if metadata.conn_id == conn_id and (recorded_keys is None or recorded_keys == keys):
+        return
+    _log.warning(
+        "Refused to repair for %s/%s/%s: its XComs were rewritten (connection %r, task keys %r)",
+        *where,
+        metadata.conn_id,
+        recorded_keys,
+    )
+    raise RepairError(403, GENERIC_FAILURE)
 
 
 def plan_repair(session: Session, dag_id: str, dag_run_id: str, task_id: str) -> RepairPlan:
@@ -118,19 +215,27 @@ def plan_repair(session: Session, dag_id: str, dag_run_id: str, task_id: str) ->
     dag = DBDagBag().get_dag_for_run(dag_run, session=session) if dag_run is not None else None
     if dag is None or task_id not in dag.task_dict:
         raise RepairError(404, f"No task {task_id!r} in run {dag_run_id!r} of DAG {dag_id!r}")
-    launch_id, result, keys = _launch_of(session, dag, dag_run_id, task_id)
+    launch = _launch_of(dag, task_id)
+    launch_id = launch.task_id
+    members = _members(launch.task_group, launch_id)
+    keys = _task_keys(launch, members)
+    rendered = _rendered(session, dag_id, dag_run_id, launch_id)
+    conn_id = _field(launch, rendered, "databricks_conn_id")
+    if not isinstance(conn_id, str) or not conn_id:
+        raise RepairError(409, f"{launch_id} names no Databricks connection")
     try:
-        metadata = WorkflowRunMetadata.from_value(result)
+        metadata = WorkflowRunMetadata.from_value(
+            _xcom(session, dag_id, dag_run_id, launch_id, "return_value")
+        )
     except ValueError:
         raise RepairError(409, f"{launch_id} has not started the Databricks job run yet") from None
-    if not isinstance(keys, dict) or not keys:
-        raise RepairError(409, f"{launch_id} did not record the Databricks task keys of its group")
-    members = set(keys)
-    states = _states(session, dag_id, dag_run_id, members)
+    recorded_keys = _xcom(session, dag_id, dag_run_id, launch_id, XCOM_TASK_KEYS_KEY)
+    _refuse_rewritten(metadata, conn_id, recorded_keys, keys, where=(dag_id, dag_run_id, launch_id))
+    states = _states(session, dag_id, dag_run_id, set(members))
     if task_id == launch_id:
-        chosen = [t for t in keys if states.get(t) in REPAIRABLE_STATES]
-    elif task_id in members:
-        chosen = _downstream_in(dag, task_id, members)
+        chosen = [t for t in members if states.get(t) in REPAIRABLE_STATES]
+    elif task_id in keys:
+        chosen = _downstream_in(dag, task_id, set(members))
     else:
         raise RepairError(404, f"Task {task_id!r} is not a Databricks task of its group")
     busy = [t for t in chosen if states.get(t) in _BUSY_STATES]
@@ -140,10 +245,12 @@ def plan_repair(session: Session, dag_id: str, dag_run_id: str, task_id: str) ->
         dag_id=dag_id,
         dag_run_id=dag_run_id,
         launch_task_id=launch_id,
+        conn_id=conn_id,
+        job_name=_job_name(dag_id, launch, rendered),
         metadata=metadata,
         task_ids=tuple(chosen),
-        task_keys=tuple(str(keys[t]) for t in chosen),
-        states={t: states.get(t) for t in keys},
+        task_keys=tuple(keys[t] for t in chosen),
+        states={t: states.get(t) for t in members},
     )
 
 
@@ -166,15 +273,63 @@ async def _await_new_attempts(
         await asyncio.sleep(0.5)
 
 
+def _refuse(plan: RepairPlan, why: str, status: int = 502) -> RepairError:
+    """Log why a repair is refused (for the API server's operators); the caller gets a generic answer."""
+    _log.warning(
+        "Refused to repair Databricks run %s for %s/%s/%s: %s",
+        plan.metadata.run_id,
+        plan.dag_id,
+        plan.dag_run_id,
+        plan.launch_task_id,
+        why,
+    )
+    return RepairError(status, GENERIC_FAILURE)
+
+
+async def _databricks_config(plan: RepairPlan) -> Any:
+    """The group's connection as a client config; only a ``databricks`` connection, else refused."""
+    hook = DatabricksAsyncHook(plan.conn_id)
+    try:
+        conn = await hook.aget_connection(plan.conn_id)
+    except Exception as exc:  # not found, or the secrets backend failed: the same answer either way
+        raise _refuse(plan, f"connection {plan.conn_id!r} cannot be read ({type(exc).__name__})") from None
+    if conn.conn_type != _CONN_TYPE:
+        raise _refuse(plan, f"connection {plan.conn_id!r} is of type {conn.conn_type!r}, not {_CONN_TYPE!r}")
+    try:
+        return await hook.aget_config()
+    except Exception as exc:
+        raise _refuse(plan, f"connection {plan.conn_id!r} is not usable: {exc}") from None
+
+
+async def _check_run_of_group(client: JobsClient, plan: RepairPlan, run: Run) -> None:
+    """Refuse unless ``run`` is a run of the job the launch task created or reset, named as the group's."""
+    if run.run_id != plan.metadata.run_id or not run.job_id or run.job_id != plan.metadata.job_id:
+        raise _refuse(
+            plan, f"run {plan.metadata.run_id} belongs to job {run.job_id}, not to the launch task's", 403
+        )
+    job = await client.get_job(run.job_id)
+    name = (job.get("settings") or {}).get("name")
+    if name != plan.job_name:
+        raise _refuse(plan, f"job {run.job_id} is named {name!r}, not {plan.job_name!r}", 403)
+    present = {task.task_key for task in run.tasks or ()}
+    missing = [key for key in plan.task_keys if key not in present]
+    if missing:
+        raise _refuse(plan, f"run {run.run_id} has no task {', '.join(missing)}", 403)
+
+
 async def repair_in_databricks(plan: RepairPlan) -> int:
-    """``runs/repair`` for the plan's tasks (with ``latest_repair_id``); returns the repair id."""
+    """``runs/repair`` for the plan's tasks (with ``latest_repair_id``); returns the repair id.
+
+    The connection is checked before any request, and the run before the repair.
+    """
     if not plan.task_keys:
         raise RepairError(400, "No failed tasks to repair")
     run_id = plan.metadata.run_id
-    config = await DatabricksAsyncHook(plan.metadata.conn_id).aget_config()
+    config = await _databricks_config(plan)
     async with JobsClient(config) as client:
         raw = await client.get_run_json(run_id)
         run = Run.from_api(raw)
+        await _check_run_of_group(client, plan, run)
         if not judge(run.state).is_final:
             raise RepairError(
                 409, f"Databricks run {run_id} is still {run.state.describe()}; repair it once it ends"

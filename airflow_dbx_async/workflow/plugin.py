@@ -5,13 +5,17 @@ auth manager, the default simple one included. The "Repair All Failed Tasks" and
 task" links open ``GET .../repair/{dag_id}/{dag_run_id}/{task_id}``, a page that names the tasks to
 repair; its button posts to the same address. The caller is identified as by Airflow's own API (a
 bearer token, or the UI's session cookie), and must be allowed to clear task instances of the DAG
-(``PUT`` on its task instances), the permission Airflow's own "Clear" needs. A cross-site post is
-refused. The repair itself is in ``workflow/_ui_repair.py``.
+(``PUT`` on its task instances), the permission Airflow's own "Clear" needs. A post must say where
+it comes from (``Origin``, else ``Referer``) and come from this site. The pages may not be framed
+(``X-Frame-Options: DENY``, ``frame-ancestors 'none'``). A failed repair answers generically; the
+reason goes to the API server's log. ``[databricks_async] repair_plugin_enabled = False`` turns the
+routes off (404) and empties the repair links. The repair itself is in ``workflow/_ui_repair.py``.
 """
 
 from __future__ import annotations
 
 import html
+import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -19,8 +23,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from airflow_dbx_async._compat import AirflowPlugin
-from airflow_dbx_async.links import REPAIR_URL_PREFIX
+from airflow_dbx_async.links import REPAIR_URL_PREFIX, repair_plugin_enabled
 from airflow_dbx_async.workflow._ui_repair import (
+    GENERIC_FAILURE,
     RepairError,
     RepairPlan,
     clear_tasks,
@@ -29,13 +34,27 @@ from airflow_dbx_async.workflow._ui_repair import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
 __all__ = ("DatabricksWorkflowRepairPlugin", "app")
 
 _ROUTE = "/repair/{dag_id}/{dag_run_id}/{task_id}"
 
+_NO_FRAMING = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
+_log = logging.getLogger(__name__)
+
 app = FastAPI(title="Databricks workflow repair", docs_url=None, redoc_url=None, openapi_url=None)
+
+
+@app.middleware("http")
+async def _guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """404 while the plugin is switched off; no page of the plugin may be framed (clickjacking)."""
+    if not repair_plugin_enabled():
+        response: Response = JSONResponse({"detail": "Not Found"}, status_code=404)
+    else:
+        response = await call_next(request)
+    response.headers.update(_NO_FRAMING)
+    return response
 
 
 async def _authorize(request: Request, dag_id: str, method: str) -> None:
@@ -58,10 +77,12 @@ async def _authorize(request: Request, dag_id: str, method: str) -> None:
 
 
 def _same_origin(request: Request) -> bool:
-    origin = request.headers.get("origin")
-    if origin is None:  # not sent by non-browser clients
-        return True
-    return urlsplit(origin).netloc == request.headers.get("host", "")
+    """Whether the post says it comes from this site: ``Origin``, else ``Referer``; neither is refused."""
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if not source or source == "null":
+        return False
+    host = request.headers.get("host", "")
+    return bool(host) and urlsplit(source).netloc == host
 
 
 async def _with_session(fn: Callable[..., Any], *args: Any) -> Any:
@@ -82,7 +103,8 @@ def _error(exc: Exception) -> Response:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
     if isinstance(exc, RepairError):
         return JSONResponse({"detail": exc.message}, status_code=exc.status)
-    return JSONResponse({"detail": f"Repair failed: {type(exc).__name__}: {exc}"}, status_code=502)
+    _log.error("Databricks workflow repair failed", exc_info=exc)
+    return JSONResponse({"detail": GENERIC_FAILURE}, status_code=502)
 
 
 def _page(plan: RepairPlan) -> str:
@@ -118,7 +140,7 @@ async def repair(request: Request, dag_id: str, dag_run_id: str, task_id: str) -
     """Repair in Databricks, then clear the Airflow tasks; redirect a browser back to the DAG run."""
     try:
         if not _same_origin(request):
-            raise RepairError(403, "Forbidden: cross-site repair request")
+            raise RepairError(403, "Forbidden: a repair must be posted from this site (Origin or Referer)")
         await _authorize(request, dag_id, "PUT")
         plan: RepairPlan = await _with_session(plan_repair, dag_id, dag_run_id, task_id)
         repair_id = await repair_in_databricks(plan)

@@ -1,8 +1,11 @@
 """Only users who may clear the DAG's task instances can repair: a real Airflow with real users.
 
-The simple auth manager with two users: ``admin`` and ``viewer`` (read-only). The viewer may open
-the repair page but its repair is refused, and Databricks sees no repair; a post from another site
-is refused even for the admin; the admin's own repair goes through.
+The simple auth manager with three users: ``admin``, ``viewer`` (read-only) and ``user`` (the
+``USER`` role, who may write XComs through the REST API). The viewer may open the repair page but
+its repair is refused, and Databricks sees no repair; a post from another site, or one that says
+nothing of where it comes from, is refused even for the admin; the admin's own repair goes through.
+A user who rewrote the launch task's XComs to point the repair at another job's run (through
+another connection) is refused, and Databricks sees no repair.
 """
 
 from __future__ import annotations
@@ -10,14 +13,16 @@ from __future__ import annotations
 import json
 import urllib.request
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import pytest
 
 from airflow_dbx_async.testing import AirflowStack
 from airflow_dbx_async.testing._airflow_api import AirflowApi
 from airflow_dbx_async.testing._http import HttpError, request_json
-from tests.e2e.conftest import ROOT
+from tests.e2e.conftest import HERE
 from tests.e2e.test_workflow_repair import plugin_registered
+from tests.helpers import wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -25,8 +30,12 @@ if TYPE_CHECKING:
 
     from airflow_dbx_async.testing import EmulatorProcess
 
-DAG_ID = "databricks_workflow_dag"
-PASSWORDS = {"admin": "admin-pw-1", "viewer": "viewer-pw-1"}
+DAG_ID = "e2e_repair_auth_dag"  # the workflow example under another id: a job of its own
+PASSWORDS = {"admin": "admin-pw-1", "viewer": "viewer-pw-1", "user": "user-pw-1"}
+LAUNCH = "workflow.launch"
+GENERIC_FAILURE = {"detail": "Repair failed; see the API server log"}
+RUNS_GET = "GET /api/2.2/jobs/runs/get"
+REPAIR = "POST /api/2.2/jobs/runs/repair"
 
 
 class TokenApi(AirflowApi):
@@ -65,12 +74,17 @@ def users_stack(
     passwords.write_text(json.dumps(PASSWORDS))
     env = {
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer,user:user",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
     }
     stack = AirflowStack(
-        [ROOT / "example_dags" / f"{DAG_ID}.py"],
-        connections={"databricks": emulator.connection_json()},
+        [HERE / "dags_repair_auth" / f"{DAG_ID}.py"],
+        connections={
+            "databricks": emulator.connection_json(),
+            # What the rewritten XCom names: any connection, here an ``http`` one whose password
+            # would go as a bearer token to its host (the emulator, which counts what it receives).
+            "prod_admin": json.dumps({"conn_type": "http", "host": emulator.url, "password": emulator.token}),
+        },
         env=env,
     )
     api = TokenApi(stack.base_url)
@@ -79,6 +93,67 @@ def users_stack(
         api.token = _token(stack.base_url, "admin")
         stack.wait_dags([DAG_ID])
         yield stack
+
+
+def _failed_group_run(stack: AirflowStack, tmp_path: Path) -> str:
+    """A DAG run whose ``check_input`` failed, finished (no trigger polls Databricks any more)."""
+    run_id = stack.api.trigger_dag(DAG_ID, conf={"input_path": str(tmp_path / "missing.csv")})
+    states = {"success", "failed", "upstream_failed"}
+    state = stack.api.wait_task_state(DAG_ID, run_id, "workflow.check_input", states)
+    assert state == "failed", stack.api.task_log(DAG_ID, run_id, LAUNCH, 1)[-30:]
+    wait_for("the DAG run to end", lambda: stack.api.dag_run_state(DAG_ID, run_id) == "failed", timeout=180)
+    return run_id
+
+
+def _another_jobs_run(emulator: EmulatorProcess, task_key: str) -> tuple[int, int]:
+    """A run of another job, with a task of the same key: (job id, run id)."""
+    headers = {"Authorization": f"Bearer {emulator.token}"}
+    task = {"task_key": task_key, "notebook_task": {"notebook_path": "/Users/prod/nightly"}}
+    job = {"name": "prod_admin.nightly", "tasks": [task]}
+    job_id = request_json("POST", f"{emulator.url}/api/2.2/jobs/create", job, headers=headers)["job_id"]
+    body = {"job_id": job_id}
+    run_id = request_json("POST", f"{emulator.url}/api/2.2/jobs/run-now", body, headers=headers)["run_id"]
+    return int(job_id), int(run_id)
+
+
+def _patch_xcom(stack: AirflowStack, token: str, run_id: str, key: str, value: Any) -> None:
+    """``PATCH .../xcomEntries/{key}``, which Airflow 3.3 allows a user with the ``USER`` role."""
+    path = f"dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/{LAUNCH}/xcomEntries/{key}"
+    TokenApi(stack.base_url, token).call("PATCH", path, {"value": value, "map_index": -1})
+    assert stack.api.xcom(DAG_ID, run_id, LAUNCH, key) == value
+
+
+def test_a_user_who_rewrote_the_xcoms_cannot_repair_another_jobs_run(
+    users_stack: AirflowStack, emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    stack = users_stack
+    run_id = _failed_group_run(stack, tmp_path)
+    user = _token(stack.base_url, "user")
+    url = f"{stack.base_url}/databricks-async/repair/{DAG_ID}/{run_id}/workflow.check_input"
+    metadata = stack.api.xcom(DAG_ID, run_id, LAUNCH, "return_value")
+    keys = stack.api.xcom(DAG_ID, run_id, LAUNCH, "databricks_task_keys")
+    job_id, other_run = _another_jobs_run(emulator, keys["workflow.check_input"])
+
+    # As reproduced: another connection, another job's run, and task keys of the user's choice.
+    forged = {"conn_id": "prod_admin", "job_id": job_id, "run_id": other_run}
+    _patch_xcom(stack, user, run_id, "return_value", forged)
+    _patch_xcom(stack, user, run_id, "databricks_task_keys", {"workflow.check_input": "anything"})
+    before = emulator.stats()["requests"]
+    assert _post(url, user, origin=stack.base_url) == (403, GENERIC_FAILURE)
+    after = emulator.stats()["requests"]
+    assert (after.get(RUNS_GET, 0), after.get(REPAIR, 0)) == (before.get(RUNS_GET, 0), before.get(REPAIR, 0))
+    assert after == before  # no request at all: neither through prod_admin nor the group's connection
+
+    # Only the run id rewritten (the group's connection and keys): Databricks shows it is not the group's.
+    _patch_xcom(stack, user, run_id, "databricks_task_keys", keys)
+    _patch_xcom(stack, user, run_id, "return_value", {**metadata, "job_id": job_id, "run_id": other_run})
+    assert _post(url, user, origin=stack.base_url) == (403, GENERIC_FAILURE)
+    after = emulator.stats()["requests"]
+    assert after.get(REPAIR, 0) == before.get(REPAIR, 0)
+    assert after.get(RUNS_GET, 0) == before.get(RUNS_GET, 0) + 1  # the one look that refused it
+    (other,) = [r for r in emulator.runs() if r["run_id"] == other_run]
+    assert len(other["tasks"]) == 1  # not repaired
+    assert stack.api.task_state(DAG_ID, run_id, "workflow.check_input") == "failed"  # not cleared
 
 
 def test_only_users_who_may_clear_tasks_can_repair(
@@ -99,19 +174,22 @@ def test_only_users_who_may_clear_tasks_can_repair(
         return len(run["tasks"])
 
     viewer = _token(stack.base_url, "viewer")
-    assert _post(url) == (401, {"detail": "Not authenticated"})
-    status, body = _post(url, viewer)
+    assert _post(url, origin=stack.base_url) == (401, {"detail": "Not authenticated"})
+    status, body = _post(url, viewer, origin=stack.base_url)
     assert status == 403, body
     assert "may not clear task instances" in body["detail"]
     assert _post(url, admin, origin="https://evil.example")[0] == 403
+    assert _post(url, admin)[0] == 403  # says nothing of where it comes from
     assert task_runs() == 3  # nothing was repaired
     assert stack.api.task_state(DAG_ID, run_id, "workflow.check_input") == "failed"
 
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {viewer}"})
     with urllib.request.urlopen(request, timeout=60) as answer:  # a viewer may look at the page
         assert "workflow.check_input (failed)" in answer.read().decode()
+        assert answer.headers["X-Frame-Options"] == "DENY"  # as mounted in the API server
+        assert answer.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
 
-    status, body = _post(url, admin)
+    status, body = _post(url, admin, origin=stack.base_url)
     assert status == 200, body
     assert body["task_ids"] == ["workflow.check_input"]
     assert body["databricks_run_id"] == databricks_run_id
