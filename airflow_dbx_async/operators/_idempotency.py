@@ -18,9 +18,11 @@ that cannot be this try's fails the task naming ``idempotency_token`` and that r
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import hashlib
 import hmac
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -43,7 +45,12 @@ __all__ = (
     "submit_idempotent",
 )
 
+_log = logging.getLogger(__name__)
+
 MAX_SLOTS = 100
+# How long a try waits for an earlier try's stopping run to end before starting the next one.
+STOPPING_WAIT_SECONDS = 600.0
+STOPPING_POLL_SECONDS = 1.0
 Submit = Callable[["JobsClient", Mapping[str, Any]], Awaitable[int]]
 
 # States from which a run can still end in success. TERMINATING is left out: a run that an earlier
@@ -133,6 +140,9 @@ class Reattach:
 
     decision: Decision
     why: str
+    #: with NEW_RUN for a run that is still stopping: start the next one only once it has ended, so
+    #: two runs of this task never overlap (a job with ``max_concurrent_runs=1`` would skip the new one)
+    after_end: bool = False
 
 
 def make_token(identity: TaskIdentity, slot: int) -> str:
@@ -250,12 +260,26 @@ def reattach_decision(
     state = run.state
     lcs = state.life_cycle_state
     if lcs.is_terminal:
-        why = "it started before this task try and has already finished"
+        why, stopping = "it started before this task try and has already finished", False
     elif lcs not in _CAN_STILL_SUCCEED or state.user_cancelled_or_timedout:
-        why = f"an earlier try's run that is stopping ({state.describe()})"
+        why, stopping = f"an earlier try's run that is stopping ({state.describe()})", True
     else:
         return Reattach(Decision.REATTACH, "an earlier try's run that is still going")
-    return Reattach(Decision.COLLISION if user_token else Decision.NEW_RUN, why)
+    if user_token:
+        return Reattach(Decision.COLLISION, why)
+    return Reattach(Decision.NEW_RUN, why, after_end=stopping)
+
+
+async def _until_ended(client: JobsClient, run_id: int) -> None:
+    """Wait (at most :data:`STOPPING_WAIT_SECONDS`) until an earlier try's stopping run has ended."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + STOPPING_WAIT_SECONDS
+    while loop.time() < give_up:
+        run = Run.from_api(await client.get_run_json(run_id))
+        if run.state.life_cycle_state.is_terminal:
+            return
+        await asyncio.sleep(STOPPING_POLL_SECONDS)
+    _log.warning("Databricks run %s is still stopping; starting the next run beside it", run_id)
 
 
 def _with_token(payload: Mapping[str, Any], token: str) -> dict[str, Any]:
@@ -307,6 +331,8 @@ async def submit_idempotent(
             # Not ours: never report it as this task's run, and never cancel it on kill.
             raise _collision(token, run_id, verdict.why)
         if verdict.decision is Decision.NEW_RUN:
+            if verdict.after_end:
+                await _until_ended(client, run_id)
             continue
         on_submitted(run_id)
         reattached = verdict.decision is Decision.REATTACH

@@ -1,8 +1,9 @@
 """Re-attach or new run: one test per row of the table in docs/reliability.md, on the emulator.
 
 Every try runs the operator's real ``execute`` (submit, probe, re-attach decision), the trigger built
-from its serialized kwargs and ``execute_complete``. Cancelled runs stay TERMINATING for a long
-``cancel_grace_seconds``: a try that re-attached to one would wait for it and then fail CANCELED.
+from its serialized kwargs and ``execute_complete``. Cancelled runs stay TERMINATING for
+``cancel_grace_seconds``: a try that re-attached to one would fail CANCELED; a try that starts the next
+run waits for the stopping one to end first.
 """
 
 from __future__ import annotations
@@ -36,9 +37,7 @@ DEFERRABLE = pytest.mark.parametrize("deferrable", [True, False], ids=["deferrab
 
 @pytest_asyncio.fixture
 async def emulator(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[EmulatorServer]:
-    config = EmulatorConfig(
-        simulate=True, sim_duration_seconds=0.2, tokens=(SECRET,), cancel_grace_seconds=60
-    )
+    config = EmulatorConfig(simulate=True, sim_duration_seconds=0.2, tokens=(SECRET,), cancel_grace_seconds=2)
     async with EmulatorServer(config) as server:
         task = {"task_key": "nb", "notebook_task": NB}
         body = {"name": "reattach", "tasks": [task], "max_concurrent_runs": 10}
