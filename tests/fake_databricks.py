@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 TOKEN = "dapi-test-secret-0123456789"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def state(lcs: str, result: str | None = None, message: str = "") -> dict[str, Any]:
@@ -195,6 +198,75 @@ class FakeDatabricks:
         name = request.query.get("name")
         jobs = [j for j in self.jobs if name is None or j["settings"]["name"] == name]
         return web.json_response({"jobs": jobs})
+
+
+def reply(status: int = 200, body: Any = None, *, raw: bytes | None = None, **headers: str) -> Handler:
+    """A handler answering ``body`` as JSON (or ``raw`` bytes as is)."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        hdrs = {k.replace("_", "-"): v for k, v in headers.items()}
+        if raw is not None:
+            hdrs.setdefault("Content-Type", "text/html")
+            return web.Response(status=status, body=raw, headers=hdrs)
+        return web.json_response({} if body is None else body, status=status, headers=hdrs)
+
+    return handler
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    headers: dict[str, str]
+    peer: tuple[Any, ...]
+
+
+@dataclass
+class ScriptedRoutes:
+    """Routes ``(method, path)`` to queues of handlers; the last handler of a queue repeats.
+
+    The client's own tests answer with what no workspace sends on purpose: HTML error pages, dropped
+    connections, odd ``Retry-After`` values, malformed JSON, an exact sequence of statuses. Everything
+    a real workspace would answer is the emulator's job (``tests/fixtures.py``).
+    """
+
+    routes: dict[tuple[str, str], list[Handler]] = field(default_factory=dict)
+    requests: list[Recorded] = field(default_factory=list)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    url: str = ""
+
+    def on(self, method: str, path: str, *handlers: Handler | dict[str, Any]) -> None:
+        self.routes[(method, path)] = [h if callable(h) else reply(200, h) for h in handlers]
+
+    def calls(self, path: str) -> list[Recorded]:
+        return [r for r in self.requests if r.path == path]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode()
+        peer = request.transport.get_extra_info("peername") if request.transport else ()
+        self.requests.append(
+            Recorded(
+                request.method, request.path, dict(request.query), body, dict(request.headers), tuple(peer)
+            )
+        )
+        queue = self.routes.get((request.method, request.path))
+        if not queue:
+            return web.json_response(
+                {"error_code": "ENDPOINT_NOT_FOUND", "message": f"No route for {request.path}"}, status=404
+            )
+        handler = queue.pop(0) if len(queue) > 1 else queue[0]
+        return await handler(request)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        return app
 
 
 class ThreadedServer:

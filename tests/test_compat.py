@@ -16,7 +16,7 @@ from tests.helpers import CONN_ID, context, messages
 if TYPE_CHECKING:
     from collections.abc import MutableMapping
 
-    from tests.fake_databricks import FakeDatabricks
+    from tests.fixtures import Emulated
 
 
 def test_detection_agrees_with_the_installed_triggerer() -> None:
@@ -43,21 +43,19 @@ def _kill_warnings(logs: list[MutableMapping[str, Any]]) -> list[str]:
 @pytest.mark.parametrize("supported", [True, False])
 def test_deferring_warns_only_where_a_kill_cannot_cancel_the_run(
     supported: bool,
-    fake: FakeDatabricks,
-    thread_server: str,
+    emulator: Emulated,
     logs: list[MutableMapping[str, Any]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(_operator_base, "TRIGGER_ON_KILL", supported)
     _defer()
-    (run_id,) = fake.runs
+    (run_id,) = [run["run_id"] for run in emulator.admin("runs")["runs"]]
     expected = [] if supported else [f"{run_id}"]
     assert [m.rsplit(" ", 1)[-1] for m in _kill_warnings(logs)] == expected
 
 
 def test_no_warning_when_the_run_is_left_running_on_kill_anyway(
-    fake: FakeDatabricks,
-    thread_server: str,
+    emulator: Emulated,
     logs: list[MutableMapping[str, Any]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -20,7 +20,8 @@ from airflow_dbx_async.client import (
 from airflow_dbx_async.client._pool import SESSION_POOL
 from airflow_dbx_async.client._workspace import WORKSPACES
 from airflow_dbx_async.hooks import DatabricksAsyncHook, connection_to_config
-from tests.fake_databricks import TOKEN, FakeDatabricks
+from tests.fake_databricks import TOKEN
+from tests.fixtures import CLUSTER, Emulated
 from tests.helpers import CONN_ID
 
 SECRET = "s3cret-value-xyz"
@@ -149,17 +150,23 @@ def test_hook_identity_and_repr_hide_the_secret(monkeypatch: pytest.MonkeyPatch)
     assert TOKEN not in repr(hook.get_config())
 
 
-def test_run_sync_runs_one_client(fake: FakeDatabricks, thread_server: str) -> None:
-    run = fake.add_run([{"life_cycle_state": "RUNNING"}])
+def _submit(emulator: Emulated) -> int:
+    task = {"task_key": "nb", "existing_cluster_id": CLUSTER, "notebook_task": {"notebook_path": "/nb"}}
+    return emulator.state.submit({"run_name": "hook", "tasks": [task]})
+
+
+def test_run_sync_runs_one_client(emulator: Emulated) -> None:
+    run_id = _submit(emulator)
+    emulator.advance(300)  # half-way through the simulated run
 
     async def read(client: JobsClient) -> str:
-        return (await client.get_run(run.run_id)).state.life_cycle_state.value
+        return (await client.get_run(run_id)).state.life_cycle_state.value
 
     assert DatabricksAsyncHook(CONN_ID).run_sync(read) == "RUNNING"
 
 
 @pytest.mark.asyncio
-async def test_run_sync_refuses_a_running_loop(async_server: str) -> None:
+async def test_run_sync_refuses_a_running_loop(emulator: Emulated) -> None:
     async def nothing(client: Any) -> None:
         return None
 
@@ -168,7 +175,8 @@ async def test_run_sync_refuses_a_running_loop(async_server: str) -> None:
 
 
 @pytest.mark.asyncio
-async def test_borrowers_of_one_workspace_share_one_session(fake: FakeDatabricks, async_server: str) -> None:
+async def test_borrowers_of_one_workspace_share_one_session(emulator: Emulated) -> None:
+    first, second = _submit(emulator), _submit(emulator)
     one_config = await DatabricksAsyncHook(CONN_ID).aget_config()
     other_config = await DatabricksAsyncHook(CONN_ID, retry_limit=1).aget_config()
     async with WORKSPACES.borrow(one_config) as one, WORKSPACES.borrow(other_config) as two:
@@ -177,16 +185,18 @@ async def test_borrowers_of_one_workspace_share_one_session(fake: FakeDatabricks
         assert SESSION_POOL.session_count() == 1
         assert one.client.config.retry.max_attempts == 3
         assert two.client.config.retry.max_attempts == 1  # each borrower keeps its own policy
-        await one.client.cancel_run(1)
-        await two.client.cancel_run(2)
-    assert fake.cancelled == [1, 2]
+        await one.client.cancel_run(first)
+        await two.client.cancel_run(second)
+    assert [body["run_id"] for body in emulator.calls("runs/cancel")] == [first, second]
+    assert emulator.requests_to("POST /api/2.2/jobs/runs/cancel") == 2
+    assert emulator.run_state(first) == emulator.run_state(second) == ("TERMINATED", "CANCELED")
     assert WORKSPACES.active() == []
     assert SESSION_POOL.session_count() == 0
 
 
 @pytest.mark.asyncio
 async def test_many_hooks_build_one_config_per_policy(
-    async_server: str, caplog: pytest.LogCaptureFixture
+    emulator: Emulated, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A triggerer starting 500 triggers reads and parses the connection once per call policy.
     with caplog.at_level(logging.INFO, logger="airflow_dbx_async.hooks"):

@@ -18,11 +18,14 @@ from airflow_dbx_async.hooks._secrets import connection_secrets, redact, registe
 from airflow_dbx_async.operators import DatabricksRunFailedError, DatabricksSubmitRunDeferrableOperator
 from airflow_dbx_async.outcome._events import RunEvent
 from airflow_dbx_async.outcome._failure_details import FailedTask
-from tests.fake_databricks import FakeDatabricks, ThreadedServer, state
+from tests.fake_databricks import state
+from tests.fixtures import CLUSTER, running_emulator
 from tests.helpers import CONN_ID, context, messages
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, MutableMapping
+
+    from tests.fixtures import Emulated
 
 PAT = "dapi-notebook-secret-0123456789abcdef"
 EXTRA_TOKEN = "dapi-extra-token-fedcba9876543210"
@@ -83,21 +86,24 @@ def test_a_missing_connection_registers_nothing() -> None:
     assert register_connection_secrets("no_such_connection_for_masking") == ()
 
 
-def _failed_with(secret: str, fake: FakeDatabricks) -> dict[str, Any]:
-    """A failed run's event whose task printed ``secret``; its output waits on ``fake``."""
-    fake.outputs[2] = {
-        "error": f"ValueError: token is {secret}",
-        "error_trace": f"Traceback\n  print('{secret}')\nValueError: token is {secret}",
-        "notebook_output": {"result": secret},
-        "logs": f"printed {secret}\n",
+def _failed_with(secret: str, emulator: Emulated) -> dict[str, Any]:
+    """The event of a run that failed at once; its task printed ``secret``, which its output shows."""
+    task = {
+        "task_key": "nb",
+        "existing_cluster_id": CLUSTER,
+        "notebook_task": {"notebook_path": "/x"},
+        "sim_duration_seconds": 0,
+        "sim_error": f"ValueError: token is {secret}",
     }
+    run_id = emulator.state.submit({"run_name": "leaky", "tasks": [task]})
+    (task_run_id,) = [t.run_id for t in emulator.state.runs[run_id].tasks]
     task_state = RunState.from_api(state("TERMINATED", "FAILED", f"failed with {secret}"))
     return RunEvent(
         status="failed",
-        run_id=1,
+        run_id=run_id,
         state=RunState.from_api(state("TERMINATED", "FAILED", f"Workload failed {secret}")),
         reason=f"TERMINATED/FAILED: {secret}",
-        failed_tasks=(FailedTask("nb", 2, "", task_state),),
+        failed_tasks=(FailedTask("nb", task_run_id, "", task_state),),
         failed_total=1,
     ).to_payload()
 
@@ -110,18 +116,20 @@ def _failed_with(secret: str, fake: FakeDatabricks) -> dict[str, Any]:
 def test_resumed_worker_masks_the_report_and_the_exception(
     monkeypatch: pytest.MonkeyPatch, logs: list[MutableMapping[str, Any]], fields: dict[str, Any], secret: str
 ) -> None:
-    fake = FakeDatabricks(token=secret)
     op = DatabricksSubmitRunDeferrableOperator(
         task_id="t",
         databricks_conn_id=CONN_ID,
         notebook_task={"notebook_path": "/x"},
-        existing_cluster_id="c",
+        existing_cluster_id=CLUSTER,
     )
-    with ThreadedServer(fake.app()) as server:
-        _connect(monkeypatch, host=server.url, **fields)
+    with running_emulator(token=secret) as emulator:
+        _connect(monkeypatch, host=emulator.url, **fields)
+        event = _failed_with(secret, emulator)
         with pytest.raises(DatabricksRunFailedError) as failed:
-            op.execute_complete(context(), _failed_with(secret, fake))
-    assert len(fake.calls("get-output")) == 1  # the output was fetched by the worker, then masked
+            op.execute_complete(context(), event)
+        (output,) = emulator.calls("get-output")  # the output was fetched by the worker, then masked
+        assert emulator.requests_to("GET /api/2.2/jobs/runs/get-output") == 1
+    assert output["run_id"] == str(event["failed_tasks"][0]["run_id"])
     logged = messages(logs)
     assert any("***" in line for line in logged)
     assert all(secret not in line for line in logged)

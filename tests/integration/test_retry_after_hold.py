@@ -13,8 +13,9 @@ from airflow_dbx_async.client import JobsClient, RetryPolicy
 from airflow_dbx_async.client._poller import ListQuery, RunPoller, RunWatch
 from airflow_dbx_async.client._ratelimit import RateLimiter
 from airflow_dbx_async.client.models import RunsPage
+from tests.fake_databricks import Handler, ScriptedRoutes
 from tests.fake_time import FakeTime
-from tests.integration.conftest import FakeDatabricks, Handler, make_config
+from tests.integration.conftest import make_config
 
 LIST, GET = "/api/2.2/jobs/runs/list", "/api/2.2/jobs/runs/get"
 
@@ -25,7 +26,7 @@ def _run(run_id: int) -> dict[str, object]:
 
 @pytest.mark.asyncio
 async def test_retry_after_30_on_runs_list_stops_all_polling_for_30_s(
-    fake: FakeDatabricks, caplog: pytest.LogCaptureFixture
+    fake: ScriptedRoutes, caplog: pytest.LogCaptureFixture
 ) -> None:
     time = FakeTime()
     seen: list[tuple[float, str]] = []
