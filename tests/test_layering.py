@@ -152,6 +152,29 @@ def test_no_module_outside_the_client_imports_a_private_client_module():
     assert offenders == {}, "import the client's public surface instead (airflow_dbx_async.client)"
 
 
+def _private_module_of_another_package(name: str, own: str) -> str | None:
+    """``airflow_dbx_async.<pkg>._x`` when ``name`` is in a private module of a package but ``own``."""
+    parts = name.split(".")
+    if len(parts) < 3 or parts[0] != _PACKAGE_DIR.name or not parts[2].startswith("_"):
+        return None
+    package = ".".join(parts[:2])
+    return None if own == package or own.startswith(f"{package}.") else ".".join(parts[:3])
+
+
+def test_no_package_imports_another_packages_private_module():
+    # hooks, operators, triggers, outcome, workflow (and the client) meet only through their public
+    # surface: a private module is its own package's business.
+    offenders = {}
+    for path in sorted(_PACKAGE_DIR.rglob("*.py")):
+        own = _package_of(path)
+        imported = _imported_modules(path, own)
+        found = (_private_module_of_another_package(name, own) for name in imported)
+        private = sorted({module for module in found if module})
+        if private:
+            offenders[str(path.relative_to(_PACKAGE_DIR.parent))] = private
+    assert offenders == {}
+
+
 def test_no_client_module_mentions_airflow_in_an_import():
     # Also catches an import inside a function, which importing the module does not run.
     for path in sorted(_CLIENT_DIR.glob("*.py")):

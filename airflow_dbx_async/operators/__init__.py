@@ -12,6 +12,7 @@ from __future__ import annotations
 from airflow_dbx_async.exceptions import DatabricksConfigError, DatabricksRunFailedError
 from airflow_dbx_async.operators._idempotency import TaskIdentity as TaskIdentity
 from airflow_dbx_async.operators._idempotency import make_token as make_token
+from airflow_dbx_async.operators._idempotency import submit_idempotent as submit_idempotent
 from airflow_dbx_async.operators._job_runs import (
     DatabricksRunNowDeferrableOperator,
     DatabricksRunNowOperator,
@@ -19,7 +20,11 @@ from airflow_dbx_async.operators._job_runs import (
     DatabricksSubmitRunOperator,
 )
 from airflow_dbx_async.operators._operator_base import DatabricksDeferrableOperatorBase
+from airflow_dbx_async.operators._payload_checks import string_map as string_map
+from airflow_dbx_async.operators._task_identity import clear_number as clear_number
+from airflow_dbx_async.operators._task_identity import idempotency_key as idempotency_key
 from airflow_dbx_async.operators._task_identity import task_identity as task_identity
+from airflow_dbx_async.operators._task_identity import try_started as try_started
 from airflow_dbx_async.operators._task_operators import (
     DatabricksNotebookOperator,
     DatabricksTaskBaseOperator,
@@ -27,8 +32,9 @@ from airflow_dbx_async.operators._task_operators import (
 )
 from airflow_dbx_async.operators._workflow_member import WorkflowRunMetadata as WorkflowRunMetadata
 
-# TaskIdentity, make_token, task_identity and WorkflowRunMetadata are for the workflow package (the
-# launch task's idempotency token, the launch task's result); they are not user API.
+# TaskIdentity, make_token, submit_idempotent, string_map, clear_number, idempotency_key,
+# task_identity, try_started and WorkflowRunMetadata are for the workflow package (the launch task
+# submits through the same re-attach rules; its result); they are not user API.
 __all__ = (
     "DatabricksConfigError",
     "DatabricksDeferrableOperatorBase",

@@ -25,10 +25,16 @@ from airflow_dbx_async.links import (
     WorkflowJobRepairAllFailedLink,
     WorkflowJobRunLink,
 )
-from airflow_dbx_async.operators import WorkflowRunMetadata, task_identity
-from airflow_dbx_async.operators._idempotency import TaskIdentity, submit_idempotent
-from airflow_dbx_async.operators._payload_checks import string_map
-from airflow_dbx_async.operators._task_identity import clear_number, idempotency_key, try_started
+from airflow_dbx_async.operators import (
+    TaskIdentity,
+    WorkflowRunMetadata,
+    clear_number,
+    idempotency_key,
+    string_map,
+    submit_idempotent,
+    task_identity,
+    try_started,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
