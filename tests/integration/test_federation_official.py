@@ -35,7 +35,6 @@ from airflow_dbx_async.client._azure_identity import azure_identity_installed
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
 from airflow_dbx_async.testing.metadata_service import mint_jwt
 
-pytest.importorskip("airflow.providers.databricks", reason="the official provider is not installed")
 pytestmark = [pytest.mark.asyncio, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 ISSUER = "https://kubernetes.default.svc"
 SUBJECT = "system:serviceaccount:airflow:worker"
