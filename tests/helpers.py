@@ -7,10 +7,15 @@ One of each: :class:`FakeTI`, :func:`set_connection`, :func:`wait_for` (and its 
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
 import json
+import textwrap
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tests.fake_databricks import TOKEN
@@ -95,3 +100,27 @@ async def first_event(trigger: Any) -> Any:
 
 def messages(captured: list[MutableMapping[str, Any]], level: str | None = None) -> list[str]:
     return [str(e["event"]) for e in captured if level is None or e.get("log_level") == level]
+
+
+def load_dag_module(name: str, source: str) -> Any:
+    """Write ``source`` as ``<dags folder>/<name>.py`` of a fresh metadata database and import it.
+
+    For ``dag.test()`` runs: Airflow needs its database and finds the DAG file in its DAGs folder.
+    """
+    from airflow.configuration import conf
+    from airflow.utils import db
+
+    with warnings.catch_warnings():  # a third-party deprecation in Airflow's in-process execution API
+        warnings.simplefilter("ignore")
+        importlib.import_module("airflow.api_fastapi.execution_api.app")
+    db.initdb()
+    folder = Path(conf.get("core", "dags_folder"))
+    folder.mkdir(parents=True, exist_ok=True)
+    dag_file = folder / f"{name}.py"
+    dag_file.write_text(textwrap.dedent(source))
+    spec = importlib.util.spec_from_file_location(name, dag_file)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

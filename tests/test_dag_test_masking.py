@@ -6,18 +6,14 @@ an emulator (real notebooks, a subprocess); nothing it writes to stdout/stderr h
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
-import textwrap
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from airflow_dbx_async.testing import EmulatorProcess
-from tests.helpers import set_connection
+from tests.helpers import load_dag_module, set_connection
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -60,23 +56,7 @@ def emulator(tmp_path: Path) -> Iterator[EmulatorProcess]:
 
 
 def _load_dag() -> Any:
-    from airflow.configuration import conf
-    from airflow.utils import db
-
-    with warnings.catch_warnings():  # a third-party deprecation in Airflow's in-process execution API
-        warnings.simplefilter("ignore")
-        importlib.import_module("airflow.api_fastapi.execution_api.app")
-    db.initdb()
-    dags_folder = Path(conf.get("core", "dags_folder"))
-    dags_folder.mkdir(parents=True, exist_ok=True)
-    dag_file = dags_folder / "dag_test_masking.py"
-    dag_file.write_text(textwrap.dedent(DAG))
-    spec = importlib.util.spec_from_file_location("dag_test_masking", dag_file)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
+    return load_dag_module("dag_test_masking", DAG).dag
 
 
 def test_dag_test_output_never_shows_the_token(

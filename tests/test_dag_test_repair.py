@@ -9,19 +9,14 @@ execution_timeout alarm replaces pytest's) then fails at once, and the count say
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import textwrap
-import warnings
 from collections import Counter
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiohttp import web
 
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
-from tests.helpers import set_connection
+from tests.helpers import load_dag_module, set_connection
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
@@ -90,23 +85,7 @@ def emulator(posts: Counter[str]) -> Iterator[EmulatorHandle]:
 
 @pytest.fixture(scope="module")
 def dags() -> Any:
-    from airflow.configuration import conf
-    from airflow.utils import db
-
-    with warnings.catch_warnings():  # a third-party deprecation in Airflow's in-process execution API
-        warnings.simplefilter("ignore")
-        importlib.import_module("airflow.api_fastapi.execution_api.app")
-    db.initdb()
-    dags_folder = Path(conf.get("core", "dags_folder"))
-    dags_folder.mkdir(parents=True, exist_ok=True)
-    dag_file = dags_folder / "dag_test_repair.py"
-    dag_file.write_text(textwrap.dedent(DAG))
-    spec = importlib.util.spec_from_file_location("dag_test_repair", dag_file)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_dag_module("dag_test_repair", DAG)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_dbx_async.client._numbers import lenient_int
+from airflow_dbx_async.client.models import _ApiEnum
 
 __all__ = (
     "ResultChunk",
@@ -60,7 +61,7 @@ def _rows(value: object) -> tuple[Row, ...] | None:
     return tuple(tuple(_cell(v) for v in row) for row in value if isinstance(row, list))
 
 
-class StatementState(enum.Enum):
+class StatementState(_ApiEnum):
     """The ``status.state`` of a SQL statement."""
 
     PENDING = "PENDING"
@@ -70,14 +71,6 @@ class StatementState(enum.Enum):
     CANCELED = "CANCELED"
     CLOSED = "CLOSED"
     UNKNOWN = "UNKNOWN"
-
-    @classmethod
-    def parse(cls, value: object) -> StatementState:
-        """Return the member for ``value``, or ``UNKNOWN`` for anything unrecognised."""
-        try:
-            return cls(value)
-        except ValueError:
-            return cls.UNKNOWN
 
     @property
     def is_terminal(self) -> bool:
@@ -265,7 +258,7 @@ def judge_statement(status: StatementStatus) -> StatementJudgement:
     return StatementJudgement(outcome, status.describe())
 
 
-class WarehouseState(enum.Enum):
+class WarehouseState(_ApiEnum):
     """The ``state`` of a SQL warehouse."""
 
     STARTING = "STARTING"
@@ -275,14 +268,6 @@ class WarehouseState(enum.Enum):
     DELETING = "DELETING"
     DELETED = "DELETED"
     UNKNOWN = "UNKNOWN"
-
-    @classmethod
-    def parse(cls, value: object) -> WarehouseState:
-        """Return the member for ``value``, or ``UNKNOWN`` for anything unrecognised."""
-        try:
-            return cls(value)
-        except ValueError:
-            return cls.UNKNOWN
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from airflow_dbx_async.client._numbers import lenient_int
 
@@ -31,7 +31,19 @@ __all__ = (
 )
 
 
-class LifeCycleState(enum.Enum):
+class _ApiEnum(enum.Enum):
+    """An enum of API strings that reads anything it does not know as its ``UNKNOWN`` member."""
+
+    @classmethod
+    def parse(cls, value: object) -> Self:
+        """Return the member for ``value``, or ``UNKNOWN`` for anything unrecognised."""
+        try:
+            return cls(value)
+        except ValueError:
+            return cls("UNKNOWN")
+
+
+class LifeCycleState(_ApiEnum):
     """The legacy ``state.life_cycle_state`` of a run or task run."""
 
     QUEUED = "QUEUED"
@@ -44,14 +56,6 @@ class LifeCycleState(enum.Enum):
     BLOCKED = "BLOCKED"
     WAITING_FOR_RETRY = "WAITING_FOR_RETRY"
     UNKNOWN = "UNKNOWN"
-
-    @classmethod
-    def parse(cls, value: object) -> LifeCycleState:
-        """Return the member for ``value``, or ``UNKNOWN`` for anything unrecognised."""
-        try:
-            return cls(value)
-        except ValueError:
-            return cls.UNKNOWN
 
     @property
     def is_terminal(self) -> bool:

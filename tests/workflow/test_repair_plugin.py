@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import importlib
-import importlib.util
 import logging
-import textwrap
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +21,7 @@ import pytest
 from airflow_dbx_async.client import JobsClient, judge
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
 from airflow_dbx_async.hooks import DatabricksAsyncHook
-from tests.helpers import set_connection, wait_for
+from tests.helpers import load_dag_module, set_connection, wait_for
 
 DAG_ID = "repair_plugin_dag"
 CONN_ID = "dbx_repair_plugin"
@@ -64,23 +60,7 @@ RUNS_GET = "GET /api/2.2/jobs/runs/get"
 
 @pytest.fixture(scope="module")
 def dag_module() -> Any:
-    from airflow.configuration import conf
-    from airflow.utils import db
-
-    with warnings.catch_warnings():  # a third-party deprecation in Airflow's in-process execution API
-        warnings.simplefilter("ignore")
-        importlib.import_module("airflow.api_fastapi.execution_api.app")
-    db.initdb()
-    folder = Path(conf.get("core", "dags_folder"))
-    folder.mkdir(parents=True, exist_ok=True)
-    dag_file = folder / f"{DAG_ID}.py"
-    dag_file.write_text(textwrap.dedent(DAG))
-    spec = importlib.util.spec_from_file_location(DAG_ID, dag_file)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_dag_module(DAG_ID, DAG)
 
 
 @pytest.fixture(scope="module")
