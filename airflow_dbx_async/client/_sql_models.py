@@ -13,12 +13,10 @@ https://docs.databricks.com/api/workspace/warehouses/get (``EndpointInfo``).
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from airflow_dbx_async.client._numbers import lenient_int
-from airflow_dbx_async.client.models import _ApiEnum
+from airflow_dbx_async.client.models import _ApiEnum, _mapping, _str
 
 __all__ = (
     "ResultChunk",
@@ -33,14 +31,6 @@ __all__ = (
 )
 
 Row = tuple[str | None, ...]
-
-
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def _optional_int(value: object) -> int | None:
