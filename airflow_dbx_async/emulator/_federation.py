@@ -47,6 +47,7 @@ __all__ = (
 AZURE_DATABRICKS_RESOURCE = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d"
 AZURE_MANAGEMENT_RESOURCE = "https://management.core.windows.net/"
 _JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
+_UNTRUSTED_ISSUER = "The token issuer is not trusted by any federation policy."
 _CACHE: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
 
 
@@ -114,13 +115,13 @@ def _check(token: str, rule: dict[str, Any], now: float) -> dict[str, Any]:
     if decoded is None:
         raise Refusal("invalid_request", "The subject_token is not a valid JWT.")
     header, claims, signed, signature = decoded
+    if claims.get("iss") != rule.get("issuer"):  # first: the issuer chooses the policy (and its key)
+        raise Refusal("invalid_grant", _UNTRUSTED_ISSUER)
     key = rule.get("key")
     if key:
         expected = hmac.new(str(key).encode(), signed, hashlib.sha256).digest()
         if header.get("alg") != "HS256" or not hmac.compare_digest(expected, signature):
             raise Refusal("invalid_grant", "The token signature could not be verified.")
-    if claims.get("iss") != rule.get("issuer"):
-        raise Refusal("invalid_grant", "The token issuer is not trusted by any federation policy.")
     expires = _number(claims, "exp")
     if expires is None or expires <= now:
         raise Refusal("invalid_grant", "The token is expired or has no expiration time.")
@@ -159,7 +160,9 @@ def exchange(state: EmulatorState, form: dict[str, str]) -> float:
         try:
             claims = _check(subject_token, policy, now)
         except Refusal as exc:
-            refusal = exc
+            # Say why the policy of the token's own issuer refused it, not that another's issuer differs.
+            if refusal is None or exc.description != _UNTRUSTED_ISSUER:
+                refusal = exc
             continue
         expires = _number(claims, "exp") or now
         return max(1.0, min(float(state.config.oauth_token_ttl_seconds), expires - now))

@@ -55,6 +55,10 @@ DEFAULT_AWS_CONN_ID = "aws_default"
 DEFAULT_AWS_JWT_AUDIENCE = "databricks"
 DEFAULT_AWS_WEB_IDENTITY_TOKEN_DURATION = 300
 DEFAULT_K8S_EXPIRATION_SECONDS = 3600
+# The Kubernetes API server and cluster CA of the TokenRequest API: module constants, as in the
+# official provider (K8S_TOKEN_SERVICE_URL, K8S_CA_CERT_PATH), so both can be pointed elsewhere alike.
+K8S_API_URL = KubernetesTokenRequest.api_url
+K8S_CA_FILE = KubernetesTokenRequest.ca_file
 AMAZON_PROVIDER = "apache-airflow-providers-amazon>=9.22.0"
 _STS_MODULE = "airflow.providers.amazon.aws.hooks.sts"
 # azure-identity's ManagedIdentityCredential reads this to reach a stand-in for the metadata service
@@ -219,6 +223,8 @@ def _kubernetes(extra: Mapping[str, Any]) -> Auth:
         expiration_seconds=_whole(extra, "expiration_seconds", DEFAULT_K8S_EXPIRATION_SECONDS),
         token_path=_text(extra, "k8s_token_path", defaults.token_path) or defaults.token_path,
         namespace_path=_text(extra, "k8s_namespace_path", defaults.namespace_path) or defaults.namespace_path,
+        api_url=K8S_API_URL,
+        ca_file=K8S_CA_FILE,
     )
     auth = FederatedTokenAuth.kubernetes(
         _text(extra, "client_id"),

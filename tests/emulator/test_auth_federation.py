@@ -140,3 +140,29 @@ async def test_entra_tokens_for_the_databricks_resource_are_bearers(
         {"iss": ENTRA, "aud": "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d", "exp": time.time() + 60}
     )
     assert await _list(server, Authorization=f"Bearer {unsigned}") == 403
+
+
+async def test_the_policy_of_the_tokens_issuer_gives_the_reason(make_api: MakeApi, tmp_path: Path) -> None:
+    other = {
+        "issuer": "https://sts.amazonaws.com",
+        "audiences": ["databricks"],
+        "subject": "role",
+        "key": "k2",
+    }
+    body = {"policies": [{"issuer": ISSUER, "subject": "acct", "key": KEY}, other]}
+    (tmp_path / "federation.json").write_text(json.dumps(body))
+    server, _ = await make_api(simulate=True, workspace=tmp_path)
+    aws = {"iss": other["issuer"], "sub": "role"}
+    assert (await _exchange(server, subject_token=jwt("k2", aud="databricks", **aws)))[0] == 200
+    cases = [
+        (jwt("k2", aud="someone-else", **aws), "The token audience does not match the federation policy."),
+        (jwt(KEY, aud="databricks", **aws), "The token signature could not be verified."),
+        (jwt(KEY, sub="other"), "The token subject does not match the federation policy."),
+        (
+            jwt(KEY, iss="https://nobody.example.com"),
+            "The token issuer is not trusted by any federation policy.",
+        ),
+    ]
+    for token, reason in cases:
+        status, answer = await _exchange(server, subject_token=token)
+        assert (status, answer["error"], answer["error_description"]) == (400, "invalid_grant", reason)

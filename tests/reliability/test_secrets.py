@@ -7,10 +7,12 @@ holds a secret registered with Airflow's masker is masked where Airflow masks ta
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import pytest_asyncio
 import structlog
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -18,7 +20,7 @@ from airflow.sdk import DAG
 from airflow.sdk.log import mask_logs, mask_secret
 from airflow.serialization.serialized_objects import DagSerialization
 
-from airflow_dbx_async.client import ConfigurationError, JobsClient, TransportError
+from airflow_dbx_async.client import ConfigurationError, JobsClient, TransportError, _tokens
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer, FaultConfig
 from airflow_dbx_async.hooks import DatabricksAsyncHook
 from airflow_dbx_async.operators import (
@@ -26,6 +28,7 @@ from airflow_dbx_async.operators import (
     DatabricksSubmitRunOperator,
 )
 from airflow_dbx_async.triggers import DatabricksRunTrigger
+from tests.hooks.identity_stand_ins import METHODS, OAUTH_CLIENT_SECRET, Identities, serve_identities
 from tests.reliability.conftest import (
     CONN_ID,
     SECRET,
@@ -37,7 +40,8 @@ from tests.reliability.conftest import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import MutableMapping
+    from collections.abc import AsyncIterator, MutableMapping
+    from pathlib import Path
 
     from structlog.typing import Processor
 
@@ -218,3 +222,60 @@ async def test_notebook_output_with_a_registered_secret_is_masked_in_task_logs(
 
 def _text(event: MutableMapping[str, Any]) -> str:
     return json.dumps(event, default=repr)
+
+
+def _submit_on(conn_id: str, task_id: str, **params: str) -> DatabricksSubmitRunOperator:
+    notebook = {
+        "notebook_path": "/Shared/secrets",
+        "base_parameters": {"sim_duration_seconds": "0.05", **params},
+    }
+    return DatabricksSubmitRunOperator(
+        task_id=task_id,
+        databricks_conn_id=conn_id,
+        tasks=[{"task_key": "main", "notebook_task": notebook}],
+        polling_period_seconds=0.05,
+        databricks_retry_limit=2,
+        databricks_retry_delay=0.01,
+    )
+
+
+@pytest_asyncio.fixture
+async def identities(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Identities]:
+    """A workspace trusting the identity stand-ins (metadata service, Kubernetes API, STS)."""
+    async with serve_identities(tmp_path, monkeypatch) as served:
+        yield served
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("method", [*METHODS, "oauth_m2m"])
+async def test_no_token_of_any_auth_method_reaches_logs_errors_or_xcoms(
+    identities: Identities, monkeypatch: pytest.MonkeyPatch, all_logs: LogLines, method: str
+) -> None:
+    conn_id = identities.connect(monkeypatch, method)
+    ok = await run_try(_submit_on(conn_id, f"{method}_ok"))
+    assert ok.errors == []
+    assert ok.events[0]["status"] == "success"
+    # A notebook printing and raising with the credentials in use: the access tokens, the subject
+    # token exchanged for one, the client secret. The worker shows both in the failure report.
+    used = [cached.access_token for cached in _tokens._TOKENS.values()] + identities.subject_tokens(method)
+    if method == "oauth_m2m":
+        used.append(OAUTH_CLIENT_SECRET)
+    assert used
+    leaked = " ".join(used)
+    told = await run_try(_submit_on(conn_id, f"{method}_told", sim_print=leaked, sim_error=f"E: {leaked}"))
+    assert "failed" in str(told.errors[0])
+    assert any(f"E: {' '.join(['***'] * len(used))}" in line for line in all_logs())
+    # Then the workspace refuses the credential: the token requests and their failures.
+    if method == "oauth_m2m":  # a rotated secret
+        conn = json.loads(os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"])
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({**conn, "password": WRONG}))
+    else:
+        identities.trust_nothing()
+    _tokens.clear_token_cache()
+    refused = await run_try(_submit_on(conn_id, f"{method}_refused"))
+    assert refused.trigger_kwargs is None
+    assert len(refused.errors) == 1
+    secrets = identities.secrets() + [WRONG]
+    for text in _everything([ok, told, refused]) + all_logs():
+        for secret in secrets:
+            assert secret not in text
