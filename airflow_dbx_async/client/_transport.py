@@ -81,6 +81,7 @@ _STATUS_CODES = {
 _TAG = re.compile(r"<(script|style)\b.*?</\1>|<[^>]+>", re.IGNORECASE | re.DOTALL)
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _CODE_PREFIX = re.compile(r"^([A-Z][A-Z0-9_]{2,}): (.+)$", re.DOTALL)
+_LINE_BREAK = re.compile(r"\s*[\r\n]+\s*")  # an error message is one line (Entra's have "Trace ID:" lines)
 
 
 _NOT_FOUND_MARKERS = ("does not exist", "doesn't exist")
@@ -185,7 +186,7 @@ def _code_and_message(status: int, raw: bytes, secrets: Iterable[str]) -> tuple[
         message = body.get("message") or body.get("error_description")
         if code is not None or message is not None:
             code_text = str(code) if code is not None and code != "" else fallback_code
-            return code_text, redact(str(message or f"HTTP {status}"), secrets)
+            return code_text, redact(_LINE_BREAK.sub(" ", str(message or f"HTTP {status}")).strip(), secrets)
     if body is _INVALID:
         text = raw.decode("utf-8", errors="replace").strip()
         prefixed = _CODE_PREFIX.match(text)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import ssl
 
 import aiohttp
@@ -124,6 +125,18 @@ def test_non_standard_bodies_give_clear_errors(status, body, code, fragment):
     assert error.status == status
     assert error.error_code == code
     assert fragment in error.message
+
+
+def test_a_multi_line_error_description_becomes_one_line():
+    """Microsoft Entra puts trace and correlation ids on lines of their own; the error stays one line."""
+    description = (
+        "AADSTS7000215: Invalid client secret provided.\r\nTrace ID: 1f2e\r\nCorrelation ID: 9a8b\r\n"
+    )
+    error = _error(401, json.dumps({"error": "invalid_client", "error_description": description}).encode())
+    assert (
+        error.message == "AADSTS7000215: Invalid client secret provided. Trace ID: 1f2e Correlation ID: 9a8b"
+    )
+    assert "\n" not in str(error)
 
 
 def test_long_bodies_are_cut_and_secrets_redacted():
