@@ -230,6 +230,8 @@ async def _admin_statements(request: web.Request) -> web.Response:
             "warehouse_id": s.warehouse_id,
             "state": store.status(s),
             "statement": s.sql,
+            "created_ms": s.created_ms,
+            "ended_ms": s.ended_ms,
         }
         for s in store.statements.values()
     ]

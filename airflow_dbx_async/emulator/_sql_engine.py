@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import sqlite3
 import threading
 from dataclasses import dataclass, field
@@ -93,9 +94,32 @@ def _column_type(values: list[Any]) -> tuple[str, str]:
     return "NULL", "void"
 
 
-def _failure(exc: sqlite3.Error) -> ExecResult:
+# The token an engine message names: `near "FORM": syntax error`, `no such column: nme`, ...
+_NAMED_TOKEN = re.compile(r'near "([^"]+)"|no such (?:column|table|function): ([\w.]+)')
+
+
+def _position(message: str, sql: str) -> tuple[int, int] | None:
+    """Where the token a message names first stands in ``sql``: (line from 1, pos from 0), or ``None``."""
+    found = _NAMED_TOKEN.search(message)
+    token = (found.group(1) or found.group(2)) if found else None
+    if not token:
+        return None
+    hit = None
+    for candidate in dict.fromkeys((token, token.rsplit(".", 1)[-1])):  # `t.col` as written, else `col`
+        hit = hit or re.search(r"(?<!\w)" + re.escape(candidate) + r"(?![\w])", sql, re.IGNORECASE)
+    if hit is None:
+        return None
+    before = sql[: hit.start()]
+    return before.count("\n") + 1, hit.start() - (before.rfind("\n") + 1)
+
+
+def _failure(exc: sqlite3.Error, sql: str) -> ExecResult:
+    """The engine's own message, with the failing token's place appended as Databricks words it."""
     message = str(exc)
     state = next((code for text, code in _SQL_STATES if text in message), None)
+    position = _position(message, sql)
+    if position is not None:
+        message += f" (line {position[0]}, pos {position[1]})"
     return ExecResult(error=message, sql_state=state)
 
 
@@ -134,7 +158,7 @@ class SqlEngine:
             try:
                 result = _execute(database.conn, sql, params, limits)
             except sqlite3.Error as exc:
-                result = _failure(exc)
+                result = _failure(exc, sql)
             finally:
                 database.end()
         # A cancel that arrived while the statement ran wins, even if the engine finished first.

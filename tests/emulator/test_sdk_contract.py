@@ -277,7 +277,7 @@ def test_sdk_statement_execution_and_warehouses(w: WorkspaceClient) -> None:
     assert failed.status.state == sql.StatementState.FAILED
     assert failed.status.error is not None
     assert failed.status.error.error_code == sql.ServiceErrorCode.BAD_REQUEST
-    assert failed.status.error.message == 'near "SELEC": syntax error'
+    assert failed.status.error.message == 'near "SELEC": syntax error (line 1, pos 0)'
     slow = run("SELECT sleep_ms(600000)", wid, wait_timeout="0s")
     assert slow.statement_id is not None
     w.statement_execution.cancel_execution(slow.statement_id)

@@ -131,7 +131,7 @@ async def test_catalog_and_schema_are_separate_databases(sql: Sql) -> None:
     await sql.run("CREATE TABLE only_here (x INTEGER)", schema="sales")
     assert (await sql.run("SELECT * FROM only_here", schema="sales"))["status"]["state"] == "SUCCEEDED"
     missing = await sql.run("SELECT * FROM only_here")
-    assert missing["status"]["error"]["message"] == "no such table: only_here"
+    assert missing["status"]["error"]["message"] == "no such table: only_here (line 1, pos 14)"
     assert missing["status"]["sql_state"] == "42P01"
 
 
@@ -139,7 +139,7 @@ async def test_syntax_error_fails_with_the_engine_message(sql: Sql) -> None:
     answer = await sql.run("SELEC 1")
     assert answer["status"] == {
         "state": "FAILED",
-        "error": {"error_code": "BAD_REQUEST", "message": 'near "SELEC": syntax error'},
+        "error": {"error_code": "BAD_REQUEST", "message": 'near "SELEC": syntax error (line 1, pos 0)'},
         "sql_state": "42601",
     }
     assert "manifest" not in answer
@@ -166,6 +166,22 @@ async def test_sleep_ms_makes_a_statement_slow_until_cancelled(sql: Sql) -> None
     await sql.until(answer["statement_id"], ("RUNNING",))
     await sql.call("POST", f"{STATEMENTS}/{answer['statement_id']}/cancel")
     assert (await sql.until(answer["statement_id"], ENDED))["status"]["state"] == "CANCELED"
+
+
+async def test_many_waiting_statements_run_at_once_on_one_schema(sql: Sql) -> None:
+    """Waits hold no worker thread: 40 statements on one schema are RUNNING together, then all succeed."""
+    answers = [await sql.run("SELECT sleep_ms(600000)", wait_timeout="0s") for _ in range(40)]
+    ids = [answer["statement_id"] for answer in answers]
+    running = [await sql.until(statement_id, ("RUNNING",)) for statement_id in ids]
+    assert {answer["status"]["state"] for answer in running} == {"RUNNING"}
+    await sql.call("POST", f"{STATEMENTS}/{ids[0]}/cancel")
+    assert (await sql.until(ids[0], ENDED))["status"]["state"] == "CANCELED"
+    quick = await sql.run("SELECT sleep_ms( 1 );")
+    assert quick["status"]["state"] == "SUCCEEDED"
+    assert quick["manifest"]["schema"]["columns"][0]["name"] == "sleep_ms( 1 )"  # SQLite's own name
+    assert quick["result"]["data_array"] == [["0"]]
+    for statement_id in ids[1:]:
+        await sql.call("POST", f"{STATEMENTS}/{statement_id}/cancel")
 
 
 async def test_row_limit_and_byte_limit_truncate(sql: Sql) -> None:
@@ -328,3 +344,29 @@ async def test_faults_reach_statements_warehouses_and_result_links(sql: Sql) -> 
     assert (await sql.fetch(link))[0] == 503
     await sql.client.post("/_emulator/faults", json={"rate": 0})
     assert (await sql.fetch(link))[0] == 200
+
+
+async def test_the_admin_view_lists_statements_with_their_times(sql: Sql) -> None:
+    done = await sql.run("SELECT 1")
+    waiting = await sql.run("SELECT sleep_ms(600000)", wait_timeout="0s")
+    await sql.until(waiting["statement_id"], ("RUNNING",))
+    status, listed = await sql.call("GET", "/_emulator/statements")
+    assert status == 200
+    by_id = {s["statement_id"]: s for s in listed["statements"]}
+    assert by_id[done["statement_id"]]["state"] == "SUCCEEDED"
+    assert by_id[done["statement_id"]]["ended_ms"] >= by_id[done["statement_id"]]["created_ms"]
+    assert (by_id[waiting["statement_id"]]["state"], by_id[waiting["statement_id"]]["ended_ms"]) == (
+        "RUNNING",
+        None,
+    )
+    await sql.call("POST", f"{STATEMENTS}/{waiting['statement_id']}/cancel")
+
+
+async def test_an_engine_error_names_the_failing_line_and_position(sql: Sql) -> None:
+    """As Databricks appends ``(line L, pos P)`` to an analysis error, the emulator does for SQLite's."""
+    await _people(sql)
+    answer = await sql.run("SELECT id,\n       nme\nFROM people")
+    assert answer["status"]["error"]["message"] == "no such column: nme (line 2, pos 7)"
+    assert answer["status"]["sql_state"] == "42703"
+    qualified = await sql.run("SELECT p.id, p.nme FROM people p")
+    assert qualified["status"]["error"]["message"] == "no such column: p.nme (line 1, pos 13)"
