@@ -7,6 +7,9 @@ The operators, hooks and triggers raise these; the client's own errors are re-ex
     ├── DatabricksConfigError     bad input (an operator argument or a connection field), before any
     │                             request; also a client ConfigurationError, so ``field`` names it
     ├── DatabricksRunFailedError  the run failed, or could not be watched; a one-line message
+    ├── DatabricksStatementFailedError  the SQL statement failed, was cancelled or could not be
+    │                             watched; a one-line message
+    ├── DatabricksWarehouseError  the SQL warehouse did not reach the state waited for; one line
     └── DatabricksApiError        a DatabricksHook call got an API error; ``http_status_code``
 
     DatabricksError               the client's root (see airflow_dbx_async.client.errors)
@@ -47,6 +50,8 @@ __all__ = (
     "DatabricksConfigError",
     "DatabricksError",
     "DatabricksRunFailedError",
+    "DatabricksStatementFailedError",
+    "DatabricksWarehouseError",
     "NotFound",
     "RateLimited",
     "ServerError",
@@ -70,6 +75,14 @@ class DatabricksConfigError(ConfigurationError, AirflowException):
 
 class DatabricksRunFailedError(AirflowException):
     """The Databricks run failed, or could not be watched; the message is one line."""
+
+
+class DatabricksStatementFailedError(AirflowException):
+    """The SQL statement failed, was cancelled or closed early, or could not be watched; one line."""
+
+
+class DatabricksWarehouseError(AirflowException):
+    """The SQL warehouse did not reach the state waited for (deleted, stopped, timed out); one line."""
 
 
 class DatabricksApiError(AirflowException):

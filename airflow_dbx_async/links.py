@@ -30,6 +30,7 @@ __all__ = (
     "XCOM_NOTEBOOK_RESULT_TRUNCATED_KEY",
     "XCOM_RUN_ID_KEY",
     "XCOM_RUN_PAGE_URL_KEY",
+    "XCOM_STATEMENT_ID_KEY",
     "XCOM_TASK_KEYS_KEY",
     "DatabricksJobRunLink",
     "WorkflowJobRepairAllFailedLink",
@@ -42,6 +43,8 @@ __all__ = (
 XCOM_RUN_ID_KEY = "run_id"
 XCOM_RUN_PAGE_URL_KEY = "run_page_url"
 XCOM_JOB_ID_KEY = "job_id"
+XCOM_STATEMENT_ID_KEY = "statement_id"
+"""Where the SQL statement operator and sensor push the statement's id (the official provider's key)."""
 XCOM_JOB_RUN_LINK_KEY = "databricks_job_run_link"
 """Where a workflow group's tasks push the job run's page URL (the official provider's key)."""
 XCOM_TASK_KEYS_KEY = "databricks_task_keys"

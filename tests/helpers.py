@@ -1,7 +1,7 @@
 """Helpers shared by the tests: a task instance stand-in, a connection, waiting for a condition.
 
-One of each: :class:`FakeTI`, :func:`set_connection`, :func:`wait_for` (and its async twin
-:func:`async_wait_for`), :func:`first_event` and :func:`messages`.
+One of each: :class:`FakeTI` (and its :class:`FakeStateStore`), :func:`set_connection`, :func:`wait_for`
+(and its async twin :func:`async_wait_for`), :func:`first_event` and :func:`messages`.
 """
 
 from __future__ import annotations
@@ -124,3 +124,19 @@ def load_dag_module(name: str, source: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@dataclass
+class FakeStateStore:
+    """Airflow 3.3's ``context["task_state_store"]`` of one task instance: it outlives the try."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)

@@ -24,6 +24,7 @@ REFERENCE = {
     ],
     "task-operators": ["DatabricksNotebookOperator", "DatabricksTaskOperator"],
     "workflow": ["DatabricksWorkflowTaskGroup"],
+    "sensors": ["DatabricksSQLStatementsSensor", "statement_id"],
     "hooks": ["DatabricksAsyncHook", "DatabricksHook"],
     "triggers": ["DatabricksRunTrigger", "polling_period_seconds"],
     "exceptions": ["DatabricksConfigError", "DatabricksRunFailedError", "DatabricksApiError"],

@@ -18,7 +18,12 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "example_dags"
 def test_example_dags_load_without_import_errors() -> None:
     bag = DagBag(dag_folder=str(EXAMPLES))
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"databricks_dag", "databricks_failing_dag", "databricks_workflow_dag"}
+    assert set(bag.dag_ids) == {
+        "databricks_dag",
+        "databricks_failing_dag",
+        "databricks_sql_dag",
+        "databricks_workflow_dag",
+    }
     dag = bag.dags["databricks_dag"]
     submit, run_now = dag.get_task("submit_run"), dag.get_task("run_now")
     assert isinstance(submit, DatabricksSubmitRunOperator)

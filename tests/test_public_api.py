@@ -77,6 +77,11 @@ USER_API = {
     "judge_statement",
     "Warehouse",
     "WarehouseState",
+    # pipelines, repos and object permissions (JobsClient.pipelines, .repos, .permissions)
+    "PipelinesClient",
+    "ReposClient",
+    "PermissionsClient",
+    "pipeline_name_filter",
     # what a run's export holds
     "RunExport",
     "ExportedView",

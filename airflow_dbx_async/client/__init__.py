@@ -62,6 +62,12 @@ from airflow_dbx_async.client._sql_models import (
 from airflow_dbx_async.client._text import sanitize_text, truncate_head, truncate_tail
 from airflow_dbx_async.client._watch import RunWatch
 from airflow_dbx_async.client._workspace import Borrowing, borrow_workspace
+from airflow_dbx_async.client._workspace_objects import (
+    PermissionsClient,
+    PipelinesClient,
+    ReposClient,
+    pipeline_name_filter,
+)
 from airflow_dbx_async.client.config import (
     CallPolicy,
     ClientConfig,
@@ -124,9 +130,12 @@ __all__ = (
     "NotebookOutput",
     "OAuthM2MAuth",
     "Outcome",
+    "PermissionsClient",
+    "PipelinesClient",
     "ProjectedVolumeToken",
     "Proxies",
     "RateLimited",
+    "ReposClient",
     "ResultChunk",
     "ResultState",
     "RetryPolicy",
@@ -160,6 +169,7 @@ __all__ = (
     "judge_statement",
     "lenient_int",
     "normalise_base_url",
+    "pipeline_name_filter",
     "sanitize_text",
     "through_hold",
     "truncate_head",

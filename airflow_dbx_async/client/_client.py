@@ -27,6 +27,7 @@ from airflow_dbx_async.client._pages import Pages
 from airflow_dbx_async.client._pool import new_session
 from airflow_dbx_async.client._sql import SqlClient
 from airflow_dbx_async.client._transport import Transport
+from airflow_dbx_async.client._workspace_objects import PermissionsClient, PipelinesClient, ReposClient
 from airflow_dbx_async.client.config import DEFAULT_MAX_PAGES
 from airflow_dbx_async.client.errors import ApiError, ConfigurationError
 from airflow_dbx_async.client.models import Run, RunOutput, RunsPage
@@ -78,6 +79,9 @@ class JobsClient:
         self._transport: Transport | None = None
         self._requests_before_close = 0
         self._sql = SqlClient(self._call)
+        self._pipelines = PipelinesClient(self._call)
+        self._repos = ReposClient(self._call)
+        self._permissions = PermissionsClient(self._call)
 
     def __repr__(self) -> str:
         return f"JobsClient(base_url={self._config.base_url!r}, state={self._state.name})"
@@ -95,6 +99,21 @@ class JobsClient:
         client is open. ``await client.sql.execute_statement("SELECT 1", warehouse_id)``.
         """
         return self._sql
+
+    @property
+    def pipelines(self) -> PipelinesClient:
+        """The pipelines of this workspace (list, get, find by name), sent through this client."""
+        return self._pipelines
+
+    @property
+    def repos(self) -> ReposClient:
+        """The repos (Git folders) of this workspace and ``workspace/get-status``, through this client."""
+        return self._repos
+
+    @property
+    def permissions(self) -> PermissionsClient:
+        """Object permissions (a job's access control list ...), sent through this client."""
+        return self._permissions
 
     @classmethod
     def _over(cls, transport: Transport, config: ClientConfig) -> JobsClient:
@@ -311,16 +330,26 @@ class JobsClient:
         expand_tasks: bool = False,
         limit: int = 100,
         max_pages: int = DEFAULT_MAX_PAGES,
+        page_token: str | None = None,
+        include_user_names: bool = False,
     ) -> list[dict[str, Any]]:
         """Every job from ``jobs/list`` (all pages), optionally filtered by ``name`` on the server.
 
         :param max_pages: pages followed at most; more fail with ``ApiError`` ``TOO_MANY_PAGES``.
+        :param page_token: start at this page (a ``next_page_token`` of an earlier listing).
+        :param include_user_names: also return the creator and run-as user names.
         """
         pages = Pages("jobs/list", max_pages)
         jobs: list[dict[str, Any]] = []
-        token: str | None = None
+        token: str | None = page_token or None
         while True:
-            params = {"limit": limit, "name": name, "page_token": token, "expand_tasks": expand_tasks or None}
+            params = {
+                "limit": limit,
+                "name": name,
+                "page_token": token,
+                "expand_tasks": expand_tasks or None,
+                "include_user_names": include_user_names or None,
+            }
             body = await self._call("GET", "jobs/list", params=params)
             page = body.get("jobs")
             if isinstance(page, list):
@@ -334,7 +363,7 @@ class JobsClient:
         body = await self._call("POST", "jobs/create", body=settings, idempotent=False)
         return _required_id(body, "job_id", "POST", "jobs/create")
 
-    async def reset_job(self, job_id: int, settings: Mapping[str, Any]) -> None:
+    async def reset_job(self, job_id: int | str, settings: Mapping[str, Any]) -> None:
         """``jobs/reset``: replace every setting of a job."""
         await self._call("POST", "jobs/reset", body={"job_id": job_id, "new_settings": settings})
 

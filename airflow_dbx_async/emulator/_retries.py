@@ -1,10 +1,11 @@
 """Task retries of job runs: ``max_retries``, ``min_retry_interval_millis``, ``retry_on_timeout``.
 
-Reference (https://docs.databricks.com/api/workspace/jobs/create, ``tasks[].max_retries``): a run is
-unsuccessful when it ends ``FAILED`` or ``INTERNAL_ERROR``; ``-1`` retries indefinitely, ``0`` never;
-a timed-out task is retried only with ``retry_on_timeout``. Each retry is a new task run in the parent's
-``tasks[]`` with the same ``task_key`` and ``attempt_number`` + 1; between attempts it is
-``WAITING_FOR_RETRY``. One-time (submit) runs are not retried.
+Reference (https://docs.databricks.com/api/workspace/jobs/create, ``tasks[].max_retries``, and
+https://docs.databricks.com/api/workspace/jobs/submit, whose ``SubmitTask`` has the same three fields):
+a run is unsuccessful when it ends ``FAILED`` or ``INTERNAL_ERROR``; ``-1`` retries indefinitely, ``0``
+never; a timed-out task is retried only with ``retry_on_timeout``. Each retry is a new task run in the
+parent's ``tasks[]`` with the same ``task_key`` and ``attempt_number`` + 1; between attempts it is
+``WAITING_FOR_RETRY``. Tasks of job runs and of one-time (submit) runs are retried alike.
 """
 
 from __future__ import annotations

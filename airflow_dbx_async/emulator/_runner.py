@@ -191,12 +191,12 @@ class Runner:
             events[task.task_key].set()
 
     async def _attempts(self, run: Run, task: TaskRun) -> None:
-        """Run the task, then its retries (job runs only) after their interval."""
+        """Run the task, then its retries after their interval."""
         assert self._slots is not None
         while True:
             async with self._slots:
                 await self._attempt(task)
-            if run.run_type != "JOB_RUN" or not retry_wanted(task):
+            if not retry_wanted(task):
                 return
             task = self._retry(run, task, _now())
             await asyncio.sleep(retry_delay_ms(task) / 1000)

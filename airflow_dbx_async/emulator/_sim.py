@@ -149,7 +149,7 @@ def schedule_simulated(
     """Write the timeline of ``tasks`` (new attempts of ``run``) starting at ``start_ms``.
 
     ``prior`` maps task keys that are not re-run to their ``(outcome, end_ms)``; ``retry`` creates
-    retry attempts (job runs only).
+    retry attempts.
     """
     done: dict[str, tuple[str, int]] = dict(prior)
     played: list[TaskRun] = []

@@ -288,7 +288,7 @@ class EmulatorState:
                 task.finish(self.now_ms(), "SKIPPED", run.skip_message)
         elif self.runner is None:
             defaults = (self.config.sim_duration_seconds, self.config.sim_result)
-            retry = self._retry_attempt if run.run_type == "JOB_RUN" else None
+            retry = self._retry_attempt
             start = max(self.now_ms(), run.queued_until_ms or 0)
             schedule_simulated(run, tasks, start, defaults, prior, retry)
         else:

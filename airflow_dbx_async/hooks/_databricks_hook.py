@@ -11,13 +11,16 @@ return shapes (raw JSON dicts where the official hook returns them, :class:`Hook
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowException
 
-from airflow_dbx_async.client import ApiError, DatabricksError, JobsClient
+from airflow_dbx_async import __version__
+from airflow_dbx_async.client import ApiError, DatabricksError, JobsClient, pipeline_name_filter
 from airflow_dbx_async.exceptions import DatabricksApiError
 from airflow_dbx_async.hooks._connection import DEFAULT_CONN_ID, DatabricksAsyncHook
 from airflow_dbx_async.hooks._hook_states import ClusterState
@@ -25,6 +28,8 @@ from airflow_dbx_async.hooks._hook_states import RunState as HookRunState
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+
+    from airflow.sdk import Connection
 
 __all__ = ("DatabricksHook", "latest_repair_id")
 
@@ -90,6 +95,30 @@ class DatabricksHook(BaseHook):
             databricks_conn_id, retry_limit=retry_limit, retry_delay=retry_delay
         )
 
+    @cached_property
+    def databricks_conn(self) -> Connection:
+        """The Airflow connection, read once."""
+        return self.get_connection(self.databricks_conn_id)
+
+    def get_conn(self) -> Connection:
+        """The Airflow connection (the official hook's answer to Airflow's generic entry point)."""
+        return self.databricks_conn
+
+    @cached_property
+    def user_agent_value(self) -> str:
+        """The official hook's user agent shape, naming this package: ``airflow-dbx-async/<version> ...``."""
+        from airflow import __version__ as airflow_version
+
+        return (
+            f"airflow-dbx-async/{__version__} _/0.0.0 python/{platform.python_version()} "
+            f"os/{platform.system().lower()} airflow/{airflow_version} operator/{self.caller}"
+        )
+
+    @cached_property
+    def user_agent_header(self) -> dict[str, str]:
+        """``{"user-agent": user_agent_value}``."""
+        return {"user-agent": self.user_agent_value}
+
     async def __aenter__(self) -> DatabricksHook:
         return self
 
@@ -119,9 +148,34 @@ class DatabricksHook(BaseHook):
         """``run-now``; returns the run id."""
         return self._run(lambda c: c.run_now(json))
 
+    def create_job(self, json: dict[str, Any]) -> int:
+        """``jobs/create``; returns the job id."""
+        return self._run(lambda c: c.create_job(json))
+
+    def reset_job(self, job_id: str, json: dict[str, Any]) -> None:
+        """``jobs/reset`` with ``json`` as the new settings, its ``access_control_list`` applied first.
+
+        As the official hook does: the list (when not empty) is merged into the job's permissions with
+        :meth:`update_job_permission` before the reset, since a reset does not change permissions.
+        """
+        access_control_list = json.get("access_control_list")
+        if access_control_list:
+            self.log.info(
+                "Updating job permission for Databricks workflow job id %s with access_control_list %s",
+                job_id,
+                access_control_list,
+            )
+            self.update_job_permission(int(job_id), {"access_control_list": access_control_list})
+        self._run(lambda c: c.reset_job(job_id, json))
+
     def update_job(self, job_id: str, json: dict[str, Any]) -> None:
         """``jobs/update`` with ``json`` as the new settings."""
         self._run(lambda c: c.update_job(job_id, json))
+
+    def update_job_permission(self, job_id: int, json: dict[str, Any]) -> dict[str, Any]:
+        """``PATCH permissions/jobs/{job_id}``; returns the job's resulting permissions."""
+        acl = json.get("access_control_list") or []
+        return self._run(lambda c: c.permissions.update_permissions("jobs", job_id, acl))
 
     def get_run(self, run_id: int) -> dict[str, Any]:
         """``runs/get`` as JSON, every page of the paginated arrays collected."""
@@ -209,8 +263,16 @@ class DatabricksHook(BaseHook):
         page_token: str | None = None,
         include_user_names: bool = False,
     ) -> list[dict[str, Any]]:
-        """Every job (all pages), or those named exactly ``job_name``."""
-        jobs = self._run(lambda c: c.list_jobs(job_name or None, expand_tasks=expand_tasks, limit=limit))
+        """Every job (all pages from ``page_token`` on), or those named exactly ``job_name``."""
+        jobs = self._run(
+            lambda c: c.list_jobs(
+                job_name or None,
+                expand_tasks=expand_tasks,
+                limit=limit,
+                page_token=page_token or None,
+                include_user_names=include_user_names,
+            )
+        )
         if job_name:
             jobs = [j for j in jobs if j.get("settings", {}).get("name") == job_name]
         return jobs
@@ -223,6 +285,51 @@ class DatabricksHook(BaseHook):
                 f"There are more than one job with name {job_name}. Please delete duplicated jobs first"
             )
         return int(matching[0]["job_id"]) if matching else None
+
+    # -- pipelines --------------------------------------------------------------------------------
+
+    def list_pipelines(
+        self, batch_size: int = 25, pipeline_name: str | None = None, notebook_path: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every pipeline (all pages), or those whose name is like ``pipeline_name`` or use a notebook."""
+        if pipeline_name and notebook_path:
+            raise AirflowException("Cannot combine pipeline_name and notebook_path in one request")
+        found = None
+        if notebook_path:
+            found = "notebook='{}'".format(notebook_path.replace("'", "''"))
+        elif pipeline_name:
+            found = pipeline_name_filter(pipeline_name)
+        return self._run(lambda c: c.pipelines.list_pipelines(filter=found, max_results=batch_size))
+
+    def find_pipeline_id_by_name(self, pipeline_name: str) -> str | None:
+        """The id of the one pipeline named ``pipeline_name``; ``None`` if none; an error if several."""
+        matching = self.list_pipelines(pipeline_name=pipeline_name)
+        if len(matching) > 1:
+            raise AirflowException(
+                f"There are more than one pipelines with name {pipeline_name}. "
+                "Please delete duplicated pipelines first"
+            )
+        if not pipeline_name or not matching:
+            return None
+        return str(matching[0]["pipeline_id"])
+
+    # -- repos ------------------------------------------------------------------------------------
+
+    def create_repo(self, json: dict[str, Any]) -> dict[str, Any]:
+        """``POST repos``; returns the new repo (with its ``id``)."""
+        return self._run(lambda c: c.repos.create_repo(json))
+
+    def update_repo(self, repo_id: str, json: dict[str, Any]) -> dict[str, Any]:
+        """``PATCH repos/{repo_id}`` (a ``branch`` or a ``tag`` to check out); returns the answer."""
+        return self._run(lambda c: c.repos.update_repo(repo_id, json))
+
+    def delete_repo(self, repo_id: str) -> None:
+        """``DELETE repos/{repo_id}``."""
+        self._run(lambda c: c.repos.delete_repo(repo_id))
+
+    def get_repo_by_path(self, path: str) -> str | None:
+        """The id of the repo at a workspace ``path``, or ``None`` when there is none."""
+        return self._run(lambda c: c.repos.repo_id_by_path(path))
 
     # -- clusters and libraries -------------------------------------------------------------------
 

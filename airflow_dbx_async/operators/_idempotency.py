@@ -8,6 +8,11 @@ this task's success), move to the next slot (an earlier try's run that can no lo
 stopping, cancelled, failed or finished), or fail (the run is not this task's at all: it does not
 match what this task sends). The table of situations is in ``docs/reliability.md``.
 
+A run id that the official operator kept in the task state store (``durable``, Airflow 3.3) is asked
+about the same way, before any token: after an import swap, a retried task re-attaches to the run the
+official operator's earlier try started while that run can still succeed, and otherwise goes on to
+the tokens.
+
 A derived token covers the DAG, the task, the DAG run, the map index, the DAG run's *clear number*
 (so clearing a finished task or DAG run starts a new run, while a retry keeps the token) and the
 slot. It is an HMAC keyed with a secret only the deployment has (the ``[databricks_async]
@@ -27,7 +32,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from airflow_dbx_async.client import ConfigurationError, LifeCycleState, Run
+from airflow_dbx_async.client import ApiError, ConfigurationError, LifeCycleState, Run
 
 if TYPE_CHECKING:
     from airflow_dbx_async.client import JobsClient
@@ -123,6 +128,8 @@ class SubmitResult:
     token: str
     slot: int
     reattached: bool
+    #: the run id came from the task state store (the official operator's ``durable`` key)
+    stored: bool = False
 
 
 class Decision(enum.Enum):
@@ -242,20 +249,31 @@ def mismatch(run: Mapping[str, Any], payload: Mapping[str, Any]) -> str | None:
 
 
 def reattach_decision(
-    run_json: Mapping[str, Any], payload: Mapping[str, Any], *, try_started_ms: int, user_token: bool
+    run_json: Mapping[str, Any],
+    payload: Mapping[str, Any],
+    *,
+    try_started_ms: int,
+    user_token: bool,
+    stored: bool = False,
 ) -> Reattach:
-    """The re-attach table of ``docs/reliability.md`` for the run a token returned.
+    """The re-attach table of ``docs/reliability.md`` for the run a token returned (or one stored).
 
     :param run_json: the ``runs/get`` answer for the run the submit returned.
     :param payload: the request this try sent (with its token).
     :param try_started_ms: when this try started, epoch milliseconds.
     :param user_token: the token was set by the user (it cannot move to another slot).
+    :param stored: the run id was read from the task state store, where the official operator keeps
+        it (``durable``, Airflow 3.3), not returned by a submit. The store belongs to this task
+        instance, so a run that does not match what this task sends is an earlier version of the
+        task's work: a new run, not a collision. It was started by an earlier try.
     """
     why = mismatch(run_json, payload)
     if why is not None:
+        if stored:
+            return Reattach(Decision.NEW_RUN, f"the stored run is not this task's work now: {why}")
         return Reattach(Decision.COLLISION, why)
     run = Run.from_api(run_json)
-    if not 0 < run.start_time < try_started_ms:
+    if not stored and not 0 < run.start_time < try_started_ms:
         return Reattach(Decision.WATCH, "this try started it")
     state = run.state
     lcs = state.life_cycle_state
@@ -265,7 +283,7 @@ def reattach_decision(
         why, stopping = f"an earlier try's run that is stopping ({state.describe()})", True
     else:
         return Reattach(Decision.REATTACH, "an earlier try's run that is still going")
-    if user_token:
+    if user_token and not stored:
         return Reattach(Decision.COLLISION, why)
     return Reattach(Decision.NEW_RUN, why, after_end=stopping)
 
@@ -280,6 +298,26 @@ async def _until_ended(client: JobsClient, run_id: int) -> None:
             return
         await asyncio.sleep(STOPPING_POLL_SECONDS)
     _log.warning("Databricks run %s is still stopping; starting the next run beside it", run_id)
+
+
+async def _stored_run(
+    client: JobsClient, payload: Mapping[str, Any], run_id: int, try_started_ms: int
+) -> SubmitResult | None:
+    """The stored run to re-attach to, or ``None`` (after it ended, when it was stopping)."""
+    try:
+        run_json = await client.get_run_json(run_id)
+    except ApiError as exc:  # deleted, or its history expired: the tokens decide
+        _log.warning("Databricks run %s from the task state store cannot be read (%s)", run_id, exc)
+        return None
+    verdict = reattach_decision(
+        run_json, payload, try_started_ms=try_started_ms, user_token=False, stored=True
+    )
+    if verdict.decision is Decision.REATTACH:
+        return SubmitResult(run=Run.from_api(run_json), token="", slot=0, reattached=True, stored=True)
+    _log.info("Not re-attaching to Databricks run %s from the task state store: %s", run_id, verdict.why)
+    if verdict.after_end:
+        await _until_ended(client, run_id)
+    return None
 
 
 def _with_token(payload: Mapping[str, Any], token: str) -> dict[str, Any]:
@@ -303,6 +341,7 @@ async def submit_idempotent(
     identity: TaskIdentity | None,
     try_started_ms: int,
     on_submitted: Callable[[int], None] = lambda run_id: None,
+    stored_run_id: int | None = None,
 ) -> SubmitResult:
     """Submit ``payload`` once per task try and return the run with its first state.
 
@@ -312,7 +351,14 @@ async def submit_idempotent(
     :param identity: the task instance, or ``None`` to submit without a derived token.
     :param try_started_ms: when this task try started, epoch milliseconds.
     :param on_submitted: called with each run id of this task as soon as it is known (for ``on_kill``).
+    :param stored_run_id: a run id an earlier try kept in the task state store; re-attached to
+        (nothing submitted) while it can still become this task's success.
     """
+    if stored_run_id is not None:
+        found = await _stored_run(client, payload, stored_run_id, try_started_ms)
+        if found is not None:
+            on_submitted(found.run.run_id)
+            return found
     user_token = payload.get("idempotency_token")
     if not user_token and identity is None:
         run_id = await submit(client, payload)

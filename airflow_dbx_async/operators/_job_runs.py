@@ -58,7 +58,8 @@ class DatabricksSubmitRunDeferrableOperator(DatabricksDeferrableOperatorBase):
     :param notebook_task: a single notebook task (templated).
     :param spark_python_task: a single Python file task (templated).
     :param spark_submit_task: a single spark-submit task (templated).
-    :param pipeline_task: a single pipeline task; ``pipeline_id`` is required (templated).
+    :param pipeline_task: a single pipeline task: ``pipeline_id``, or ``pipeline_name`` looked up with
+        the Pipelines API as the official operator does (templated).
     :param dbt_task: a single dbt task; needs ``git_source`` (templated).
     :param new_cluster: the cluster spec for the run (templated); not with ``existing_cluster_id``.
     :param existing_cluster_id: run on this cluster (templated).
@@ -103,6 +104,7 @@ class DatabricksSubmitRunDeferrableOperator(DatabricksDeferrableOperatorBase):
         "databricks_conn_id",
     )
     _submit: ClassVar[Submit] = JobsClient.submit_run
+    official_run_key: ClassVar[str | None] = "databricks_run_id"
 
     def __init__(
         self,
@@ -184,6 +186,17 @@ class DatabricksSubmitRunDeferrableOperator(DatabricksDeferrableOperatorBase):
         result: dict[str, Any] = normalise(body, "")
         return result
 
+    async def prepare(self, client: JobsClient, payload: dict[str, Any]) -> dict[str, Any]:
+        """Look a single ``pipeline_task``'s ``pipeline_name`` up (the official operator's lookup)."""
+        task = payload.get("pipeline_task")
+        if not isinstance(task, dict) or task.get("pipeline_id") or not task.get("pipeline_name"):
+            return payload
+        name = str(task["pipeline_name"])
+        pipeline_id = await client.pipelines.find_pipeline_id_by_name(name)
+        self.log.info("Pipeline %r has pipeline_id %s", name, pipeline_id)
+        resolved = {k: v for k, v in task.items() if k not in ("pipeline_name", "pipeline_id")}
+        return {**payload, "pipeline_task": {**resolved, "pipeline_id": pipeline_id}}
+
 
 class DatabricksRunNowDeferrableOperator(DatabricksDeferrableOperatorBase):
     """Run an existing job (``jobs/run-now``) and wait for it in the triggerer.
@@ -223,6 +236,7 @@ class DatabricksRunNowDeferrableOperator(DatabricksDeferrableOperatorBase):
         "databricks_conn_id",
     )
     _submit: ClassVar[Submit] = JobsClient.run_now
+    official_run_key: ClassVar[str | None] = "databricks_run_now_id"
 
     def __init__(
         self,

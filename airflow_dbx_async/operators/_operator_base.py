@@ -32,8 +32,13 @@ from airflow_dbx_async.links import (
 )
 from airflow_dbx_async.operators._cancel import cancel_in_thread
 from airflow_dbx_async.operators._idempotency import SubmitResult, TaskIdentity, submit_idempotent
-from airflow_dbx_async.operators._payload import check_knobs
-from airflow_dbx_async.operators._task_identity import clear_number, idempotency_key, task_identity
+from airflow_dbx_async.operators._payload import MIN_POLLING_PERIOD_SECONDS, check_knobs
+from airflow_dbx_async.operators._task_identity import (
+    clear_number,
+    idempotency_key,
+    stored_run_id,
+    task_identity,
+)
 from airflow_dbx_async.operators._task_identity import try_started as _try_started
 from airflow_dbx_async.operators._worker_wait import wait_in_worker
 from airflow_dbx_async.outcome import (
@@ -81,7 +86,9 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
     """Shared behaviour; use one of the two concrete operators.
 
     :param databricks_conn_id: the Airflow connection id (templated).
-    :param polling_period_seconds: the longest pause between two polls of the run.
+    :param polling_period_seconds: the longest pause between two polls of the run; ``0`` (accepted
+        as by the official operators, which then poll without pausing) logs one warning and polls
+        every second.
     :param databricks_retry_limit: attempts per request, the first included (>= 1).
     :param databricks_retry_delay: first backoff delay in seconds.
     :param databricks_retry_args: accepted for compatibility; the client's own backoff is used.
@@ -93,8 +100,9 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
     :param log_notebook_output: when the run succeeds, write what its notebook tasks printed (read
         from the run export, the tail of each) to the task log.
     :param durable: ``True`` (default, also for ``None``): a retried task re-attaches to the run of an
-        earlier try that is still going. ``False``: every try starts a fresh run (its idempotency
-        tokens include the try number).
+        earlier try that is still going, also to one the official operator kept in the task state
+        store (Airflow 3.3). ``False``: every try starts a fresh run (its idempotency tokens include
+        the try number).
     """
 
     template_ext: Sequence[str] = (".json-tpl",)
@@ -104,6 +112,9 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
     _submit: ClassVar[Submit] = JobsClient.submit_run
     #: the official submit-run and run-now operators push ``job_id`` in deferrable mode; others do not
     pushes_job_id_when_deferrable: ClassVar[bool] = True
+    #: the task state key under which the official operator keeps its run id (``durable``); ``None``
+    #: for the classes whose official twin keeps none
+    official_run_key: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -124,13 +135,19 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         try:
-            check_knobs(polling_period_seconds=polling_period_seconds)
+            period = check_knobs(polling_period_seconds=polling_period_seconds)
             retry_policy(databricks_retry_limit, databricks_retry_delay)
         except ConfigurationError as exc:
             raise _config_error(exc) from None
+        if period != polling_period_seconds:
+            self.log.warning(
+                "polling_period_seconds=%s: polling every %s s instead (the shortest period)",
+                polling_period_seconds,
+                MIN_POLLING_PERIOD_SECONDS,
+            )
         self.json = json
         self.databricks_conn_id = databricks_conn_id
-        self.polling_period_seconds = polling_period_seconds
+        self.polling_period_seconds = period
         self.databricks_retry_limit = databricks_retry_limit
         self.databricks_retry_delay = databricks_retry_delay
         self.databricks_retry_args = databricks_retry_args
@@ -197,9 +214,17 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         self._run_active = True
 
     async def _begin(
-        self, client: JobsClient, payload: dict[str, Any], identity: TaskIdentity, started: float
+        self,
+        client: JobsClient,
+        payload: dict[str, Any],
+        identity: TaskIdentity,
+        started: float,
+        stored: int | None = None,
     ) -> tuple[SubmitResult, Details | None]:
-        """Submit (or re-attach) and read the first state; fetch failure details if it already failed."""
+        """Submit (or re-attach) and read the first state; fetch failure details if it already failed.
+
+        :param stored: the run id the official operator kept in the task state store, if any.
+        """
         body = await self.prepare(client, payload)
         submit = type(self)._submit
         result = await submit_idempotent(
@@ -209,6 +234,7 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
             identity=identity,
             try_started_ms=int(started * 1000),
             on_submitted=self._submitted,
+            stored_run_id=stored,
         )
         details = None
         if self.wait_for_termination and judge(result.run.state).outcome is Outcome.FAILED:
@@ -228,9 +254,10 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
             clear=clear_number(context),
             key=idempotency_key(self.databricks_conn_id),
         )
+        stored = stored_run_id(context, self.official_run_key) if self.durable else None
         try:
             result, details = self._hook().run_sync(
-                partial(self._begin, payload=payload, identity=identity, started=started)
+                partial(self._begin, payload=payload, identity=identity, started=started, stored=stored)
             )
         except DatabricksConfigError:
             raise
@@ -241,6 +268,13 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         self._push_xcoms(ti, run)
         verb = "Re-attached to" if result.reattached else "Submitted"
         self.log.info("%s Databricks run %s; view it at %s", verb, run.run_id, run.run_page_url)
+        if result.stored:
+            self.log.info(
+                "Databricks run %s was started by an earlier try and kept under the task state key %r "
+                "(the official operator's durable run id); nothing was submitted",
+                run.run_id,
+                self.official_run_key,
+            )
         if not self.wait_for_termination:
             self._run_active = False
             return

@@ -20,6 +20,7 @@ from airflow_dbx_async.operators._payload_checks import finish_run_now, finish_s
 __all__ = (
     "LEGACY_PARAM_SLOTS",
     "MAX_PARAM_BYTES",
+    "MIN_POLLING_PERIOD_SECONDS",
     "TASK_TYPES",
     "check_knobs",
     "coerce_json",
@@ -63,6 +64,9 @@ _NOT_WITH_JOB_PARAMETERS = (
 )
 _MAP_SLOTS = ("notebook_params", "python_named_params", "sql_params", "job_parameters")
 MAX_PARAM_BYTES = 10_000
+#: The pause between two polls when ``polling_period_seconds`` is 0: the official operators then poll
+#: without pausing, which only spends the workspace's request budget.
+MIN_POLLING_PERIOD_SECONDS = 1.0
 _MAX_TOKEN = 64
 _MAX_RUN_NAME_BYTES = 4096
 
@@ -150,18 +154,31 @@ def _check_task_spec(spec: Mapping[str, Any], where: str) -> None:
     if types[0] == "dbt_task" and not spec.get("git_source"):
         raise ConfigurationError(f"{prefix}git_source", "is required with dbt_task")
     if types[0] == "pipeline_task":
-        if not task.get("pipeline_id"):
-            raise ConfigurationError(
-                f"{prefix}pipeline_task.pipeline_id", "is required (names are not looked up)"
-            )
-        if task.get("pipeline_name"):
-            raise ConfigurationError(
-                f"{prefix}pipeline_task", "'pipeline_name' is not allowed with 'pipeline_id'"
-            )
+        _check_pipeline_task(task, prefix, lookup=where == "json")
     if spec.get("new_cluster") is not None and spec.get("existing_cluster_id") is not None:
         raise ConfigurationError(f"{prefix}existing_cluster_id", "cannot be combined with new_cluster")
     _require_type(spec, "new_cluster", Mapping, "a mapping")
     _require_type(spec, "libraries", list, "a list of mappings")
+
+
+def _check_pipeline_task(task: Mapping[str, Any], prefix: str, *, lookup: bool) -> None:
+    """``pipeline_id``, or (a single task only) ``pipeline_name``, looked up as the official operator does."""
+    if "pipeline_id" in task and "pipeline_name" in task:
+        raise ConfigurationError(
+            f"{prefix}pipeline_task", "'pipeline_name' is not allowed with 'pipeline_id'"
+        )
+    if task.get("pipeline_id"):
+        return
+    if not task.get("pipeline_name"):
+        raise ConfigurationError(f"{prefix}pipeline_task.pipeline_id", "is required (or pipeline_name)")
+    if not lookup:
+        raise ConfigurationError(
+            f"{prefix}pipeline_task.pipeline_id",
+            "is required: pipeline_name is looked up for a single pipeline_task only, as the official "
+            "operator does",
+        )
+    if not isinstance(task["pipeline_name"], str):
+        raise ConfigurationError(f"{prefix}pipeline_task.pipeline_name", "must be a string")
 
 
 def _check_tasks(payload: Mapping[str, Any]) -> None:
@@ -255,6 +272,11 @@ def run_now_payload(value: Any, named: Mapping[str, Any]) -> dict[str, Any]:
     return result
 
 
-def check_knobs(*, polling_period_seconds: Any) -> None:
-    """Check the operator settings that are not sent to Databricks (the hook checks the retry ones)."""
-    check_number("polling_period_seconds", polling_period_seconds, minimum=0, inclusive=False)
+def check_knobs(*, polling_period_seconds: Any) -> float:
+    """Check the operator settings that are not sent to Databricks (the hook checks the retry ones).
+
+    :returns: the polling period to use: as given, or :data:`MIN_POLLING_PERIOD_SECONDS` for 0.
+    """
+    check_number("polling_period_seconds", polling_period_seconds, minimum=0)
+    period: float = polling_period_seconds or MIN_POLLING_PERIOD_SECONDS
+    return period

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from typing import Any
 
 from airflow_dbx_async._compat import conf
+from airflow_dbx_async.client import lenient_int
 from airflow_dbx_async.hooks import register_connection_secrets
 from airflow_dbx_async.operators._idempotency import TaskIdentity, derive_key
 
-__all__ = ("clear_number", "default_task_key", "idempotency_key", "task_identity", "try_started")
+__all__ = (
+    "clear_number",
+    "default_task_key",
+    "idempotency_key",
+    "stored_run_id",
+    "task_identity",
+    "try_started",
+)
+
+_log = logging.getLogger(__name__)
 
 
 def clear_number(context: Any) -> int:
@@ -50,6 +61,25 @@ def task_identity(ti: Any, *, durable: bool = True, clear: int = 0, key: bytes |
         clear_number=clear,
         key=key,
     )
+
+
+def stored_run_id(context: Any, key: str | None) -> int | None:
+    """The run id kept under ``key`` in the task state store (Airflow 3.3), or ``None``.
+
+    The official operators keep their run there with ``durable`` (``databricks_run_id`` for submit,
+    ``databricks_run_now_id`` for run-now); earlier Airflow versions have no store. A store that
+    cannot be read is logged and treated as empty: the idempotency tokens still prevent a second run
+    of this package's own tries.
+    """
+    store = context.get("task_state_store") if key and hasattr(context, "get") else None
+    if store is None:
+        return None
+    try:
+        value = store.get(key)
+    except Exception as exc:  # the supervisor's answer: not a reason to fail the task
+        _log.warning("Could not read the task state key %r: %s", key, exc)
+        return None
+    return lenient_int(value) or None
 
 
 def try_started(ti: Any) -> float:

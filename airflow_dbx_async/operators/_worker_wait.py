@@ -7,16 +7,18 @@ and failure details, so both modes report a failure identically.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
 
 from airflow_dbx_async.outcome import RunEvent
 
 if TYPE_CHECKING:
+    from airflow.triggers.base import BaseTrigger
+
     from airflow_dbx_async.triggers import DatabricksRunTrigger
 
-__all__ = ("wait_in_worker",)
+__all__ = ("first_payload_in_worker", "wait_in_worker")
 
 
 def wait_in_worker(trigger: DatabricksRunTrigger) -> RunEvent:
@@ -28,3 +30,14 @@ def wait_in_worker(trigger: DatabricksRunTrigger) -> RunEvent:
         raise RuntimeError("the Databricks run watch ended without an event")
 
     return async_to_sync(first_event)()
+
+
+def first_payload_in_worker(trigger: BaseTrigger) -> Any:
+    """Run any of the package's triggers to its one event in this thread; return the event's payload."""
+
+    async def first() -> Any:
+        async for event in trigger.run():
+            return event.payload
+        raise RuntimeError(f"{type(trigger).__name__} ended without an event")
+
+    return async_to_sync(first)()

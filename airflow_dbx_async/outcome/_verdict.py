@@ -13,12 +13,12 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from airflow_dbx_async.client import Outcome, judge
+from airflow_dbx_async.client import Outcome, StatementOutcome, judge, judge_statement
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable
 
-    from airflow_dbx_async.client import RunState
+    from airflow_dbx_async.client import RunState, StatementStatus
 
 __all__ = (
     "NO_REPAIR",
@@ -27,6 +27,7 @@ __all__ = (
     "StopReason",
     "Verdict",
     "decide",
+    "decide_statement",
     "matching_reason",
     "should_repair",
 )
@@ -121,3 +122,32 @@ def decide(
     if not should_repair(policy.enabled, policy.reasons, state.state_message):
         return Verdict(Action.FAIL, "no repair reason occurs in the state message")
     return Verdict(Action.REPAIR, judgement.reason)
+
+
+_STATEMENT_STOPPED = {
+    StopReason.DEADLINE: "the deadline passed before the statement ended",
+    StopReason.GAVE_UP: "the statement could not be watched to its end",
+    StopReason.KILLED: "the task was killed",
+}
+# CLOSED: the statement succeeded and its result was closed since (the task fetches no result).
+_STATEMENT_SUCCESS = (StatementOutcome.SUCCEEDED, StatementOutcome.CLOSED)
+
+
+def decide_statement(stopped: StopReason, status: StatementStatus | None) -> Verdict:
+    """Succeed or fail, given why watching a SQL statement stopped and its last status.
+
+    Only a statement that ended is judged, by :func:`~airflow_dbx_async.client.judge_statement`:
+    ``SUCCEEDED`` and ``CLOSED`` succeed, ``FAILED`` and ``CANCELED`` fail; one still pending when
+    watching stopped fails (it was cancelled, or is left running). The statement operator and sensor
+    ask it on every path: the fast path, ``execute_complete`` and ``deferrable=False``.
+    """
+    if stopped is not StopReason.FINAL:
+        return Verdict(Action.FAIL, _STATEMENT_STOPPED[stopped])
+    if status is None:
+        return Verdict(Action.FAIL, "the statement ended with no final state")
+    judgement = judge_statement(status)
+    if judgement.outcome in _STATEMENT_SUCCESS:
+        return Verdict(Action.SUCCEED, judgement.reason)
+    if not judgement.is_final:
+        return Verdict(Action.FAIL, f"the statement's last state is not final ({judgement.reason})")
+    return Verdict(Action.FAIL, judgement.reason)

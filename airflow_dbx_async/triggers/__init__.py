@@ -21,6 +21,9 @@ There is one watch loop. :class:`DatabricksTaskRunTrigger` differs only in how i
 ``runs/list``, so it asks ``runs/get`` alone. Each trigger serialises the classpath of its own class,
 ``airflow_dbx_async.triggers.<class name>``; the classpaths of earlier releases
 (``airflow_dbx_async.task_triggers.DatabricksTaskRunTrigger``) still import.
+
+The SQL statement and warehouse triggers (:class:`DatabricksSQLStatementTrigger`,
+:class:`DatabricksWarehouseTrigger`) live in their own modules and are exported here.
 """
 
 from __future__ import annotations
@@ -60,10 +63,14 @@ if TYPE_CHECKING:
     from airflow_dbx_async.outcome import EventStatus
 
 __all__ = (
+    "STATEMENT_TRIGGER_CLASSPATH",
     "TASK_RUN_TRIGGER_CLASSPATH",
     "TRIGGER_CLASSPATH",
+    "WAREHOUSE_TRIGGER_CLASSPATH",
     "DatabricksRunTrigger",
+    "DatabricksSQLStatementTrigger",
     "DatabricksTaskRunTrigger",
+    "DatabricksWarehouseTrigger",
     "PollCounter",
     "observe_run",
     "observe_task_run",
@@ -427,3 +434,14 @@ def _why(exc: Exception, client: JobsClient) -> str:
             f"no answer from {client.config.base_url} for over {exc.seconds:.0f} s (last error: {exc.last})"
         )
     return f"{type(exc).__name__}: {exc}"
+
+
+# Last: the SQL triggers reuse poll_delays from above.
+from airflow_dbx_async.triggers._sql import (  # noqa: E402
+    STATEMENT_TRIGGER_CLASSPATH,
+    DatabricksSQLStatementTrigger,
+)
+from airflow_dbx_async.triggers._warehouse import (  # noqa: E402
+    WAREHOUSE_TRIGGER_CLASSPATH,
+    DatabricksWarehouseTrigger,
+)

@@ -15,6 +15,10 @@ against Databricks before anything is repaired:
 The repair asks Databricks first, waits until the repaired tasks have new task runs, and only then
 clears the Airflow tasks, so each cleared task finds and watches its new attempt; when Databricks
 refuses, nothing is cleared. What went wrong is logged here; the browser gets a generic answer.
+
+The Databricks tab (:mod:`airflow_dbx_async.workflow._ui_run`) finds and checks a group's job run
+with the same functions (:func:`find_group_run`, :func:`check_run_of_group`,
+:func:`connection_config`): one way to the run, for the repair and the view.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow_dbx_async.client import JobsClient, Run, judge
@@ -32,16 +37,27 @@ from airflow_dbx_async.operators import WorkflowRunMetadata
 from airflow_dbx_async.workflow._group import LAUNCH_TASK_ID, TASK_KEYS_FIELD, is_launch_task
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from sqlalchemy.orm import Session
+
+    from airflow_dbx_async.client import ClientConfig
 
 __all__ = (
     "GENERIC_FAILURE",
     "REPAIRABLE_STATES",
+    "GroupRun",
     "RepairError",
     "RepairPlan",
+    "check_run_of_group",
     "clear_tasks",
+    "connection_config",
+    "dag_of_run",
+    "find_group_run",
     "plan_repair",
+    "rendered_fields",
     "repair_in_databricks",
+    "xcom_value",
 )
 
 # Task instance states "Repair All Failed Tasks" picks up.
@@ -66,11 +82,13 @@ class RepairError(Exception):
 
 
 @dataclass(frozen=True)
-class RepairPlan:
-    """What one repair request will do.
+class GroupRun:
+    """A workflow group's job run, as the DAG and the launch task's XCom name it (repair and view).
 
     ``conn_id``, ``job_name`` and ``task_keys`` come from the DAG; of ``metadata`` (the launch task's
     XCom) only the run id is used, once Databricks has shown it is a run of the group's job.
+
+    :param task_keys: each member's ``task_key``, by task id, as the serialized DAG holds them.
     """
 
     dag_id: str
@@ -79,9 +97,32 @@ class RepairPlan:
     conn_id: str
     job_name: str
     metadata: WorkflowRunMetadata
+    task_keys: dict[str, str]
+
+
+@dataclass(frozen=True)
+class RepairPlan:
+    """What one repair request will do: which tasks of ``group`` to re-run."""
+
+    group: GroupRun
     task_ids: tuple[str, ...]
     task_keys: tuple[str, ...]
     states: dict[str, str | None]
+
+    @property
+    def dag_id(self) -> str:
+        """The DAG of the repaired run."""
+        return self.group.dag_id
+
+    @property
+    def dag_run_id(self) -> str:
+        """The repaired DAG run."""
+        return self.group.dag_run_id
+
+    @property
+    def metadata(self) -> WorkflowRunMetadata:
+        """The group's job run (the launch task's XCom, checked against Databricks before use)."""
+        return self.group.metadata
 
 
 def _launch_candidates(task_id: str) -> list[str]:
@@ -90,22 +131,32 @@ def _launch_candidates(task_id: str) -> list[str]:
     return [".".join([*parts[:n], LAUNCH_TASK_ID]) for n in range(len(parts), -1, -1)]
 
 
-def _xcom(session: Session, dag_id: str, run_id: str, task_id: str, key: str) -> Any:
+def xcom_value(
+    session: Session, dag_id: str, run_id: str, task_id: str, key: str, map_index: int = -1
+) -> Any:
+    """The XCom ``key`` of one task instance, or ``None``."""
     from airflow.models.xcom import XComModel
 
-    query = XComModel.get_many(run_id=run_id, key=key, task_ids=task_id, dag_ids=dag_id, limit=1)
+    query = XComModel.get_many(
+        run_id=run_id, key=key, task_ids=task_id, dag_ids=dag_id, map_indexes=map_index, limit=1
+    )
     row = session.scalars(query).first()
     return None if row is None else XComModel.deserialize_value(row)
 
 
-def _rendered(session: Session, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
-    """The launch task's rendered templated fields (stored by Airflow, not writable over its API)."""
+def rendered_fields(
+    session: Session, dag_id: str, run_id: str, task_id: str, map_index: int = -1
+) -> dict[str, Any]:
+    """A task instance's rendered templated fields (stored by Airflow, not writable over its API)."""
     from airflow.models.renderedtifields import RenderedTaskInstanceFields as Rtif
     from sqlalchemy import select
 
     row = session.scalar(
         select(Rtif).where(
-            Rtif.dag_id == dag_id, Rtif.run_id == run_id, Rtif.task_id == task_id, Rtif.map_index == -1
+            Rtif.dag_id == dag_id,
+            Rtif.run_id == run_id,
+            Rtif.task_id == task_id,
+            Rtif.map_index == map_index,
         )
     )
     fields = None if row is None else row.rendered_fields
@@ -197,7 +248,7 @@ def _refuse_rewritten(
     if metadata.conn_id == conn_id and (recorded_keys is None or recorded_keys == keys):
         return
     _log.warning(
-        "Refused to repair for %s/%s/%s: its XComs were rewritten (connection %r, task keys %r)",
+        "Refused the job run of %s/%s/%s: its XComs were rewritten (connection %r, task keys %r)",
         *where,
         metadata.conn_id,
         recorded_keys,
@@ -205,8 +256,8 @@ def _refuse_rewritten(
     raise RepairError(403, GENERIC_FAILURE)
 
 
-def plan_repair(session: Session, dag_id: str, dag_run_id: str, task_id: str) -> RepairPlan:
-    """Which tasks to repair when ``task_id`` (a launch task: all failed ones) is chosen."""
+def dag_of_run(session: Session, dag_id: str, dag_run_id: str, task_id: str) -> Any:
+    """The serialized DAG of the DAG run, holding ``task_id``; ``RepairError`` 404 otherwise."""
     from airflow.models.dagbag import DBDagBag
     from airflow.models.dagrun import DagRun
     from sqlalchemy import select
@@ -215,42 +266,62 @@ def plan_repair(session: Session, dag_id: str, dag_run_id: str, task_id: str) ->
     dag = DBDagBag().get_dag_for_run(dag_run, session=session) if dag_run is not None else None
     if dag is None or task_id not in dag.task_dict:
         raise RepairError(404, f"No task {task_id!r} in run {dag_run_id!r} of DAG {dag_id!r}")
+    return dag
+
+
+def find_group_run(session: Session, dag: Any, dag_run_id: str, task_id: str) -> GroupRun:
+    """The job run of the workflow group holding ``task_id`` (a member or the launch task).
+
+    ``RepairError``: 404 outside a group, 409 before the launch task started the job run, 403 (with
+    the generic answer) when the launch task's XComs disagree with the DAG.
+    """
+    dag_id = str(dag.dag_id)
     launch = _launch_of(dag, task_id)
     launch_id = launch.task_id
-    members = _members(launch.task_group, launch_id)
-    keys = _task_keys(launch, members)
-    rendered = _rendered(session, dag_id, dag_run_id, launch_id)
+    keys = _task_keys(launch, _members(launch.task_group, launch_id))
+    rendered = rendered_fields(session, dag_id, dag_run_id, launch_id)
     conn_id = _field(launch, rendered, "databricks_conn_id")
     if not isinstance(conn_id, str) or not conn_id:
         raise RepairError(409, f"{launch_id} names no Databricks connection")
     try:
         metadata = WorkflowRunMetadata.from_value(
-            _xcom(session, dag_id, dag_run_id, launch_id, "return_value")
+            xcom_value(session, dag_id, dag_run_id, launch_id, "return_value")
         )
     except ValueError:
         raise RepairError(409, f"{launch_id} has not started the Databricks job run yet") from None
-    recorded_keys = _xcom(session, dag_id, dag_run_id, launch_id, XCOM_TASK_KEYS_KEY)
+    recorded_keys = xcom_value(session, dag_id, dag_run_id, launch_id, XCOM_TASK_KEYS_KEY)
     _refuse_rewritten(metadata, conn_id, recorded_keys, keys, where=(dag_id, dag_run_id, launch_id))
-    states = _states(session, dag_id, dag_run_id, set(members))
-    if task_id == launch_id:
-        chosen = [t for t in members if states.get(t) in REPAIRABLE_STATES]
-    elif task_id in keys:
-        chosen = _downstream_in(dag, task_id, set(members))
-    else:
-        raise RepairError(404, f"Task {task_id!r} is not a Databricks task of its group")
-    busy = [t for t in chosen if states.get(t) in _BUSY_STATES]
-    if busy:
-        raise RepairError(409, f"Tasks still running in Airflow: {', '.join(busy)}")
-    return RepairPlan(
+    return GroupRun(
         dag_id=dag_id,
         dag_run_id=dag_run_id,
         launch_task_id=launch_id,
         conn_id=conn_id,
         job_name=_job_name(dag_id, launch, rendered),
         metadata=metadata,
+        task_keys=keys,
+    )
+
+
+def plan_repair(session: Session, dag_id: str, dag_run_id: str, task_id: str) -> RepairPlan:
+    """Which tasks to repair when ``task_id`` (a launch task: all failed ones) is chosen."""
+    dag = dag_of_run(session, dag_id, dag_run_id, task_id)
+    group = find_group_run(session, dag, dag_run_id, task_id)
+    keys = group.task_keys
+    states = _states(session, dag_id, dag_run_id, set(keys))
+    if task_id == group.launch_task_id:
+        chosen = [t for t in keys if states.get(t) in REPAIRABLE_STATES]
+    elif task_id in keys:
+        chosen = _downstream_in(dag, task_id, set(keys))
+    else:
+        raise RepairError(404, f"Task {task_id!r} is not a Databricks task of its group")
+    busy = [t for t in chosen if states.get(t) in _BUSY_STATES]
+    if busy:
+        raise RepairError(409, f"Tasks still running in Airflow: {', '.join(busy)}")
+    return RepairPlan(
+        group=group,
         task_ids=tuple(chosen),
         task_keys=tuple(keys[t] for t in chosen),
-        states={t: states.get(t) for t in members},
+        states={t: states.get(t) for t in keys},
     )
 
 
@@ -273,48 +344,56 @@ async def _await_new_attempts(
         await asyncio.sleep(0.5)
 
 
-def _refuse(plan: RepairPlan, why: str, status: int = 502) -> RepairError:
-    """Log why a repair is refused (for the API server's operators); the caller gets a generic answer."""
+def _refuse(group: GroupRun, why: str, status: int = 502) -> RepairError:
+    """Log why the group's run is refused (for the API server's operators); the caller gets a generic one."""
     _log.warning(
-        "Refused to repair Databricks run %s for %s/%s/%s: %s",
-        plan.metadata.run_id,
-        plan.dag_id,
-        plan.dag_run_id,
-        plan.launch_task_id,
+        "Refused Databricks run %s for %s/%s/%s: %s",
+        group.metadata.run_id,
+        group.dag_id,
+        group.dag_run_id,
+        group.launch_task_id,
         why,
     )
     return RepairError(status, GENERIC_FAILURE)
 
 
-async def _databricks_config(plan: RepairPlan) -> Any:
-    """The group's connection as a client config; only a ``databricks`` connection, else refused."""
-    hook = DatabricksAsyncHook(plan.conn_id)
+async def connection_config(conn_id: str, refuse: Callable[[str], RepairError]) -> ClientConfig:
+    """The connection as a client config; only a ``databricks`` connection, else ``refuse(why)``.
+
+    Its secrets are registered with Airflow's masker on the way (the hook does it).
+    """
+    hook = DatabricksAsyncHook(conn_id)
     try:
-        conn = await hook.aget_connection(plan.conn_id)
+        conn = await hook.aget_connection(conn_id)
     except Exception as exc:  # not found, or the secrets backend failed: the same answer either way
-        raise _refuse(plan, f"connection {plan.conn_id!r} cannot be read ({type(exc).__name__})") from None
+        raise refuse(f"connection {conn_id!r} cannot be read ({type(exc).__name__})") from None
     if conn.conn_type != _CONN_TYPE:
-        raise _refuse(plan, f"connection {plan.conn_id!r} is of type {conn.conn_type!r}, not {_CONN_TYPE!r}")
+        raise refuse(f"connection {conn_id!r} is of type {conn.conn_type!r}, not {_CONN_TYPE!r}")
     try:
         return await hook.aget_config()
     except Exception as exc:
-        raise _refuse(plan, f"connection {plan.conn_id!r} is not usable: {exc}") from None
+        raise refuse(f"connection {conn_id!r} is not usable: {exc}") from None
 
 
-async def _check_run_of_group(client: JobsClient, plan: RepairPlan, run: Run) -> None:
-    """Refuse unless ``run`` is a run of the job the launch task created or reset, named as the group's."""
-    if run.run_id != plan.metadata.run_id or not run.job_id or run.job_id != plan.metadata.job_id:
+async def check_run_of_group(
+    client: JobsClient, group: GroupRun, run: Run, task_keys: Iterable[str] = ()
+) -> None:
+    """Refuse unless ``run`` is a run of the job the launch task created or reset, named as the group's.
+
+    :param task_keys: keys the run must hold (the tasks to repair).
+    """
+    if run.run_id != group.metadata.run_id or not run.job_id or run.job_id != group.metadata.job_id:
         raise _refuse(
-            plan, f"run {plan.metadata.run_id} belongs to job {run.job_id}, not to the launch task's", 403
+            group, f"run {group.metadata.run_id} belongs to job {run.job_id}, not to the launch task's", 403
         )
     job = await client.get_job(run.job_id)
     name = (job.get("settings") or {}).get("name")
-    if name != plan.job_name:
-        raise _refuse(plan, f"job {run.job_id} is named {name!r}, not {plan.job_name!r}", 403)
+    if name != group.job_name:
+        raise _refuse(group, f"job {run.job_id} is named {name!r}, not {group.job_name!r}", 403)
     present = {task.task_key for task in run.tasks or ()}
-    missing = [key for key in plan.task_keys if key not in present]
+    missing = [key for key in task_keys if key not in present]
     if missing:
-        raise _refuse(plan, f"run {run.run_id} has no task {', '.join(missing)}", 403)
+        raise _refuse(group, f"run {run.run_id} has no task {', '.join(missing)}", 403)
 
 
 async def repair_in_databricks(plan: RepairPlan) -> int:
@@ -325,11 +404,11 @@ async def repair_in_databricks(plan: RepairPlan) -> int:
     if not plan.task_keys:
         raise RepairError(400, "No failed tasks to repair")
     run_id = plan.metadata.run_id
-    config = await _databricks_config(plan)
+    config = await connection_config(plan.group.conn_id, partial(_refuse, plan.group))
     async with JobsClient(config) as client:
         raw = await client.get_run_json(run_id)
         run = Run.from_api(raw)
-        await _check_run_of_group(client, plan, run)
+        await check_run_of_group(client, plan.group, run, plan.task_keys)
         if not judge(run.state).is_final:
             raise RepairError(
                 409, f"Databricks run {run_id} is still {run.state.describe()}; repair it once it ends"

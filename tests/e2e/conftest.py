@@ -25,6 +25,7 @@ DAG_FILES = sorted((ROOT / "example_dags").glob("*.py")) + sorted((HERE / "dags"
 DAG_IDS = (
     "databricks_dag",
     "databricks_failing_dag",
+    "databricks_sql_dag",
     "e2e_long_dag",
     "e2e_notebook_output_dag",
     "e2e_parallel_dag",

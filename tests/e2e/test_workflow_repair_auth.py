@@ -1,16 +1,19 @@
 """Only users who may clear the DAG's task instances can repair: a real Airflow with real users.
 
-The simple auth manager with three users: ``admin``, ``viewer`` (read-only) and ``user`` (the
-``USER`` role, who may write XComs through the REST API). The viewer may open the repair page but
-its repair is refused, and Databricks sees no repair; a post from another site, or one that says
-nothing of where it comes from, is refused even for the admin; the admin's own repair goes through.
+The simple auth manager with four users: ``admin``, ``viewer`` (read-only), ``user`` (the ``USER``
+role, who may write XComs through the REST API) and ``nobody`` (no role: may not even read the DAG).
+The viewer may open the repair page but its repair is refused, and Databricks sees no repair; a post
+from another site, or one that says nothing of where it comes from, is refused even for the admin;
+the admin's own repair goes through.
 A user who rewrote the launch task's XComs to point the repair at another job's run (through
-another connection) is refused, and Databricks sees no repair.
+another connection) is refused, and Databricks sees no repair. The task instance's Databricks tab
+needs read access to the DAG's task instances: ``nobody`` gets 403, an anonymous caller 401.
 """
 
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -31,7 +34,7 @@ if TYPE_CHECKING:
     from airflow_dbx_async.testing import EmulatorProcess
 
 DAG_ID = "e2e_repair_auth_dag"  # the workflow example under another id: a job of its own
-PASSWORDS = {"admin": "admin-pw-1", "viewer": "viewer-pw-1", "user": "user-pw-1"}
+PASSWORDS = {"admin": "admin-pw-1", "viewer": "viewer-pw-1", "user": "user-pw-1", "nobody": "nobody-pw-1"}
 LAUNCH = "workflow.launch"
 GENERIC_FAILURE = {"detail": "Repair failed; see the API server log"}
 RUNS_GET = "GET /api/2.2/jobs/runs/get"
@@ -74,7 +77,7 @@ def users_stack(
     passwords.write_text(json.dumps(PASSWORDS))
     env = {
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer,user:user",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,viewer:viewer,user:user,nobody:",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
     }
     stack = AirflowStack(
@@ -154,6 +157,44 @@ def test_a_user_who_rewrote_the_xcoms_cannot_repair_another_jobs_run(
     (other,) = [r for r in emulator.runs() if r["run_id"] == other_run]
     assert len(other["tasks"]) == 1  # not repaired
     assert stack.api.task_state(DAG_ID, run_id, "workflow.check_input") == "failed"  # not cleared
+
+
+def _get(url: str, token: str = "") -> tuple[int, str, Any]:
+    """Status, body and headers (looked up in any case) of a GET."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return answer.status, answer.read().decode(), answer.headers
+    except urllib.error.HTTPError as exc:
+        body = exc.read().decode(errors="replace")
+        exc.close()
+        return exc.code, body, exc.headers
+
+
+def test_the_databricks_tab_needs_read_access_to_the_dag(
+    users_stack: AirflowStack, emulator: EmulatorProcess, tmp_path: Path
+) -> None:
+    # Before the repair test: the job run it repairs is still going when it ends, and the group's job
+    # allows one run at a time.
+    stack = users_stack
+    run_id = _failed_group_run(stack, tmp_path)
+    databricks_run_id = stack.api.xcom(DAG_ID, run_id, LAUNCH, "return_value")["run_id"]
+    url = f"{stack.base_url}/databricks-async/run/{DAG_ID}/{quote(run_id, safe='')}/workflow.check_input"
+
+    before = emulator.stats()["requests"]
+    status, body, _ = _get(url)
+    assert status == 401, body
+    status, body, headers = _get(url, _token(stack.base_url, "nobody"))
+    assert status == 403, body
+    assert "may not read task instances of this DAG" in body
+    assert headers["X-Frame-Options"] == "SAMEORIGIN"  # the answer is shown in the tab
+    assert emulator.stats()["requests"] == before  # neither reached Databricks
+
+    status, body, _ = _get(url, _token(stack.base_url, "viewer"))  # reading is enough
+    assert status == 200, body
+    assert f"Databricks run {databricks_run_id}" in body
+    assert "FileNotFoundError: Input file is missing" in body
 
 
 def test_only_users_who_may_clear_tasks_can_repair(

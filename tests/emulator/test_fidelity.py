@@ -61,7 +61,7 @@ async def test_retries_are_new_task_runs_with_attempt_numbers(make_api: MakeApi)
     assert retried["attempt_number"] == 2
 
 
-async def test_timeouts_retry_only_with_retry_on_timeout_and_submit_runs_never(make_api: MakeApi) -> None:
+async def test_timeouts_retry_only_with_retry_on_timeout_and_submit_runs_alike(make_api: MakeApi) -> None:
     _, api = await make_api(simulate=True)
     slow = {"sim_duration_seconds": 3, "timeout_seconds": 1, "max_retries": 1}
     job_id = await _job(api, _task("a", **slow), _task("b", **slow, retry_on_timeout=True))
@@ -71,10 +71,12 @@ async def test_timeouts_retry_only_with_retry_on_timeout_and_submit_runs_never(m
         ("b", 0),
         ("b", 1),
     ]
+    # runs/submit's SubmitTask has max_retries too (https://docs.databricks.com/api/workspace/jobs/submit)
     submitted = await api.post(
         "jobs/runs/submit", {"tasks": [_task("s", max_retries=2, sim_result="FAILED")]}
     )
-    assert len((await api.wait_run(submitted["run_id"]))["tasks"]) == 1
+    attempts = (await api.wait_run(submitted["run_id"]))["tasks"]
+    assert sorted(t["attempt_number"] for t in attempts) == [0, 1, 2]
 
 
 async def test_waiting_for_retry_between_attempts(make_api: MakeApi) -> None:

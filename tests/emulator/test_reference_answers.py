@@ -9,26 +9,31 @@
    next attempt (``attempt_number`` + 1) is ``WAITING_FOR_RETRY`` (status ``WAITING``), the parent run is
    ``RUNNING``; the attempt's ``original_attempt_run_id`` is the first attempt
    (https://docs.databricks.com/api/workspace/jobs/getrun, ``RunLifeCycleState``, ``attempt_number``).
+   The official ``DatabricksNotebookOperator`` with ``max_retries`` waiting in the worker follows the
+   parent run, reports it ``RUNNING`` through the wait and succeeds when the retry does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.emulator.conftest import notebook
+from tests.emulator.conftest import notebook, official_hook
+from tests.helpers import FakeTI, context
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from airflow_dbx_async.emulator import EmulatorHandle
     from tests.emulator.conftest import Api, MakeApi
 
-pytestmark = pytest.mark.asyncio
 NB = {"notebook_path": "/Users/me/nb"}
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("endpoint", ["run-now", "repair"])
 async def test_notebook_params_with_jar_params_is_refused(make_api: MakeApi, endpoint: str) -> None:
     _, api = await make_api(simulate=True, sim_duration_seconds=0.01)
@@ -56,6 +61,7 @@ async def _outputs(api: Api, run: dict[str, Any], repair_only: bool) -> dict[str
     return {k: await api.get("jobs/runs/get-output", run_id=t["run_id"]) for k, t in latest.items()}
 
 
+@pytest.mark.asyncio
 async def test_repair_parameters_reach_the_rerun_tasks(make_api: MakeApi, workspace: Path) -> None:
     nb = notebook(
         workspace,
@@ -97,6 +103,7 @@ async def test_repair_parameters_reach_the_rerun_tasks(make_api: MakeApi, worksp
     assert output["notebook_output"]["result"] == "|repaired"
 
 
+@pytest.mark.asyncio
 async def test_parent_and_attempts_while_waiting_for_a_retry(make_api: MakeApi) -> None:
     _, api = await make_api(simulate=True, sim_duration_seconds=0.05)
     task = {
@@ -130,3 +137,42 @@ async def test_parent_and_attempts_while_waiting_for_a_retry(make_api: MakeApi) 
     assert attempt["attempt_number"] == 1
     await api.post("jobs/runs/cancel", {"run_id": run_id})
     assert (await api.wait_run(run_id))["state"]["result_state"] == "CANCELED"
+
+
+@pytest.mark.filterwarnings("ignore:ProvidersManager.hooks is deprecated")
+def test_official_notebook_operator_in_the_worker_waits_through_the_retry(
+    handle: EmulatorHandle, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from airflow.providers.databricks.operators.databricks import DatabricksNotebookOperator
+    from airflow.sdk import DAG
+
+    hook = official_hook(handle, monkeypatch, "dbx_retry")
+    with DAG("retry", schedule=None):
+        op = DatabricksNotebookOperator(
+            task_id="flaky",
+            notebook_path=NB["notebook_path"],
+            source="WORKSPACE",
+            databricks_conn_id="dbx_retry",
+            new_cluster={"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1},
+            notebook_params={"sim_failing_attempts": "1", "sim_duration_seconds": "0.05"},
+            max_retries=1,
+            min_retry_interval_millis=300,
+            deferrable=False,
+            polling_period_seconds=0.05,  # type: ignore[arg-type]
+        )
+    # No exception: the first attempt failed, the retry succeeded, and so does the task.
+    op.execute(context(FakeTI()))
+    assert op.databricks_run_id is not None
+    attempts = sorted(hook.get_run_tasks(op.databricks_run_id), key=lambda t: t["attempt_number"])
+    assert [(t["attempt_number"], t["state"]["result_state"]) for t in attempts] == [
+        (0, "FAILED"),
+        (1, "SUCCESS"),
+    ]
+    # The official operator's log lines (printed by Airflow's logging): the parent run, polled through
+    # the failed attempt and the wait for the retry, then the success.
+    logged = capsys.readouterr().out
+    seen = re.findall(rf"Current state of the databricks run {op.databricks_run_id} is (\w+)", logged)
+    assert seen[-1] == "TERMINATED"
+    assert set(seen) <= {"PENDING", "RUNNING", "TERMINATED"}
+    assert "RUNNING" in seen  # it never judged the failed attempt: it polled the parent through the wait
+    assert "Task succeeded. Final state SUCCESS." in logged

@@ -41,7 +41,11 @@ SUBMIT_CASES: list[tuple[dict[str, Any], str]] = [
     ),
     ({"notebook_task": NB, "new_cluster": CLUSTER, "existing_cluster_id": "c-1"}, "existing_cluster_id"),
     ({"dbt_task": {"commands": ["dbt run"]}}, "git_source"),
-    ({"pipeline_task": {"pipeline_name": "p"}}, "pipeline_task.pipeline_id"),
+    ({"pipeline_task": {"full_refresh": True}}, "pipeline_task.pipeline_id"),
+    (
+        {"tasks": [{"task_key": "p", "pipeline_task": {"pipeline_name": "p"}}]},
+        "tasks[0].pipeline_task.pipeline_id",
+    ),
     ({"pipeline_task": {"pipeline_id": "1", "pipeline_name": "p"}}, "pipeline_task"),
     ({"notebook_task": NB, "timeout_seconds": -5}, "timeout_seconds"),
     ({"notebook_task": NB, "timeout_seconds": "soon"}, "timeout_seconds"),
@@ -76,7 +80,6 @@ RUN_NOW_CASES: list[tuple[dict[str, Any], str]] = [
 
 KNOB_CASES: list[tuple[dict[str, Any], str]] = [
     ({"polling_period_seconds": -1}, "polling_period_seconds"),
-    ({"polling_period_seconds": 0}, "polling_period_seconds"),
     ({"polling_period_seconds": "30"}, "polling_period_seconds"),
     ({"databricks_retry_limit": 0}, "databricks_retry_limit"),
     ({"databricks_retry_delay": -0.5}, "databricks_retry_delay"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ("CASES", "Case")
+__all__ = ("CASES", "SEEDED_REPO_ID", "Case")
 
 NOTEBOOK = {"notebook_path": "/test"}
 TEMPLATED_NOTEBOOK = {"notebook_path": "/test-{{ ds }}"}
@@ -19,6 +19,7 @@ JAR = {"main_class_name": "com.databricks.Test"}
 PYTHON = {"python_file": "test.py", "parameters": ["--param", "123"]}
 SPARK_SUBMIT = {"parameters": ["--class", "org.apache.spark.examples.SparkPi", "dbfs:/a.jar", "10"]}
 PIPELINE = {"pipeline_id": "1234abcd"}
+PIPELINE_NAME = {"pipeline_name": "A pipeline"}
 DBT = {"commands": ["dbt deps", "dbt seed", "dbt run"], "schema": "jaffle_shop", "warehouse_id": "1a2b"}
 GIT = {"git_url": "https://github.com/dbt-labs/jaffle_shop", "git_provider": "gitHub", "git_branch": "main"}
 CLUSTER = {"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1}
@@ -51,12 +52,17 @@ NO_EMPTY_SLOT = (
 )
 
 
+Kind = Literal["submit", "run_now", "create_jobs", "repos_create", "repos_update", "repos_delete"]
+# Stands for the id of the repo at SEEDED_REPO (tests/parity/conftest.py), known once the emulator runs.
+SEEDED_REPO_ID = "<seeded repo id>"
+
+
 @dataclass(frozen=True)
 class Case:
     """One construction, executed by both operators."""
 
     id: str
-    kind: Literal["submit", "run_now"]
+    kind: Kind
     kwargs: dict[str, Any]
     differs: str = ""
     render: bool = False
@@ -71,6 +77,19 @@ def _run_now(id: str, differs: str = "", render: bool = False, **kwargs: Any) ->
     return Case(id, "run_now", kwargs, differs, render)
 
 
+def _case(kind: Kind) -> Any:
+    def make(id: str, differs: str = "", render: bool = False, **kwargs: Any) -> Case:
+        return Case(id, kind, kwargs, differs, render)
+
+    return make
+
+
+_create_jobs = _case("create_jobs")
+_repos_create = _case("repos_create")
+_repos_update = _case("repos_update")
+_repos_delete = _case("repos_delete")
+
+
 def _failing(task: dict[str, Any]) -> dict[str, Any]:
     return {**task, "base_parameters": {"sim_result": "FAILED", "sim_error": "ValueError: boom"}}
 
@@ -82,7 +101,15 @@ SUBMIT_SINGLE_TASKS: list[Case] = [
     _submit("spark_python_task", spark_python_task=PYTHON, new_cluster=CLUSTER),
     _submit("spark_submit_task", spark_submit_task=SPARK_SUBMIT, new_cluster=CLUSTER),
     _submit("pipeline_task_id", pipeline_task=PIPELINE),
-    _submit("pipeline_task_name", pipeline_task={"pipeline_name": "A pipeline"}),
+    _submit("pipeline_task_name", pipeline_task=PIPELINE_NAME),
+    _submit("pipeline_task_name_in_json", json={"pipeline_task": PIPELINE_NAME}, durable=False),
+    _submit("pipeline_task_name_full_refresh", pipeline_task={**PIPELINE_NAME, "full_refresh": True}),
+    _submit("pipeline_task_name_not_found", pipeline_task={"pipeline_name": "no such pipeline"}),
+    _submit("pipeline_task_name_ambiguous", pipeline_task={"pipeline_name": "twin pipeline"}),
+    _submit(
+        "pipeline_task_name_in_tasks",
+        tasks=[{"task_key": "p", "pipeline_task": PIPELINE_NAME}],
+    ),
     _submit("dbt_task_git_source", dbt_task=DBT, git_source=GIT, new_cluster=CLUSTER),
     _submit("dbt_task_without_git_source", dbt_task=DBT, new_cluster=CLUSTER),
     _submit("dbt_task_in_json_without_git_source", json={"dbt_task": DBT, "new_cluster": CLUSTER}),
@@ -115,6 +142,7 @@ SUBMIT_SINGLE_TASKS: list[Case] = [
     _submit("performance_target_standard", tasks=TASKS, performance_target="STANDARD"),
     _submit("databricks_conn_id", notebook_task=NOTEBOOK, databricks_conn_id="databricks_default"),
     _submit("polling_period_seconds", notebook_task=NOTEBOOK, polling_period_seconds=5),
+    _submit("polling_period_seconds_zero", notebook_task=NOTEBOOK, polling_period_seconds=0),
     _submit("databricks_retry_limit", notebook_task=NOTEBOOK, databricks_retry_limit=5),
     _submit("databricks_retry_delay", notebook_task=NOTEBOOK, databricks_retry_delay=0.5),
     _submit("databricks_retry_args", notebook_task=NOTEBOOK, databricks_retry_args={"reraise": True}),
@@ -296,6 +324,7 @@ RUN_NOW: list[Case] = [
     _run_now("performance_target", job_id=101, performance_target="STANDARD"),
     _run_now("databricks_conn_id", job_id=101, databricks_conn_id="databricks_default"),
     _run_now("polling_period_seconds", job_id=101, polling_period_seconds=5),
+    _run_now("polling_period_seconds_zero", job_id=101, polling_period_seconds=0),
     _run_now("databricks_retry_limit", job_id=101, databricks_retry_limit=2),
     _run_now("databricks_retry_delay", job_id=101, databricks_retry_delay=0.5),
     _run_now("databricks_retry_args", job_id=101, databricks_retry_args={"reraise": True}),
@@ -445,6 +474,206 @@ VALIDATION: list[Case] = [
     _run_now("run_now_token_too_long", job_id=101, idempotency_token="x" * 65),
 ]
 
+# DatabricksCreateJobsOperator, in the style of TestDatabricksCreateJobsOperator (test_databricks.py).
+JOB_TASKS = [
+    {
+        "task_key": "Sessionize",
+        "description": "Extracts session data from events",
+        "existing_cluster_id": "0923-164208-meows279",
+        "spark_jar_task": {"main_class_name": "com.databricks.Sessionize", "parameters": ["--data", "x"]},
+        "libraries": [{"jar": "dbfs:/mnt/databricks/Sessionize.jar"}],
+        "timeout_seconds": 86400,
+        "max_retries": 3,
+        "min_retry_interval_millis": 2000,
+        "retry_on_timeout": False,
+    },
+    {
+        "task_key": "Match",
+        "depends_on": [{"task_key": "Sessionize"}],
+        "job_cluster_key": "auto_scaling_cluster",
+        "notebook_task": {"notebook_path": "/Users/user.name@databricks.com/Match", "source": "WORKSPACE"},
+    },
+]
+JOB_CLUSTERS = [
+    {
+        "job_cluster_key": "auto_scaling_cluster",
+        "new_cluster": {
+            "spark_version": "7.3.x-scala2.12",
+            "node_type_id": "i3.xlarge",
+            "spark_conf": {"spark.speculation": True},
+            "autoscale": {"min_workers": 2, "max_workers": 16},
+        },
+    }
+]
+EMAIL = {"on_failure": ["user.name@databricks.com"], "no_alert_for_skipped_runs": False}
+WEBHOOKS = {"on_start": [{"id": "03dd86e4-57ef-4818-a950-78e41a1d71ab"}]}
+NOTIFICATIONS = {"no_alert_for_canceled_runs": True, "no_alert_for_skipped_runs": True}
+SCHEDULE = {
+    "quartz_cron_expression": "20 30 * * * ?",
+    "timezone_id": "Europe/London",
+    "pause_status": "PAUSED",
+}
+TRIGGER = {"pause_status": "UNPAUSED", "periodic": {"interval": 1, "unit": "DAYS"}}
+TAGS = {"cost-center": "engineering", "team": "jobs"}
+JOB = {"name": "parity-job", "tasks": JOB_TASKS, "job_clusters": JOB_CLUSTERS}
+
+CREATE_JOBS: list[Case] = [
+    _create_jobs(
+        "named_parameters", name="parity-named", tasks=JOB_TASKS, job_clusters=JOB_CLUSTERS, tags=TAGS
+    ),
+    _create_jobs("json", json=JOB),
+    _create_jobs(
+        "exec_create_every_field",
+        json={
+            **JOB,
+            "description": "a job",
+            "tags": TAGS,
+            "email_notifications": EMAIL,
+            "webhook_notifications": WEBHOOKS,
+            "notification_settings": NOTIFICATIONS,
+            "timeout_seconds": 86400,
+            "schedule": SCHEDULE,
+            "max_concurrent_runs": 10,
+            "git_source": GIT,
+            "access_control_list": ACL,
+        },
+    ),
+    _create_jobs("exec_reset_existing_name", json={**JOB, "name": "nightly"}),
+    _create_jobs("exec_reset_with_acl", json={**JOB, "name": "nightly", "access_control_list": ACL}),
+    _create_jobs("exec_reset_empty_acl", json={**JOB, "name": "nightly"}, access_control_list=[]),
+    _create_jobs("reset_ambiguous_name", json={**JOB, "name": "twin"}),
+    _create_jobs(
+        "merging_named_wins",
+        json={**JOB, "timeout_seconds": 10},
+        name="parity-merged",
+        timeout_seconds=0,
+        max_concurrent_runs=0,
+    ),
+    _create_jobs(
+        "every_named_parameter",
+        name="parity-every",
+        description="d",
+        tags=TAGS,
+        tasks=JOB_TASKS,
+        job_clusters=JOB_CLUSTERS,
+        environments=ENVIRONMENTS,
+        email_notifications=EMAIL,
+        webhook_notifications=WEBHOOKS,
+        notification_settings=NOTIFICATIONS,
+        timeout_seconds=600,
+        schedule=SCHEDULE,
+        trigger=TRIGGER,
+        max_concurrent_runs=2,
+        git_source=GIT,
+        access_control_list=ACL,
+        performance_target="PERFORMANCE_OPTIMIZED",
+        databricks_conn_id="databricks_default",
+        polling_period_seconds=5,
+        databricks_retry_limit=2,
+        databricks_retry_delay=0,
+        databricks_retry_args={"reraise": True},
+    ),
+    _create_jobs("templated_name", render=True, json={"name": "test-{{ ds }}", "tasks": JOB_TASKS[:1]}),
+    _create_jobs(
+        "python_literal_json_and_templated_name",
+        render=True,
+        json=str({"name": "x", "tasks": JOB_TASKS[:1]}),
+        name="templated-{{ ds }}",
+    ),
+    _create_jobs("params_become_parameters", json=JOB, params={"env": "prod", "region": "eu"}),
+    # The official operator sends the raw value (100); the workspace refuses a number as a default.
+    _create_jobs("params_number_default", json=JOB, params={"env": "prod", "batch_size": 100}),
+    _create_jobs("params_reset_path", json={**JOB, "name": "nightly"}, params={"env": "prod"}),
+    _create_jobs(
+        "params_keep_parameters",
+        json={**JOB, "parameters": [{"name": "p", "default": "1"}]},
+        params={"env": "prod"},
+    ),
+    _create_jobs("params_all_none", json=JOB, params={"start_date_str": None}),
+    _create_jobs("missing_name", json={"tasks": JOB_TASKS}),
+    _create_jobs("bad_type", json={**JOB, "test": object()}),
+]
+
+# The repos operators, in the style of tests/unit/databricks/operators/test_databricks_repos.py.
+GIT_URL = "https://github.com/test/test"
+REPOS: list[Case] = [
+    _repos_create("create", git_url=GIT_URL, repo_path="/Repos/Project1/test-repo"),
+    _repos_create("create_plus_checkout", git_url=GIT_URL, repo_path="/Repos/Project1/co", branch="releases"),
+    _repos_create("create_plus_tag", git_url=GIT_URL, repo_path="/Repos/Project1/tagged", tag="v1.0.0"),
+    _repos_create("create_in_home_folder", git_url=GIT_URL),
+    _repos_create(
+        "create_explicit_provider",
+        git_url="https://git.example.com/a/b",
+        git_provider="gitHubEnterprise",
+        repo_path="/Repos/Project1/b",
+    ),
+    _repos_create("create_provider_not_guessed", git_url="https://git.example.com/a/b"),
+    _repos_create("create_existing_path", git_url=GIT_URL, repo_path="/Repos/team/seeded"),
+    _repos_create(
+        "create_ignore_existing_plus_checkout",
+        git_url=GIT_URL,
+        repo_path="/Repos/team/seeded",
+        branch="releases",
+        ignore_existing_repo=True,
+    ),
+    _repos_create("create_bad_repo_path", git_url=GIT_URL, repo_path="/Repos/test-repo"),
+    _repos_create("create_branch_and_tag", git_url=GIT_URL, branch="1", tag="2"),
+    _repos_create(
+        "create_every_parameter",
+        git_url="https://dev.azure.com/org/project/_git/repo",
+        git_provider=None,
+        branch=None,
+        tag="v2",
+        repo_path="/Repos/Project1/every",
+        ignore_existing_repo=False,
+        databricks_conn_id="databricks_default",
+        databricks_retry_limit=2,
+        databricks_retry_delay=0,
+    ),
+    _repos_update(
+        "update_with_id",
+        "Databricks answers a repo update with {}: the official operator then fails on the answer's "
+        "head_commit_id (KeyError); ours reads the repo and returns the commit it is at",
+        branch="releases",
+        repo_id=SEEDED_REPO_ID,
+    ),
+    _repos_update(
+        "update_with_path",
+        "the same: the official operator fails on the update's empty answer, ours returns the commit",
+        tag="v1.0.0",
+        repo_path="/Repos/team/seeded",
+    ),
+    _repos_update("update_unknown_id", branch="releases", repo_id="123"),
+    _repos_update("update_unknown_path", branch="releases", repo_path="/Repos/user@domain.com/test-repo"),
+    _repos_update("update_id_and_path", repo_id="abc", repo_path="path", branch="abc"),
+    _repos_update("update_no_repo", branch="abc"),
+    _repos_update("update_branch_and_tag", repo_id="123", branch="123", tag="123"),
+    _repos_update(
+        "update_every_parameter",
+        "the same: the official operator fails on the update's empty answer, ours returns the commit",
+        branch="main",
+        tag=None,
+        repo_id=None,
+        repo_path="/Repos/team/seeded",
+        databricks_conn_id="databricks_default",
+        databricks_retry_limit=2,
+        databricks_retry_delay=0,
+    ),
+    _repos_delete("delete_with_id", repo_id=SEEDED_REPO_ID),
+    _repos_delete("delete_with_path", repo_path="/Repos/team/seeded"),
+    _repos_delete("delete_unknown_path", repo_path="/Repos/user@domain.com/test-repo"),
+    _repos_delete("delete_id_and_path", repo_id="abc", repo_path="path"),
+    _repos_delete("delete_nothing"),
+    _repos_delete(
+        "delete_every_parameter",
+        repo_id=SEEDED_REPO_ID,
+        repo_path=None,
+        databricks_conn_id="databricks_default",
+        databricks_retry_limit=2,
+        databricks_retry_delay=0,
+    ),
+]
+
 CASES: list[Case] = [
     *SUBMIT_SINGLE_TASKS,
     *SUBMIT_JSON,
@@ -458,4 +687,6 @@ CASES: list[Case] = [
     *RUN_NOW_REPAIR,
     *RUN_NOW_OPENLINEAGE,
     *VALIDATION,
+    *CREATE_JOBS,
+    *REPOS,
 ]

@@ -7,8 +7,10 @@ sleeps and ours completes on its fast path.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -49,6 +51,30 @@ JOBS = {
         ],
     },
 }
+
+
+# Pipelines for pipeline_task by id or by name (the official operator looks a name up with a LIKE filter).
+PIPELINES = {
+    "1234abcd": "A pipeline",
+    "5678efgh": "twin pipeline",
+    "9abcijkl": "twin pipeline",
+}
+
+
+# A repo that exists before any case runs (the repos update and delete cases use it).
+SEEDED_REPO = "/Repos/team/seeded"
+SEEDED_REPO_URL = "https://github.com/example/seeded"
+
+
+def _api(handle: EmulatorHandle, method: str, path: str, body: Any) -> Any:
+    request = urllib.request.Request(
+        handle.url + path,
+        data=json.dumps(body).encode(),
+        method=method,
+        headers={"Authorization": f"Bearer {handle.token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
 
 
 @dataclass
@@ -96,10 +122,23 @@ class Workspace:
 
     handle: EmulatorHandle
     recorder: Recorder
+    seeded_repo_id: str = ""
 
     def reset_runs(self) -> None:
         """Forget recorded requests (runs stay; ids keep growing)."""
         self.recorder.take()
+
+    def snapshot(self) -> tuple[dict[int, Any], dict[int, Any]]:
+        """The jobs and repos as they are now (what a case that creates or changes them starts from)."""
+        state = self.handle.server.state
+        return copy.deepcopy(state.jobs), copy.deepcopy(state.repos)
+
+    def restore(self, snapshot: tuple[dict[int, Any], dict[int, Any]]) -> None:
+        """Put the jobs and repos back as :meth:`snapshot` saw them (new ids keep growing)."""
+        state = self.handle.server.state
+        for live, saved in zip((state.jobs, state.repos), snapshot, strict=True):
+            live.clear()
+            live.update(copy.deepcopy(saved))
 
 
 @pytest.fixture(scope="session")
@@ -107,20 +146,28 @@ def workspace() -> Iterator[Workspace]:
     # Tokens are forgotten at once: both sides of a case send the same user idempotency_token, and
     # Databricks would answer the second side with the first side's run (which ours refuses).
     config = EmulatorConfig(
-        simulate=True, sim_duration_seconds=0, idempotency_retention_seconds=0, clusters=("hook-cluster",)
+        simulate=True,
+        sim_duration_seconds=0,
+        idempotency_retention_seconds=0,
+        clusters=("hook-cluster", "0923-164208-meows279"),
     )
     server = EmulatorServer(config)
     recorder = Recorder()
     server.app.middlewares.append(_recording(recorder))
     for job_id, settings in JOBS.items():
         server.state.create_job(settings, job_id=job_id)
+    for pipeline_id, name in PIPELINES.items():
+        server.state.pipelines.create({"name": name}, pipeline_id=pipeline_id)
     handle = server.start_in_thread()
+    repo = _api(
+        handle, "POST", "/api/2.0/repos", {"url": SEEDED_REPO_URL, "provider": "gitHub", "path": SEEDED_REPO}
+    )
     host, port = handle.url.removeprefix("http://").split(":")
     conn = {"conn_type": "databricks", "host": host, "port": int(port), "schema": "http"}
     previous = os.environ.get(CONN_ENV)
     os.environ[CONN_ENV] = json.dumps({**conn, "password": handle.token})
     try:
-        yield Workspace(handle, recorder)
+        yield Workspace(handle, recorder, seeded_repo_id=str(repo["id"]))
     finally:
         handle.stop()
         if previous is None:

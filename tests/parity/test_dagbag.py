@@ -15,7 +15,18 @@ def test_dag_with_every_official_parameter_imports() -> None:
     bag = DagBag(dag_folder=str(DAG_FILE))
     assert bag.import_errors == {}
     dag = bag.dags["official_parameters_dag"]
-    assert set(dag.task_ids) == {"submit_all", "run_now_all", "by_name", "mapped_submit", "mapped_run_now"}
+    assert set(dag.task_ids) == {
+        "submit_all",
+        "run_now_all",
+        "by_name",
+        "mapped_submit",
+        "mapped_run_now",
+        "by_pipeline_name",
+        "create_job",
+        "repo",
+        "checkout",
+        "drop_repo",
+    }
     submit = dag.get_task("submit_all")
     assert isinstance(submit, DatabricksSubmitRunOperator)
     assert (submit.deferrable, submit.durable, submit.openlineage_inject_transport_info) == (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -22,7 +23,14 @@ PUBLIC = (
     "get_cluster_state start_cluster restart_cluster terminate_cluster install uninstall test_connection "
     "a_get_run a_get_run_state a_get_run_output a_get_run_page_url update_job get_run_tasks "
     "get_run_state_str get_run_state_lifecycle get_run_state_result get_run_state_message a_get_cluster_state"
+    " create_job reset_job update_job_permission list_pipelines find_pipeline_id_by_name create_repo "
+    "update_repo delete_repo get_repo_by_path get_conn"
 ).split()
+# The official hook's cached properties (no arguments: compared by kind).
+PROPERTIES = ("databricks_conn", "user_agent_value", "user_agent_header")
+JOB = {"name": "hook-job", "tasks": [{"task_key": "nb", "notebook_task": NB}], "max_concurrent_runs": 2}
+ACL = [{"group_name": "viewers", "permission_level": "CAN_VIEW"}]
+URL = "https://github.com/example/hook"
 
 
 @pytest.fixture
@@ -46,6 +54,18 @@ def test_every_public_method_has_the_official_signature() -> None:
             p.default for p in theirs.parameters.values()
         ]
     assert inspect.iscoroutinefunction(ours.DatabricksHook.a_get_run_state)
+    for name in PROPERTIES:
+        assert type(vars(ours.DatabricksHook)[name]) is type(_official_attribute(name)), name
+    # every async twin of the official hook outside the SQL statement and warehouse calls is here
+    twins = {n for n in dir(official.DatabricksHook) if n.startswith("a_") and "sql" not in n}
+    assert {n for n in twins if "warehouse" not in n} <= set(dir(ours.DatabricksHook))
+
+
+def _official_attribute(name: str) -> Any:
+    for klass in official.DatabricksHook.__mro__:
+        if name in vars(klass):
+            return vars(klass)[name]
+    raise AssertionError(name)
 
 
 def test_runs_read_alike(hooks: tuple[Any, Any]) -> None:
@@ -134,3 +154,92 @@ def test_missing_connection_is_an_airflow_exception() -> None:
     assert ours.DatabricksHook("no_such_connection").test_connection()[0] is False
     with pytest.raises(AirflowException, match="no_such_connection"):
         ours.DatabricksHook("no_such_connection").get_run(1)
+
+
+def test_jobs_as_code_calls(hooks: tuple[Any, Any], workspace: Workspace) -> None:
+    theirs, mine = hooks
+    before = workspace.snapshot()
+    try:
+        state = workspace.handle.server.state
+        created = [hook.create_job({**JOB, "access_control_list": ACL}) for hook in (theirs, mine)]
+        assert all(isinstance(job_id, int) for job_id in created)
+        first, second = (state.job(job_id) for job_id in created)
+        assert first["settings"] == second["settings"]
+        assert first["access_control_list"] == second["access_control_list"]
+        runners = [{"group_name": "runners", "permission_level": "CAN_MANAGE_RUN"}]
+        new = {**JOB, "name": "hook-job v2", "access_control_list": runners}
+        assert theirs.reset_job(str(created[0]), new) is mine.reset_job(str(created[1]), new) is None
+        assert first["settings"] == second["settings"]
+        assert first["settings"]["name"] == "hook-job v2"
+        grant = {"access_control_list": [{"user_name": "me", "permission_level": "CAN_MANAGE"}]}
+        answers = [
+            hook.update_job_permission(job_id, grant) for hook, job_id in zip(hooks, created, strict=True)
+        ]
+        assert answers[1] == {**answers[0], "object_id": f"/jobs/{created[1]}"}
+        assert {e.get("group_name") for e in answers[1]["access_control_list"]} >= {"viewers", "runners"}
+        with pytest.raises(ours.DatabricksApiError):
+            mine.update_job_permission(created[1], {"access_control_list": [{"user_name": "x"}]})
+    finally:
+        workspace.restore(before)
+
+
+def test_list_jobs_honours_page_token_and_user_names(hooks: tuple[Any, Any]) -> None:
+    theirs, mine = hooks
+    token = theirs._do_api_call(("GET", "2.2/jobs/list"), {"limit": 1})["next_page_token"]
+    rest = mine.list_jobs(limit=2, page_token=token)
+    assert rest == theirs.list_jobs(limit=2, page_token=token)
+    assert len(rest) == len(mine.list_jobs()) - 1
+    assert mine.list_jobs(include_user_names=True) == theirs.list_jobs(include_user_names=True)
+
+
+def test_pipeline_calls(hooks: tuple[Any, Any]) -> None:
+    theirs, mine = hooks
+    assert mine.list_pipelines() == theirs.list_pipelines()
+    assert mine.list_pipelines(batch_size=1) == theirs.list_pipelines(batch_size=1)
+    assert mine.list_pipelines(pipeline_name="twin%") == theirs.list_pipelines(pipeline_name="twin%")
+    assert len(mine.list_pipelines(pipeline_name="twin%")) == 2
+    assert mine.list_pipelines(notebook_path="/nb") == theirs.list_pipelines(notebook_path="/nb") == []
+    assert mine.find_pipeline_id_by_name("A pipeline") == theirs.find_pipeline_id_by_name("A pipeline")
+    assert mine.find_pipeline_id_by_name("A pipeline") == "1234abcd"
+    assert mine.find_pipeline_id_by_name("nope") is theirs.find_pipeline_id_by_name("nope") is None
+    with pytest.raises(AirflowException, match="more than one pipelines"):
+        mine.find_pipeline_id_by_name("twin pipeline")
+    with pytest.raises(AirflowException, match="Cannot combine"):
+        mine.list_pipelines(pipeline_name="a", notebook_path="/b")
+
+
+def test_repo_calls(hooks: tuple[Any, Any], workspace: Workspace) -> None:
+    theirs, mine = hooks
+    before = workspace.snapshot()
+    try:
+        made = [
+            hook.create_repo({"url": URL, "provider": "gitHub", "path": f"/Repos/hook/{side}"})
+            for side, hook in (("theirs", theirs), ("ours", mine))
+        ]
+        assert {k: v for k, v in made[0].items() if k not in ("id", "path")} == {
+            k: v for k, v in made[1].items() if k not in ("id", "path")
+        }
+        repo_id = mine.get_repo_by_path("/Repos/hook/ours")
+        assert repo_id == str(made[1]["id"])
+        assert theirs.get_repo_by_path("/Repos/hook/ours") == repo_id
+        assert (
+            mine.get_repo_by_path("/Repos/hook/none") is theirs.get_repo_by_path("/Repos/hook/none") is None
+        )
+        assert mine.update_repo(repo_id, {"tag": "v1"}) == theirs.update_repo(repo_id, {"branch": "b"}) == {}
+        assert mine.delete_repo(repo_id) is None
+        assert mine.get_repo_by_path("/Repos/hook/ours") is None
+        with pytest.raises(ours.DatabricksApiError) as gone:
+            mine.delete_repo(repo_id)
+        assert gone.value.http_status_code == 404
+    finally:
+        workspace.restore(before)
+
+
+def test_connection_and_user_agent(hooks: tuple[Any, Any]) -> None:
+    theirs, mine = hooks
+    assert (mine.get_conn().host, mine.get_conn().port) == (theirs.get_conn().host, theirs.get_conn().port)
+    assert mine.get_conn() is mine.databricks_conn
+    shape = r"^[\w-]+/[\w.]+ _/0\.0\.0 python/[\d.]+ os/\w+ airflow/\S+ operator/DatabricksHook$"
+    assert re.match(shape, theirs.user_agent_value)
+    assert re.match(shape, mine.user_agent_value)
+    assert mine.user_agent_header == {"user-agent": mine.user_agent_value}

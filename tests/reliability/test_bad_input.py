@@ -556,12 +556,12 @@ KNOBS_REFUSED: list[tuple[dict[str, Any], str, str]] = [
     (
         {"polling_period_seconds": float("nan")},
         "polling_period_seconds",
-        "must be a finite number > 0, got nan",
+        "must be a finite number >= 0, got nan",
     ),
     (
         {"polling_period_seconds": float("inf")},
         "polling_period_seconds",
-        "must be a finite number > 0, got inf",
+        "must be a finite number >= 0, got inf",
     ),
     (
         {"databricks_retry_delay": float("nan")},

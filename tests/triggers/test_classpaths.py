@@ -80,3 +80,45 @@ def test_a_subclass_serialises_its_own_classpath() -> None:
         pass
 
     assert Custom(run_id=1).serialize()[0] == f"{__name__}.{Custom.__qualname__}"
+
+
+# The SQL triggers (first released with the SQL statement and warehouse operators), with their kwargs.
+SQL_RELEASED = [
+    (
+        "airflow_dbx_async.triggers.DatabricksSQLStatementTrigger",
+        {
+            "statement_id": "01ef-2b3c",
+            "warehouse_id": "d0e1f2a3b4c5d6e7",
+            "cancel_on_kill": True,
+            "databricks_conn_id": "databricks_default",
+            "polling_period_seconds": 30,
+            "retry_limit": 3,
+            "retry_delay": 1.0,
+            "deadline": 1_900_000_000.0,
+            "history": [["PENDING", 1_899_996_400.0]],
+        },
+    ),
+    (
+        "airflow_dbx_async.triggers.DatabricksWarehouseTrigger",
+        {
+            "warehouse_id": "d0e1f2a3b4c5d6e7",
+            "target_state": "RUNNING",
+            "databricks_conn_id": "databricks_default",
+            "polling_period_seconds": 30,
+            "retry_limit": 3,
+            "retry_delay": 1.0,
+            "deadline": 1_900_000_000.0,
+            "history": [["STOPPED", 1_899_996_400.0]],
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("classpath", "kwargs"), SQL_RELEASED, ids=["statement", "warehouse"])
+def test_the_sql_triggers_classpaths_are_public_and_round_trip(
+    classpath: str, kwargs: dict[str, Any]
+) -> None:
+    loaded = _load(classpath)
+    trigger = loaded(**kwargs)
+    assert trigger.serialize() == (classpath, kwargs)
+    assert classpath == f"{loaded.__module__}.{loaded.__qualname__}"

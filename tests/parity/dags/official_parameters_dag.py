@@ -1,7 +1,9 @@
 """A DAG written for the official provider, with only the import changed: every operator parameter.
 
 It uses each constructor parameter of both official operators, ``default_args``, and dynamic task
-mapping with ``.partial(...).expand(...)``; the parity tests load it with a ``DagBag``.
+mapping with ``.partial(...).expand(...)``, plus the constructions that used to break after the swap
+(a pipeline by name, ``polling_period_seconds=0``) and the jobs-as-code and repos operators; the parity
+tests load it with a ``DagBag``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,14 @@ from datetime import datetime
 
 from airflow.sdk import DAG
 
-from airflow_dbx_async.operators import DatabricksRunNowOperator, DatabricksSubmitRunOperator
+from airflow_dbx_async.operators import (
+    DatabricksCreateJobsOperator,
+    DatabricksReposCreateOperator,
+    DatabricksReposDeleteOperator,
+    DatabricksReposUpdateOperator,
+    DatabricksRunNowOperator,
+    DatabricksSubmitRunOperator,
+)
 
 NOTEBOOK = {"notebook_path": "/Users/airflow@example.com/Quickstart_Notebook"}
 CLUSTER = {"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1}
@@ -103,4 +112,22 @@ with DAG(
         task_id="mapped_run_now", job_id=5, repair_run=True
     ).expand(job_parameters=[{"a": "1"}, {"a": "2"}])
 
+    by_pipeline_name = DatabricksSubmitRunOperator(
+        task_id="by_pipeline_name",
+        pipeline_task={"pipeline_name": "Nightly pipeline"},
+        polling_period_seconds=0,
+    )
+    create_job = DatabricksCreateJobsOperator(
+        task_id="create_job",
+        name="Quickstart job",
+        tasks=[{"task_key": "nb", "notebook_task": NOTEBOOK, "new_cluster": CLUSTER}],
+        access_control_list=[{"group_name": "viewers", "permission_level": "CAN_VIEW"}],
+    )
+    repo = DatabricksReposCreateOperator(
+        task_id="repo", git_url="https://github.com/example/repo", repo_path="/Repos/team/repo", branch="main"
+    )
+    checkout = DatabricksReposUpdateOperator(task_id="checkout", repo_path="/Repos/team/repo", tag="v1")
+    drop_repo = DatabricksReposDeleteOperator(task_id="drop_repo", repo_path="/Repos/team/repo")
+
     submit_all >> run_now_all >> by_name >> [mapped_submit, mapped_run_now]
+    create_job >> by_pipeline_name >> repo >> checkout >> drop_repo

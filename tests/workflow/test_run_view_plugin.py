@@ -1,0 +1,280 @@
+"""The Databricks tab of a task instance, served by the plugin's FastAPI app from a real DAG run.
+
+``dag.test()`` runs a DAG against an in-process emulator (simulated runs): a one-time run of its own
+that fails, and a workflow group whose second task fails. The plugin's app is then called as the API
+server would call it, with tokens of users of the simple auth manager. The emulator's request
+counters show what reached Databricks.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import re
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
+from tests.helpers import load_dag_module, set_connection
+
+DAG_ID = "run_view_plugin_dag"
+CONN_ID = "dbx_run_view"
+CLUSTER = {"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1}
+# The notebook raises with the connection's token in its message: the tab must not show it.
+DAG = f"""
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG
+
+from airflow_dbx_async.operators import DatabricksNotebookOperator, DatabricksSubmitRunOperator
+from airflow_dbx_async.workflow import DatabricksWorkflowTaskGroup
+
+CLUSTER = {CLUSTER!r}
+
+with DAG(dag_id={DAG_ID!r}, schedule=None, catchup=False) as dag:
+    DatabricksSubmitRunOperator(
+        task_id="own",
+        databricks_conn_id={CONN_ID!r},
+        new_cluster=CLUSTER,
+        notebook_task={{
+            "notebook_path": "/Shared/own",
+            "base_parameters": {{
+                "sim_error": "ValueError: bad token {{{{ conn.{CONN_ID}.password }}}}",
+                "sim_duration_seconds": "0.1",
+            }},
+        }},
+        retries=0,
+    )
+    EmptyOperator(task_id="elsewhere")
+    with DatabricksWorkflowTaskGroup(
+        group_id="wf",
+        databricks_conn_id={CONN_ID!r},
+        job_clusters=[{{"job_cluster_key": "c", "new_cluster": CLUSTER}}],
+        max_concurrent_runs=100,
+    ):
+        first = DatabricksNotebookOperator(
+            task_id="first", notebook_path="/Shared/first", source="WORKSPACE", job_cluster_key="c",
+            notebook_params={{"sim_duration_seconds": "0.1"}},
+        )
+        second = DatabricksNotebookOperator(
+            task_id="second", notebook_path="/Shared/second", source="WORKSPACE", job_cluster_key="c",
+            notebook_params={{"sim_error": "RuntimeError: second fails", "sim_duration_seconds": "0.1"}},
+            retries=0,
+        )
+        first >> second
+"""
+RUNS_GET = "GET /api/2.2/jobs/runs/get"
+
+
+def _collect_third_party_leaks() -> None:
+    """What Airflow 3.1's ``dag.test()`` leaves to the garbage collector (see test_repair_plugin.py)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "unclosed <socket.socket .*family=1", ResourceWarning)
+        warnings.filterwarnings("ignore", "unclosed event loop", ResourceWarning)
+        gc.collect()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Any]:
+    with EmulatorServer(EmulatorConfig(simulate=True, cancel_grace_seconds=0)).start_in_thread() as ours:
+        yield ours
+
+
+@pytest.fixture(scope="module")
+def dag_run(server: Any) -> Iterator[str]:
+    """One DAG run of the DAG (its tasks failed as planned); returns its run id."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        set_connection(monkeypatch, server.url, conn_id=CONN_ID, password=server.token)
+        module = load_dag_module(DAG_ID, DAG)
+        run = module.dag.test()
+        _collect_third_party_leaks()
+        states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+        assert states == {
+            "own": "failed",
+            "elsewhere": "success",
+            "wf.launch": "success",
+            "wf.first": "success",
+            "wf.second": "failed",
+        }
+        yield str(run.run_id)
+
+
+@pytest.fixture
+def connected(server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The connection as the API server has it; the cache and the request counters start empty."""
+    from airflow_dbx_async.workflow._ui_run import RUN_CACHE
+
+    set_connection(monkeypatch, server.url, conn_id=CONN_ID, password=server.token)
+    RUN_CACHE.clear()
+    server.server.state.stats.requests.clear()
+    yield server
+    RUN_CACHE.clear()
+
+
+def _token(role: str | None) -> str:
+    from airflow.api_fastapi.app import create_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    return str(create_auth_manager().generate_jwt(SimpleAuthManagerUser(username="u", role=role)))
+
+
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The plugin's app, called with a token of a ``VIEWER`` (who may read the DAG's task instances)."""
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "run-view-plugin-tests-" * 4)
+    from starlette.testclient import TestClient
+
+    from airflow_dbx_async.workflow.plugin import app
+
+    with TestClient(app, headers={"Authorization": f"Bearer {_token('VIEWER')}"}) as test_client:
+        yield test_client
+    _collect_third_party_leaks()
+
+
+@pytest.fixture(autouse=True)
+def _collected() -> Iterator[None]:
+    yield
+    _collect_third_party_leaks()
+
+
+def _url(run_id: str, task_id: str) -> str:
+    return f"/run/{DAG_ID}/{run_id}/{task_id}?map_index={{MAP_INDEX}}"
+
+
+def _xcom(run_id: str, task_id: str, key: str) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query = XComModel.get_many(run_id=run_id, key=key, task_ids=task_id, dag_ids=DAG_ID, limit=1)
+        row = session.scalars(query).first()
+        return None if row is None else XComModel.deserialize_value(row)
+
+
+def _rewrite_xcom(run_id: str, task_id: str, key: str, value: Any) -> None:
+    """What ``PATCH .../xcomEntries/{key}`` does for a user with the ``USER`` role."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        XComModel.set(key, value, dag_id=DAG_ID, task_id=task_id, run_id=run_id, session=session)
+
+
+def test_the_tab_shows_a_failed_run_of_its_own_with_its_report(
+    browser: Any, dag_run: str, connected: Any
+) -> None:
+    page = browser.get(_url(dag_run, "own"))
+    assert page.status_code == 200, page.text
+    html = page.text
+    run_id = _xcom(dag_run, "own", "run_id")
+    assert f"Databricks run {run_id}" in html
+    assert 'class="bar failed"' in html  # the failed task run's bar
+    assert "ValueError: bad token ***" in html  # its error, from the one failure report, masked
+    assert connected.token not in html
+    assert "TERMINATED/FAILED" in html
+    assert "15.4.x-scala2.12, i3.xlarge, 1 worker" in html  # the run's compute
+    assert "sim_duration_seconds" in html  # its parameters
+    # Framed by this site only; nothing runs but the page's own nonced style sheet and script.
+    assert page.headers["x-frame-options"] == "SAMEORIGIN"
+    policy = page.headers["content-security-policy"]
+    assert "frame-ancestors 'self'" in policy
+    nonce = re.search(r"script-src 'nonce-([^']+)'", policy)
+    assert nonce is not None
+    assert f'<script nonce="{nonce.group(1)}">' in html
+    assert html.count("<script") == 1
+
+
+def test_a_group_task_shows_the_job_run_with_its_place_and_the_repair_link(
+    browser: Any, dag_run: str, connected: Any
+) -> None:
+    page = browser.get(_url(dag_run, "wf.second"))
+    assert page.status_code == 200, page.text
+    html = page.text
+    keys = _xcom(dag_run, "wf.launch", "databricks_task_keys")
+    first, second = keys["wf.first"], keys["wf.second"]
+    assert html.count('class="bar ') == 2  # one bar per task run
+    assert "wf.second: failed" in html  # the bar's spoken label names the Airflow task
+    assert "depends on wf.first" in html
+    assert f'<span class="muted">{second}</span>' in html  # its task key, in the table
+    assert f"<td>{first}</td>" not in html
+    assert 'class="edge"' in html  # the arrow from first to second
+    assert "RuntimeError: second fails" in html
+    assert 'class="row-focus"' in html  # this Airflow task's row
+    assert f"/databricks-async/repair/{DAG_ID}/" in html
+    assert "wf.second" in html
+
+
+def test_answers_are_cached_per_run_for_a_few_seconds(
+    browser: Any, dag_run: str, connected: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_dbx_async.workflow._ui_run import CACHE_SECONDS, RUN_CACHE
+
+    now = [1000.0]
+    monkeypatch.setattr(RUN_CACHE, "clock", lambda: now[0])
+    stats = connected.server.state.stats.requests
+    for task_id in ("wf.second", "wf.first", "wf.launch", "wf.second"):  # one job run
+        assert browser.get(_url(dag_run, task_id)).status_code == 200
+    assert stats[RUNS_GET] == 1
+    now[0] += CACHE_SECONDS + 0.1
+    assert browser.get(_url(dag_run, "wf.second")).status_code == 200
+    assert stats[RUNS_GET] == 2
+
+
+def test_only_users_who_may_read_the_dags_task_instances_see_the_tab(
+    dag_run: str, connected: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "run-view-plugin-tests-" * 4)
+    from starlette.testclient import TestClient
+
+    from airflow_dbx_async.workflow.plugin import app
+
+    with TestClient(app) as anonymous:
+        answer = anonymous.get(_url(dag_run, "own"))
+        assert answer.status_code == 401
+        nobody = anonymous.get(_url(dag_run, "own"), headers={"Authorization": f"Bearer {_token('')}"})
+        assert nobody.status_code == 403
+        assert "may not read task instances of this DAG" in nobody.text
+    assert not connected.server.state.stats.requests  # neither reached Databricks
+
+
+def test_a_rewritten_run_id_is_refused(
+    browser: Any, dag_run: str, connected: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    own = _xcom(dag_run, "own", "run_id")
+    group_run = _xcom(dag_run, "wf.launch", "return_value")["run_id"]
+    _rewrite_xcom(dag_run, "own", "run_id", group_run)  # a run of another job, of another name
+    try:
+        with caplog.at_level(logging.WARNING):
+            page = browser.get(_url(dag_run, "own"))
+    finally:
+        _rewrite_xcom(dag_run, "own", "run_id", own)
+    assert page.status_code == 403
+    assert "Could not show the Databricks run; see the API server log" in page.text
+    assert "RuntimeError" not in page.text
+    assert "not as the task names its runs" in caplog.text
+
+
+def test_a_task_that_runs_nothing_on_databricks_says_so(browser: Any, dag_run: str, connected: Any) -> None:
+    page = browser.get(_url(dag_run, "elsewhere"))
+    assert page.status_code == 404
+    assert "runs nothing on Databricks" in page.text
+    assert page.headers["x-frame-options"] == "SAMEORIGIN"  # shown in the tab like a run
+    assert not connected.server.state.stats.requests
+
+
+def test_the_repair_page_still_may_not_be_framed(browser: Any, dag_run: str, connected: Any) -> None:
+    page = browser.get(f"/repair/{DAG_ID}/{dag_run}/wf.second")
+    assert page.status_code == 200, page.text
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["content-security-policy"] == "frame-ancestors 'none'"
+
+
+def test_the_plugin_adds_a_databricks_tab_to_every_task_instance() -> None:
+    from airflow_dbx_async.workflow.plugin import DatabricksWorkflowRepairPlugin
+
+    (view,) = DatabricksWorkflowRepairPlugin.external_views
+    assert view["destination"] == "task_instance"
+    assert view["name"] == "Databricks"
+    assert view["href"].endswith("/databricks-async/run/{DAG_ID}/{RUN_ID}/{TASK_ID}?map_index={MAP_INDEX}")
