@@ -41,7 +41,9 @@ def print_table(
 def _limits(shape: str, n: int, poll: float) -> dict[str, float]:
     """The targets one (shape, N) is held to: ratio ceilings and the p99 lag limit."""
     limits = {"lag_p99": poll + 1.0}
-    if shape != "quiet":
+    if shape == "statements":
+        limits.update(requests_per_run=1.0, cpu_per_run=0.5)
+    elif shape != "quiet":
         limits["requests_per_run"] = 1.0
     elif n >= 1000:
         limits.update(requests_per_run=0.1, cpu_per_run=0.2)

@@ -8,12 +8,13 @@ started just before. Shapes (see ``SHAPES``):
 - ``quiet``: only the watched runs;
 - ``busy``: other people's runs too, some existing (newer than the watched runs) and more arriving
   at a rate during the deferral;
-- ``long``: long-running watched runs among many short foreign ones.
+- ``long``: long-running watched runs among many short foreign ones;
+- ``statements``: N waiting SQL statements (:mod:`bench._statements`) instead of runs.
 
 Foreign runs come from a separate process (:mod:`bench._foreign`), so their CPU is not trigger CPU.
 The child reports, per implementation:
 
-- HTTP requests per finished run (the emulator's own count, submits excluded),
+- HTTP requests per finished run or statement (the emulator's own count, submits excluded),
 - new TLS connections per poll (a poll = one check of one run's state by one trigger),
 - CPU seconds of the trigger process per finished run,
 - peak RSS per deferred run,
@@ -45,11 +46,21 @@ import structlog
 
 from airflow_dbx_async.testing._emulator_proc import EmulatorProcess
 from bench._load_table import print_saved, print_table, print_targets
+from bench._statements import (
+    STATEMENT_GET,
+    STATEMENT_SUBMIT,
+    event_succeeded,
+    is_statement_get,
+    statement_ends,
+    statement_trigger_factory,
+    submit_statements,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
 IMPLEMENTATIONS = ("ours", "official")
+SHAPE_NAMES = ("quiet", "busy", "long", "statements")
 CONN_ID = "databricks_bench"
 
 
@@ -61,6 +72,7 @@ class Shape:
     foreign_existing: int = 0
     foreign_rate: float = 0.0
     foreign_duration: float = 0.0
+    statements: bool = False
 
 
 def _shapes(args: argparse.Namespace) -> dict[str, Shape]:
@@ -68,6 +80,7 @@ def _shapes(args: argparse.Namespace) -> dict[str, Shape]:
         "quiet": Shape(args.duration),
         "busy": Shape(args.duration, args.foreign_existing, args.foreign_rate, args.foreign_duration),
         "long": Shape(args.long_duration, args.foreign_existing, args.foreign_rate, args.short_duration),
+        "statements": Shape(args.duration, statements=True),
     }
 
 
@@ -155,14 +168,28 @@ def _trigger_factory(impl: str, poll: float, url: str) -> Callable[[int], Any]:
     )
 
 
+async def _look_up_connection_once() -> None:
+    """Read the connection once both ways, so the modules a first lookup imports are not trigger CPU.
+
+    Airflow's own lookup only: neither implementation's cache of the result is warmed.
+    """
+    from airflow.sdk import BaseHook
+
+    BaseHook.get_connection(CONN_ID)
+    await BaseHook.aget_connection(CONN_ID)
+
+
 async def _drive(trigger: Any) -> tuple[float, str]:
     """Run one trigger as the triggerer does; keep only when its event came and whether it succeeded."""
     events: AsyncIterator[Any] = trigger.run()
     async for event in events:
         at, payload = time.time(), event.payload
-        state = payload.get("run_state") or {}
-        state = json.loads(state) if isinstance(state, str) else state  # the official sends JSON text
-        ok = payload.get("status") == "success" or state.get("result_state") == "SUCCESS"
+        if "statement_id" in payload:
+            ok = event_succeeded(payload)
+        else:
+            state = payload.get("run_state") or {}
+            state = json.loads(state) if isinstance(state, str) else state  # the official sends JSON text
+            ok = payload.get("status") == "success" or state.get("result_state") == "SUCCESS"
         return at, "success" if ok else "other"
     raise RuntimeError("trigger ended without an event")
 
@@ -189,15 +216,25 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
     url, token = os.environ["BENCH_URL"], os.environ["BENCH_TOKEN"]
     ssl_ctx = ssl.create_default_context(cafile=os.environ["BENCH_CA"])
     shape = _shapes(args)[args.shape]
-    make = _trigger_factory(args.impl, args.poll, url)
-    make(0)  # warm up before the runs start: first-use imports and caches are not per-run costs
+    make: Callable[[Any], Any]
+    if shape.statements:
+        make = statement_trigger_factory(args.impl, args.poll, CONN_ID)
+    else:
+        make = _trigger_factory(args.impl, args.poll, url)
+    example: Any = "0" if shape.statements else 0
+    make(example)  # warm up before the runs start: first-use imports and caches are not per-run costs
+    await _look_up_connection_once()
     _quiet_logs()  # after Airflow's import has set up its own logging
     began = time.monotonic()
-    run_ids = await _submit_runs(url, token, ssl_ctx, args.n, shape.duration, shape.foreign_existing)
+    watched: list[Any]
+    if shape.statements:
+        watched = await submit_statements(url, token, ssl_ctx, args.n, shape.duration)
+    else:
+        watched = await _submit_runs(url, token, ssl_ctx, args.n, shape.duration, shape.foreign_existing)
     submitted = time.monotonic()
     foreign = _start_foreign(shape)
     try:
-        summary = await _measure(args, make, url, ssl_ctx, run_ids)
+        summary = await _measure(args, make, url, ssl_ctx, watched)
     finally:
         _stop_foreign(foreign)
     summary["seconds"] = {"submit": submitted - began, "total": time.monotonic() - began}
@@ -206,10 +243,10 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
 
 async def _measure(
     args: argparse.Namespace,
-    make: Callable[[int], Any],
+    make: Callable[[Any], Any],
     url: str,
     ssl_ctx: ssl.SSLContext,
-    run_ids: list[int],
+    run_ids: list[Any],
 ) -> dict[str, Any]:
     stats0 = await _admin(url, ssl_ctx, "stats")
     gc.collect()
@@ -228,35 +265,41 @@ async def _measure(
     await sampler
     cpu = time.process_time() - cpu0
     stats1 = await _admin(url, ssl_ctx, "stats")
-    runs = {int(r["run_id"]): r for r in (await _admin(url, ssl_ctx, "runs"))["runs"]}
-    summary = _summarise(args, run_ids, results, runs, (stats0, stats1), cpu, peak[0] - rss0)
-    ends = [int(runs[rid]["end_time"]) / 1000.0 for rid in run_ids]
+    end_of: dict[Any, float]
+    if args.shape == "statements":
+        end_of = dict(statement_ends(await _admin(url, ssl_ctx, "statements")))
+    else:
+        end_of = {
+            int(r["run_id"]): int(r["end_time"]) / 1000.0
+            for r in (await _admin(url, ssl_ctx, "runs"))["runs"]
+        }
+    summary = _summarise(args, run_ids, results, end_of, (stats0, stats1), cpu, peak[0] - rss0)
+    ends = [end_of[rid] for rid in run_ids]
     summary["ended_before_triggers"] = sum(1 for end in ends if end < started)
     return summary
 
 
 def _summarise(
     args: argparse.Namespace,
-    run_ids: list[int],
+    run_ids: list[Any],
     results: list[tuple[float, Any]],
-    runs: dict[int, Any],
+    end_of: dict[Any, float],
     stats: tuple[dict[str, Any], dict[str, Any]],
     cpu: float,
     rss_growth: int,
 ) -> dict[str, Any]:
     requests = _delta(_api_counts(stats[1]), _api_counts(stats[0]))
-    total = sum(v for k, v in requests.items() if not k.endswith("/runs/submit"))
-    polls = _count_polls(args.impl, requests)
-    lags = sorted(
-        at - int(runs[rid]["end_time"]) / 1000.0 for rid, (at, _) in zip(run_ids, results, strict=True)
-    )
+    requests = _per_endpoint({k: v for k, v in requests.items() if not _is_submit(k)})
+    total = sum(requests.values())
+    polls = _count_polls(args.impl, args.shape, requests)
+    lags = sorted(at - end_of[rid] for rid, (at, _) in zip(run_ids, results, strict=True))
     conns = int(stats[1].get("connections", 0)) - int(stats[0].get("connections", 0))
     return {
         "shape": args.shape,
         "impl": args.impl,
         "n": args.n,
         "poll_seconds": args.poll,
-        "requests_by_endpoint": {k: v for k, v in requests.items() if not k.endswith("/runs/submit")},
+        "requests_by_endpoint": requests,
         "succeeded": sum(1 for _, outcome in results if outcome == "success"),
         "requests_per_run": total / args.n,
         "polls": polls,
@@ -271,8 +314,23 @@ def _summarise(
     }
 
 
-def _count_polls(impl: str, requests: dict[str, int]) -> int:
-    """A poll is one check of one run's state by one trigger."""
+def _per_endpoint(requests: dict[str, int]) -> dict[str, int]:
+    """Counts per endpoint: the emulator counts each statement's path apart; add them up."""
+    merged: dict[str, int] = {}
+    for key, count in requests.items():
+        key = STATEMENT_GET if is_statement_get(key) else key
+        merged[key] = merged.get(key, 0) + count
+    return merged
+
+
+def _is_submit(endpoint: str) -> bool:
+    return endpoint.endswith("/runs/submit") or endpoint.rstrip("/") == STATEMENT_SUBMIT
+
+
+def _count_polls(impl: str, shape: str, requests: dict[str, int]) -> int:
+    """A poll is one check of one run's (or statement's) state by one trigger."""
+    if shape == "statements":  # no list endpoint: every check is one GET of one statement
+        return requests.get(STATEMENT_GET, 0)
     if impl == "official":
         return sum(v for k, v in requests.items() if k.endswith("/runs/get"))
     from airflow_dbx_async.triggers import poll_counter
@@ -323,9 +381,7 @@ def _run_child(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--shapes", nargs="+", default=["quiet", "busy", "long"], choices=("quiet", "busy", "long")
-    )
+    parser.add_argument("--shapes", nargs="+", default=list(SHAPE_NAMES), choices=SHAPE_NAMES)
     parser.add_argument("--n", type=int, nargs="+", default=[10, 100, 1000, 10000])
     parser.add_argument("--impl", nargs="+", default=list(IMPLEMENTATIONS), choices=IMPLEMENTATIONS)
     parser.add_argument("--poll", type=float, default=30.0, help="polling_period_seconds for both triggers")

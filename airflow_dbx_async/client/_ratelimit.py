@@ -103,7 +103,6 @@ class RateLimiter:
         self._sleep = sleep
         self._tokens = float(self.burst)
         self._stamp = clock()
-        self._lock = asyncio.Lock()
         self._hold_until = float("-inf")
         self.waited_seconds = 0.0
         self.hold_episodes = 0
@@ -141,25 +140,28 @@ class RateLimiter:
     async def acquire(self) -> None:
         """Wait until one request may be sent. Waiters are served in arrival order.
 
-        A hold is waited out outside the queue, each waiter for itself: a waiter with a deadline
-        (:func:`deadline_scope`) must not sit behind others sleeping out a long hold.
+        Each waiter reserves its turn on arrival (the bucket goes into debt) and sleeps once until then,
+        so a queue of a thousand requests costs a thousand timers, not a lock handed down a thousand
+        times. A hold is waited out by each waiter for itself, before its turn and again after it if
+        one began meanwhile: a waiter with a deadline (:func:`deadline_scope`) must not sit behind
+        others sleeping out a long hold.
         """
         through, time_left = _THROUGH_HOLD.get(), _TIME_LEFT.get()
-        while True:
-            if not through:
-                await self._wait_out_hold(time_left)
-            async with self._lock:
-                if not through and self.holding:
-                    continue  # a hold began while this request queued: wait it out first
-                self._refill()
-                if self.rate is not None and self._tokens < 1.0:
-                    delay = (1.0 - self._tokens) / self.rate
-                    self.waited_seconds += delay
+        if not through:
+            await self._wait_out_hold(time_left)
+        if self.rate is not None:
+            self._refill()
+            self._tokens -= 1.0
+            if self._tokens < 0.0:
+                delay = -self._tokens / self.rate
+                self.waited_seconds += delay
+                try:
                     await self._sleep(delay)
-                    self._refill()
-                if self.rate is not None:
-                    self._tokens -= 1.0
-                return
+                except BaseException:
+                    self._tokens += 1.0  # the turn is given back: a cancelled request sends nothing
+                    raise
+        if not through and self.holding:  # a hold began while this request waited for its turn
+            await self._wait_out_hold(time_left)
 
     async def _wait_out_hold(self, time_left: Callable[[], float] | None) -> None:
         while (pause := self._hold_until - self._clock()) > 0:

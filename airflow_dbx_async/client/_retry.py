@@ -29,6 +29,7 @@ __all__ = ("backoff_delay", "backoff_delays", "call_with_retry", "is_retryable",
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+_JITTER = random.Random()  # shared: seeding a new one per request reads os.urandom each time
 _RETRYABLE_5XX = frozenset({500, 502, 503, 504})
 _LOCK_CONFLICT = "COULD_NOT_ACQUIRE_LOCK"
 
@@ -110,7 +111,7 @@ async def call_with_retry(
     :param sleep: the sleep function, default :func:`asyncio.sleep` (inject a fake one in tests).
     :param clock: a monotonic clock for the budget.
     """
-    rng = rng or random.Random()
+    rng = rng or _JITTER
     started = clock()
     retry_number = 0
     while True:

@@ -76,6 +76,7 @@ __all__ = (
     "observe_task_run",
     "poll_counter",
     "poll_delays",
+    "steady_delays",
 )
 _JITTER = random.Random()
 # How long a watch waits past its due time for the shared sweep before asking runs/get itself.
@@ -90,6 +91,17 @@ class PollCounter:
 
 
 poll_counter = PollCounter()
+
+
+def steady_delays(period: float, rng: random.Random | None = None) -> Iterator[float]:
+    """Pauses between polls of what no list endpoint answers for: ``period`` each, with a little jitter below.
+
+    A SQL statement or warehouse costs one request per check, so there are no quick first checks: the
+    first comes one period after deferring, as the official trigger's second does.
+    """
+    rng = rng or _JITTER
+    while True:
+        yield period * rng.uniform(0.9, 1.0)
 
 
 def poll_delays(period: float, rng: random.Random | None = None) -> Iterator[float]:
@@ -436,7 +448,7 @@ def _why(exc: Exception, client: JobsClient) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-# Last: the SQL triggers reuse poll_delays from above.
+# Last: the SQL triggers reuse steady_delays from above.
 from airflow_dbx_async.triggers._sql import (  # noqa: E402
     STATEMENT_TRIGGER_CLASSPATH,
     DatabricksSQLStatementTrigger,

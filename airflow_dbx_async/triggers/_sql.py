@@ -2,8 +2,8 @@
 
 They work like :class:`~airflow_dbx_async.triggers.DatabricksRunTrigger`: kwargs of primitives (a
 connection id, never a secret), the workspace's shared session and request gate borrowed per watch
-(``borrowed.client.sql``), polls that start quick and back off to the configured period
-(:func:`~airflow_dbx_async.triggers.poll_delays`), only state changes logged, transient errors
+(``borrowed.client.sql``), a poll every configured period from the start, as each poll is a request
+of its own (:func:`~airflow_dbx_async.triggers.steady_delays`), only state changes logged, transient errors
 tolerated for a while, and any other error ending the watch with one ``error`` event instead of
 crashing the triggerer. Each enforces its deadline itself. What the task needs when it resumes travels
 in the kwargs and comes back in the event: the warehouse, and the states seen with when they were seen.
@@ -48,7 +48,7 @@ from airflow_dbx_async.outcome import (
     saw,
     statement_short_message,
 )
-from airflow_dbx_async.triggers import poll_delays
+from airflow_dbx_async.triggers import steady_delays
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Sequence
@@ -165,16 +165,20 @@ class SqlWatch(BaseTrigger, Generic[E]):
         self.log.warning("Transient error while polling %s: %s", self.what, exc)
         return since
 
-    def _saw(self, state: str) -> None:
-        """Add ``state`` to the history; log it when it changed."""
+    def _saw(self, state: str, *, final: bool = False) -> None:
+        """Add ``state`` to the history; log it when it changed, unless it is the last one.
+
+        A final state needs no line of its own: the triggerer logs the event that carries it, and the
+        task logs the outcome when it resumes.
+        """
         before = self.history
         self.history = saw(before, state, self._clock())
-        if self.history is not before:
+        if self.history is not before and not final:
             self.log.info("%s is %s", self.what, state)
 
     async def _checks(self, client: JobsClient) -> E:
-        """Poll :meth:`_check` on the ramp until it returns an event, the deadline passes or errors last."""
-        delays = poll_delays(float(self.polling_period_seconds))
+        """Poll :meth:`_check` every period until it returns an event, the deadline passes or errors last."""
+        delays = steady_delays(float(self.polling_period_seconds))
         failing_since: float | None = None
         while True:
             if self.time_left() <= 0:
@@ -297,8 +301,9 @@ class DatabricksSQLStatementTrigger(SqlWatch[StatementEvent]):
     async def _check(self, client: JobsClient) -> StatementEvent | None:
         statement = await client.sql.get_statement(self.statement_id)
         status = self._last = statement.status
-        self._saw(status.raw_state or status.state.value)
-        if not judge_statement(status).is_final:
+        final = judge_statement(status).is_final
+        self._saw(status.raw_state or status.state.value, final=final)
+        if not final:
             return None
         return StatementEvent.final(
             self.statement_id, status, warehouse_id=self.warehouse_id, history=self.history

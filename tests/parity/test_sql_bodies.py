@@ -275,7 +275,7 @@ def quick_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     monkeypatch.setattr(official_mixins, "time", clock)
     monkeypatch.setattr(official_warehouse, "time", clock)
-    monkeypatch.setattr(our_triggers, "poll_delays", lambda period, rng=None: itertools.repeat(0.01))
+    monkeypatch.setattr(our_triggers, "steady_delays", lambda period, rng=None: itertools.repeat(0.01))
 
 
 def _prepare(workspace: Emulated, state: str | None) -> None:

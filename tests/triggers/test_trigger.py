@@ -18,7 +18,7 @@ from airflow_dbx_async.outcome._events import MAX_EVENT_BYTES, RunEvent
 from airflow_dbx_async.outcome._failure_details import MAX_REPORTED_TASKS
 from airflow_dbx_async.outcome._failure_report import report_lines
 from airflow_dbx_async.outcome._verdict import StopReason
-from airflow_dbx_async.triggers import TRIGGER_CLASSPATH, DatabricksRunTrigger, poll_delays
+from airflow_dbx_async.triggers import TRIGGER_CLASSPATH, DatabricksRunTrigger, poll_delays, steady_delays
 from tests.fake_databricks import TOKEN, FakeDatabricks, state
 from tests.helpers import CONN_ID, messages
 
@@ -88,6 +88,14 @@ def test_poll_delays_start_quick_and_never_exceed_period() -> None:
     assert 8.1 <= first[2] <= 9.0
     assert all(d <= 10 for d in first)
     assert first[-1] >= 9.0
+
+
+def test_steady_delays_wait_a_period_from_the_first_poll() -> None:
+    """Statements and warehouses: every check is a request, so no quick first checks."""
+    delays = steady_delays(30, random.Random(7))
+    first = [next(delays) for _ in range(6)]
+    assert all(27.0 <= d <= 30.0 for d in first), first
+    assert len(set(first)) > 1  # jittered, so a triggerer's statements do not poll in lockstep
 
 
 @pytest.mark.asyncio

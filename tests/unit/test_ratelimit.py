@@ -109,3 +109,39 @@ async def test_a_request_through_the_hold_is_sent_at_once_under_the_rate_ceiling
     with deadline_scope(lambda: 50.0 - time.now), pytest.raises(HoldPastDeadline):
         await limiter.acquire()  # outside through_hold(), held again
     assert time.now == pytest.approx(50.0)
+
+
+@pytest.mark.asyncio
+async def test_concurrent_waiters_go_in_arrival_order_each_sleeping_once() -> None:
+    """A queue costs one timer per waiter: turns are reserved on arrival, none is handed down a lock."""
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:  # the clock stands still: all twelve arrive at once
+        slept.append(seconds)
+        await asyncio.sleep(0)
+
+    limiter = RateLimiter(10, burst=2, clock=lambda: 0.0, sleep=sleep)
+    sent: list[int] = []
+
+    async def request(i: int) -> None:
+        await limiter.acquire()
+        sent.append(i)
+
+    await asyncio.gather(*(request(i) for i in range(12)))
+    assert sent == list(range(12))
+    # Two from the burst at once; each later one sleeps once, until its own turn at 10/s.
+    assert slept == pytest.approx([k / 10 for k in range(1, 11)])
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_waiter_gives_its_turn_back() -> None:
+    time = FakeTime()
+    limiter = _limiter(time, rate=10, burst=1)
+    await limiter.acquire()  # the burst
+    waiting = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await limiter.acquire()
+    assert time.now == pytest.approx(0.1)  # the next request waits one turn, not two
