@@ -68,6 +68,7 @@ USER_API = {
     "judge",
     # SQL statements and warehouses (JobsClient.sql) and the statement's verdict
     "SqlClient",
+    "QueryInfo",
     "Statement",
     "StatementStatus",
     "StatementState",

@@ -49,6 +49,7 @@ from airflow_dbx_async.client._ratelimit import HoldPastDeadline, deadline_scope
 from airflow_dbx_async.client._retry import is_retryable
 from airflow_dbx_async.client._sql import SqlClient
 from airflow_dbx_async.client._sql_models import (
+    QueryInfo,
     ResultChunk,
     Statement,
     StatementJudgement,
@@ -134,6 +135,7 @@ __all__ = (
     "PipelinesClient",
     "ProjectedVolumeToken",
     "Proxies",
+    "QueryInfo",
     "RateLimited",
     "ReposClient",
     "ResultChunk",

@@ -9,8 +9,10 @@ is one :class:`~airflow_dbx_async.client.errors.ConfigurationError` naming the f
 References: https://docs.databricks.com/api/workspace/statementexecution/executestatement (the request
 fields; ``wait_timeout`` ``0s`` or 5 to 50 s; ``INLINE`` only with ``JSON_ARRAY``),
 .../statementexecution/getstatement, .../statementexecution/cancelexecution,
-.../statementexecution/getstatementresultchunkn, and https://docs.databricks.com/api/workspace/warehouses
-(get, list, start, stop; start and stop answer at once, the warehouse's ``state`` tells when it is done).
+.../statementexecution/getstatementresultchunkn, https://docs.databricks.com/api/workspace/warehouses
+(get, list, start, stop; start and stop answer at once, the warehouse's ``state`` tells when it is done)
+and https://docs.databricks.com/api/workspace/queryhistory/list (filters in dot notation,
+``filter_by.statement_ids``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow_dbx_async.client._numbers import check_number
 from airflow_dbx_async.client._pages import Pages
-from airflow_dbx_async.client._sql_models import ResultChunk, Statement, Warehouse
+from airflow_dbx_async.client._sql_models import QueryInfo, ResultChunk, Statement, Warehouse
 from airflow_dbx_async.client.config import DEFAULT_MAX_PAGES
 from airflow_dbx_async.client.errors import ApiError, ConfigurationError
 
@@ -33,6 +35,7 @@ __all__ = ("SqlClient",)
 _SQL = "2.0"
 _STATEMENTS = "sql/statements"
 _WAREHOUSES = "sql/warehouses"
+_HISTORY = "sql/history/queries"
 _WAIT_TIMEOUT = re.compile(r"(\d{1,6})s")
 # An id goes into the path as one segment: unreserved URL characters only, never "." or "..".
 _ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
@@ -167,6 +170,21 @@ class SqlClient:
         check_number("chunk_index", chunk_index, minimum=0, whole=True)
         path = f"{_STATEMENTS}/{_id('statement_id', statement_id)}/result/chunks/{chunk_index}"
         return ResultChunk.from_api(await self._send("GET", path, version=_SQL))
+
+    async def get_query(self, statement_id: str) -> QueryInfo | None:
+        """The query history's entry of one statement, or ``None`` when the history does not list it.
+
+        ``GET /api/2.0/sql/history/queries`` with ``filter_by.statement_ids``: the history says which
+        warehouse ran the statement and what it ran, also once ``get_statement`` answers 404.
+        """
+        params = {"filter_by.statement_ids": _id("statement_id", statement_id)}
+        answer = await self._send("GET", _HISTORY, params=params, version=_SQL)
+        listed = answer.get("res")
+        for item in listed if isinstance(listed, list) else ():
+            query = QueryInfo.from_api(item)
+            if query.query_id == statement_id:
+                return query
+        return None
 
     # -- warehouses -------------------------------------------------------------------------------
 

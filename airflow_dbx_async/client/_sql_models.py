@@ -6,8 +6,9 @@ missing field its empty value. :func:`judge_statement` is the single place that 
 statement is still pending, succeeded, failed, was canceled or closed.
 
 References: https://docs.databricks.com/api/workspace/statementexecution (``StatementResponse``,
-``StatementStatus``, ``ResultManifest``, ``ResultData``) and
-https://docs.databricks.com/api/workspace/warehouses/get (``EndpointInfo``).
+``StatementStatus``, ``ResultManifest``, ``ResultData``),
+https://docs.databricks.com/api/workspace/warehouses/get (``EndpointInfo``) and
+https://docs.databricks.com/api/workspace/queryhistory/list (``QueryInfo``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from airflow_dbx_async.client._numbers import lenient_int
 from airflow_dbx_async.client.models import _ApiEnum, _mapping, _str
 
 __all__ = (
+    "QueryInfo",
     "ResultChunk",
     "Statement",
     "StatementJudgement",
@@ -196,6 +198,45 @@ class Statement:
             truncated=manifest.get("truncated") is True,
             rows=result.rows if result else None,
             next_chunk_index=result.next_chunk_index if result else None,
+        )
+
+
+@dataclass(frozen=True)
+class QueryInfo:
+    """A statement as the query history lists it (``QueryInfo``): what ran, where and when.
+
+    The Statement Execution API does not say which warehouse ran a statement, and forgets a statement
+    12 hours after it ended; the query history says both, and keeps it for 30 days.
+
+    :param query_id: the statement's id.
+    :param status: ``QUEUED``, ``RUNNING``, ``FINISHED``, ``FAILED``, ``CANCELED`` ..., as received.
+    :param warehouse_id: the SQL warehouse that ran it (the older ``endpoint_id`` when only that is sent).
+    :param query_text: the SQL as Databricks received it.
+    :param error_message: the error of a failed statement.
+    :param query_start_time_ms: when it was received (epoch milliseconds), 0 when not sent.
+    :param query_end_time_ms: when it ended, 0 while it goes on.
+    """
+
+    query_id: str
+    status: str = ""
+    warehouse_id: str = ""
+    query_text: str = ""
+    error_message: str = ""
+    query_start_time_ms: int = 0
+    query_end_time_ms: int = 0
+
+    @classmethod
+    def from_api(cls, data: object) -> QueryInfo:
+        """Parse a ``QueryInfo`` object; never raises."""
+        body = _mapping(data)
+        return cls(
+            query_id=_str(body.get("query_id")),
+            status=_str(body.get("status")),
+            warehouse_id=_str(body.get("warehouse_id")) or _str(body.get("endpoint_id")),
+            query_text=_str(body.get("query_text")),
+            error_message=_str(body.get("error_message")),
+            query_start_time_ms=lenient_int(body.get("query_start_time_ms")),
+            query_end_time_ms=lenient_int(body.get("query_end_time_ms")),
         )
 
 

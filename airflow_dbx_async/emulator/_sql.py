@@ -3,7 +3,9 @@
 References: https://docs.databricks.com/api/workspace/statementexecution/executestatement (request fields,
 ``wait_timeout`` of ``0s`` or 5 to 50 s, ``on_wait_timeout``, ``INLINE`` only with ``JSON_ARRAY``),
 .../statementexecution/getstatement, .../statementexecution/cancelexecution and
-.../statementexecution/getstatementresultchunkn. ``EXTERNAL_LINKS`` results are served by the emulator at
+.../statementexecution/getstatementresultchunkn; the query history's list
+(https://docs.databricks.com/api/workspace/queryhistory/list) shows the same statements, with the
+warehouse that ran them, for 30 days. ``EXTERNAL_LINKS`` results are served by the emulator at
 ``/storage/sql-results/<token>``: like a presigned cloud-storage URL, the link carries its own credential,
 expires after 15 minutes, and refuses a request that also sends an ``Authorization`` header.
 """
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from airflow_dbx_async.emulator._keys import STATE
+from airflow_dbx_async.emulator._paging import decode_token, encode_token
 from airflow_dbx_async.emulator._params import ApiFailure, invalid, json_response, read_params
 from airflow_dbx_async.emulator._schema import INT, STR, Check, list_of, malformed, object_of
 from airflow_dbx_async.emulator._statements import Statement, new_statement_id
@@ -30,6 +33,18 @@ DEFAULT_CATALOG = "main"
 DEFAULT_SCHEMA = "default"
 _MAX_STATEMENT = 16 * 1024 * 1024
 _WAIT = re.compile(r"^(\d{1,6})s$")
+_HISTORY_DAYS_MS = 30 * 24 * 3600 * 1000
+# The query history's filters the emulator applies, and the QueryInfo field each one matches.
+_HISTORY_FILTERS = {"statement_ids": "query_id", "warehouse_ids": "warehouse_id", "statuses": "status"}
+# The query history's status of each statement state.
+_HISTORY_STATUS = {
+    "PENDING": "QUEUED",
+    "RUNNING": "RUNNING",
+    "SUCCEEDED": "FINISHED",
+    "CLOSED": "FINISHED",
+    "FAILED": "FAILED",
+    "CANCELED": "CANCELED",
+}
 _ENUMS = {
     "on_wait_timeout": ("CONTINUE", "CANCEL"),
     "disposition": ("INLINE", "EXTERNAL_LINKS"),
@@ -222,6 +237,54 @@ async def _download(request: web.Request) -> web.Response:
     return web.Response(body=store.payload(statement, index), content_type=kind)
 
 
+def _query_info(store: StatementStore, statement: Statement) -> dict[str, Any]:
+    """The query history's ``QueryInfo`` of ``statement``."""
+    status = _HISTORY_STATUS.get(store.status(statement), "RUNNING")
+    info: dict[str, Any] = {
+        "query_id": statement.statement_id,
+        "status": status,
+        "query_text": statement.sql,
+        "query_start_time_ms": statement.created_ms,
+        "warehouse_id": statement.warehouse_id,
+        "endpoint_id": statement.warehouse_id,
+        "is_final": statement.ended_ms is not None,
+    }
+    if statement.ended_ms is not None:
+        info["execution_end_time_ms"] = info["query_end_time_ms"] = statement.ended_ms
+        info["duration"] = statement.ended_ms - statement.created_ms
+    if status == "FAILED" and statement.result.error:
+        info["error_message"] = statement.result.error
+    return info
+
+
+def _max_results(raw: str | None) -> int:
+    if raw is None:
+        return 100
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise invalid(f"Invalid max_results {raw[:40]!r}: it must be between 1 and 1000.")
+    return int(raw)
+
+
+async def _history(request: web.Request) -> web.Response:
+    """``GET /api/2.0/sql/history/queries``: the statements of the last 30 days, newest first."""
+    query = request.rel_url.query
+    unknown = sorted(k for k in query if k.startswith("filter_by.") and k[10:] not in _HISTORY_FILTERS)
+    if unknown:
+        raise invalid(
+            f"Unsupported filter {unknown[0][:60]}: the emulator filters by {', '.join(_HISTORY_FILTERS)}."
+        )
+    wanted = {field: set(query.getall(f"filter_by.{name}", [])) for name, field in _HISTORY_FILTERS.items()}
+    store, now = _store(request), _state(request).now_ms()
+    kept = (s for s in reversed(store.statements.values()) if now - s.created_ms <= _HISTORY_DAYS_MS)
+    listed = (_query_info(store, s) for s in kept)
+    found = [info for info in listed if all(not v or info[field] in v for field, v in wanted.items())]
+    offset, size = decode_token(query.get("page_token", "")), _max_results(query.get("max_results"))
+    body: dict[str, Any] = {"res": found[offset : offset + size], "has_next_page": offset + size < len(found)}
+    if body["has_next_page"]:
+        body["next_page_token"] = encode_token(offset + size)
+    return json_response(body)
+
+
 async def _admin_statements(request: web.Request) -> web.Response:
     store = _store(request)
     shown = [
@@ -239,7 +302,7 @@ async def _admin_statements(request: web.Request) -> web.Response:
 
 
 def sql_routes() -> list[web.RouteDef]:
-    """Routes of the Statement Execution API, its result links and the admin statement list."""
+    """Routes of the Statement Execution API, its result links, the query history and the admin list."""
     prefix = "/api/2.0/sql/statements"
     return [
         web.post(prefix, _execute),
@@ -248,5 +311,6 @@ def sql_routes() -> list[web.RouteDef]:
         web.post(prefix + "/{statement_id}/cancel", _cancel),
         web.get(prefix + "/{statement_id}/result/chunks/{chunk_index}", _chunk),
         web.get("/storage/sql-results/{token}", _download),
+        web.get("/api/2.0/sql/history/queries", _history),
         web.get("/_emulator/statements", _admin_statements),
     ]

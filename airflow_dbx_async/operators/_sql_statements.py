@@ -113,6 +113,16 @@ class DatabricksSQLStatementBaseOperator(BaseOperator):
     statement_id: str | None
     warehouse_id: str
 
+    @classmethod
+    def get_serialized_fields(cls) -> frozenset[str]:
+        """Airflow's serialized fields of an operator, plus ``warehouse_id``.
+
+        Not templated, so Airflow would not keep it; the Databricks tab shows a task's statement only
+        when it ran on the warehouse the serialized DAG names, which the REST API cannot rewrite.
+        """
+        fields: frozenset[str] = super().get_serialized_fields()  # type: ignore[no-untyped-call]
+        return fields | {"warehouse_id"}
+
     def _settings(
         self,
         *,

@@ -1,4 +1,4 @@
-"""One Databricks job run as the Airflow UI's Databricks tab shows it: pure values, no I/O.
+"""A Databricks job run or SQL statement as the Airflow UI's Databricks tab shows it: pure values, no I/O.
 
 :func:`build_run` reads a ``runs/get`` answer (asked with ``include_history=true``) into a frozen
 :class:`RunModel`. Every task run is an :class:`Attempt` of its own: Databricks adds a task run for a
@@ -6,6 +6,11 @@ retry (``attempt_number``) and for each repair (listed in ``repair_history``), s
 retried and repaired has several rows. The failed tasks' reports (the task log's lines, from
 :func:`airflow_dbx_async.outcome.task_lines`) come in as text; :func:`masked` passes every text
 that came from Databricks through a masking function before the model is rendered.
+
+:func:`build_statement` reads a SQL statement (``get_statement``, ``None`` once Databricks forgot it)
+and its query history entry (where and when it ran) into a :class:`StatementModel`; its failure report
+(from :func:`airflow_dbx_async.outcome.statement_report_lines`) comes in as text, and
+:func:`masked_statement` masks it as :func:`masked` does a run's.
 """
 
 from __future__ import annotations
@@ -17,9 +22,29 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
-from airflow_dbx_async.client import LifeCycleState, ResultState, RunState, lenient_int, sanitize_text
+from airflow_dbx_async.client import (
+    LifeCycleState,
+    QueryInfo,
+    ResultState,
+    RunState,
+    Statement,
+    lenient_int,
+    sanitize_text,
+)
 
-__all__ = ("Attempt", "FailedReport", "Kind", "Repair", "RunModel", "build_run", "kind_of", "masked")
+__all__ = (
+    "Attempt",
+    "FailedReport",
+    "Kind",
+    "Repair",
+    "RunModel",
+    "StatementModel",
+    "build_run",
+    "build_statement",
+    "kind_of",
+    "masked",
+    "masked_statement",
+)
 
 _MAX_CLUSTERS = 8
 _MAX_PARAMETERS = 100
@@ -380,4 +405,119 @@ def masked(model: RunModel, mask: Callable[[Any], Any]) -> RunModel:
         parameters=tuple(parameter(name, value) for name, value in model.parameters),
         clusters=tuple(text(c) for c in model.clusters),
         reports=tuple(replace(r, lines=tuple(text(line) for line in r.lines)) for r in model.reports),
+    )
+
+
+# What a statement's state (Statement Execution API) or status (query history) came to.
+_STATEMENT_KINDS = {
+    "PENDING": Kind.WAITING,
+    "QUEUED": Kind.WAITING,
+    "RUNNING": Kind.RUNNING,
+    "STARTED": Kind.RUNNING,
+    "COMPILING": Kind.RUNNING,
+    "COMPILED": Kind.RUNNING,
+    "SUCCEEDED": Kind.SUCCEEDED,
+    "CLOSED": Kind.SUCCEEDED,
+    "FINISHED": Kind.SUCCEEDED,
+    "FAILED": Kind.FAILED,
+    "CANCELED": Kind.CANCELLED,
+}
+
+
+@dataclass(frozen=True)
+class StatementModel:
+    """A SQL statement: its state and error, where and when it ran, and its failure report.
+
+    :param state: its state as Databricks sends it (``FAILED`` ...); the query history's status once
+        Databricks forgot the statement.
+    :param message: the error message (its first lines).
+    :param started_ms: when it was received, as the query history says (0: it does not say).
+    :param ended_ms: when it ended, as the query history says (0: not yet, or it does not say).
+    :param now_ms: when it was read (a running statement's duration ends there).
+    :param forgotten: Databricks no longer keeps the statement (12 hours after it ended); what is shown
+        comes from the query history.
+    :param report: the failure report, as the task log writes it (the SQL in it, the failing line marked).
+    :param sql: the SQL's lines when there is no report (the failing line marked when the message says).
+    """
+
+    statement_id: str
+    warehouse_id: str
+    kind: Kind
+    state: str
+    error_code: str
+    sql_state: str
+    message: str
+    started_ms: int
+    ended_ms: int
+    now_ms: int
+    forgotten: bool = False
+    report: tuple[str, ...] = ()
+    sql: tuple[str, ...] = ()
+
+    @property
+    def final(self) -> bool:
+        """Whether the statement has ended (it will not change any more)."""
+        return self.kind not in (Kind.RUNNING, Kind.WAITING, Kind.UNKNOWN)
+
+    @property
+    def duration_ms(self) -> int:
+        """From its start to its end, or to ``now_ms`` while it goes on; 0 when the start is unknown."""
+        if not self.started_ms:
+            return 0
+        return max(0, (self.ended_ms or self.now_ms) - self.started_ms)
+
+
+def build_statement(
+    statement: Statement | None,
+    query: QueryInfo,
+    *,
+    now_ms: int,
+    report: Sequence[str] = (),
+    sql: Sequence[str] = (),
+) -> StatementModel:
+    """The model of a statement and its query history entry; never raises.
+
+    :param statement: what ``get_statement`` answered; ``None`` when Databricks no longer keeps it.
+    :param query: its query history entry (which has shown it ran on the task's warehouse).
+    :param now_ms: when they were read.
+    :param report: the failure report's lines, when it failed.
+    :param sql: the SQL's lines, when there is no report.
+    """
+    if statement is not None:
+        status = statement.status
+        state, code, message = status.raw_state or status.state.value, status.error_code, status.error_message
+        sql_state = status.sql_state or ""
+    else:
+        state, code, message, sql_state = query.status, "", query.error_message, ""
+    return StatementModel(
+        statement_id=query.query_id,
+        warehouse_id=query.warehouse_id,
+        kind=_STATEMENT_KINDS.get(state.upper(), Kind.UNKNOWN),
+        state=sanitize_text(state) or "UNKNOWN",
+        error_code=sanitize_text(code),
+        sql_state=sanitize_text(sql_state),
+        message=sanitize_text(message)[:_MESSAGE_LIMIT],
+        started_ms=query.query_start_time_ms,
+        ended_ms=query.query_end_time_ms,
+        now_ms=now_ms,
+        forgotten=statement is None,
+        report=tuple(report),
+        sql=tuple(sql),
+    )
+
+
+def masked_statement(model: StatementModel, mask: Callable[[Any], Any]) -> StatementModel:
+    """``model`` with every text from Databricks passed through ``mask`` (Airflow's ``redact``)."""
+
+    def text(value: str) -> str:
+        return str(mask(value))
+
+    return replace(
+        model,
+        state=text(model.state),
+        error_code=text(model.error_code),
+        sql_state=text(model.sql_state),
+        message=text(model.message),
+        report=tuple(text(line) for line in model.report),
+        sql=tuple(text(line) for line in model.sql),
     )

@@ -4,8 +4,10 @@
 clusters and links; a timeline with one row per task run (a bar from its start to its end, coloured
 and labelled by what it came to, repairs marked, ``depends_on`` drawn as arrows); the failed tasks'
 reports as the task log shows them; a table of the same task runs for screen readers and keyboard
-users (every bar is a link to its row); and the run's parameters. No build step and no external
-resource: one style sheet and one small script, both carrying the response's CSP nonce.
+users (every bar is a link to its row); and the run's parameters. :func:`render_statement` is its
+twin for a SQL statement: its ids, state, error, times and failure report (the SQL with the failing
+line marked). No build step and no external resource: one style sheet and one small script, both
+carrying the response's CSP nonce.
 
 Airflow 3 shows the page in an ``<iframe>`` on the task instance page and does not pass its theme.
 The page follows ``prefers-color-scheme``, and its script reads the framing page's ``dark``/``light``
@@ -25,9 +27,9 @@ from airflow_dbx_async.workflow._run_model import Kind
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from airflow_dbx_async.workflow._run_model import Attempt, RunModel
+    from airflow_dbx_async.workflow._run_model import Attempt, RunModel, StatementModel
 
-__all__ = ("THEMES", "render", "render_message")
+__all__ = ("THEMES", "render", "render_message", "render_statement")
 
 THEMES = ("auto", "light", "dark")
 """The page's theme: ``auto`` follows the framing Airflow UI, else the browser's preference."""
@@ -131,6 +133,7 @@ _CSS = (
     "pre{background:var(--panel);border:1px solid var(--border);border-radius:6px;padding:8px;"
     "overflow-x:auto;white-space:pre;font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}"
     "article{margin:12px 0}article:target h3{text-decoration:underline}"
+    ".note{border-left:4px solid var(--cancelled);padding:4px 10px;background:var(--panel)}"
 )
 # Follow the framing Airflow UI's theme (its <html> class), and open outside links from the framing
 # page: Airflow sandboxes the frame without allow-popups, and the page is of its origin.
@@ -440,3 +443,59 @@ def render(model: RunModel, *, nonce: str = "", theme: str = "auto", refresh_sec
     )
     refresh = 0 if model.final else refresh_seconds
     return _page(f"Databricks run {model.run_id}", body, nonce=nonce, theme=theme, refresh=refresh)
+
+
+def _statement_facts(model: StatementModel, refresh_seconds: int) -> str:
+    facts = [
+        ("State", f'<span class="state k-{model.kind.value}">{escape(model.state)}</span>'),
+        ("Statement", escape(model.statement_id)),
+        ("Warehouse", escape(model.warehouse_id)),
+    ]
+    if model.error_code:
+        facts.append(("Error code", escape(model.error_code)))
+    if model.sql_state:
+        facts.append(("SQLSTATE", escape(model.sql_state)))
+    if model.message:
+        facts.append(("Message", escape(model.message).replace("\n", "<br>")))
+    facts.append(("Started", escape(_time(model.started_ms)) or "not known"))
+    if model.started_ms:
+        so_far = "" if model.final or model.ended_ms else " so far"
+        facts.append(("Duration", escape(duration_text(model.duration_ms)) + so_far))
+    every = f" (read again at most every {refresh_seconds} s)" if refresh_seconds > 0 else ""
+    facts.append(("Read from Databricks", escape(_time(model.now_ms)) + every))
+    return "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts)
+
+
+def render_statement(
+    model: StatementModel, *, nonce: str = "", theme: str = "auto", refresh_seconds: int = 0
+) -> str:
+    """The tab's page for a SQL statement: what Databricks says of it, and its failure report.
+
+    :param nonce: the response's CSP nonce for the page's style sheet and script.
+    :param theme: one of :data:`THEMES`.
+    :param refresh_seconds: while the statement goes on, reload the page this often (0: never).
+    """
+    title = f"Databricks SQL statement {model.statement_id}"
+    body = (
+        f'<header><h1>{escape(title)}</h1><dl class="facts">{_statement_facts(model, refresh_seconds)}</dl>'
+        "</header>"
+    )
+    if model.forgotten:
+        body += (
+            '<p class="note" role="note">Databricks no longer keeps this statement: it removes a statement '
+            "12 hours after it ends. What is shown comes from its query history.</p>"
+        )
+    if model.report:
+        body += (
+            '<section aria-labelledby="report-h"><h2 id="report-h">Failure report</h2>'
+            '<p class="muted">As the task log writes it; the failing line of the SQL is marked with '
+            "<code>&gt;</code> and a <code>^</code> under the failing position.</p>"
+            f"<pre>{escape(chr(10).join(model.report))}</pre></section>"
+        )
+    elif model.sql:
+        body += (
+            '<section aria-labelledby="sql-h"><h2 id="sql-h">SQL</h2>'
+            f"<pre>{escape(chr(10).join(model.sql))}</pre></section>"
+        )
+    refresh = 0 if model.final else refresh_seconds
+    return _page(title, body, nonce=nonce, theme=theme, refresh=refresh)

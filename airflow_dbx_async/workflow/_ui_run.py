@@ -6,6 +6,10 @@ its run and connection are derived server-side, as the repair derives them
 (:mod:`airflow_dbx_async.workflow._ui_repair`), and checked against Databricks before anything is shown.
 Each :data:`LOCATORS` entry recognises one kind of task:
 
+- a SQL statement operator or sensor: the statement id from its ``statement_id`` XCom, the connection
+  from its rendered ``databricks_conn_id``; the query history must show the statement ran on the
+  warehouse the serialized DAG names (``warehouse_id``, serialized by the operator for this check);
+  the Statement Execution API does not say which warehouse ran a statement;
 - a task of a workflow group (or its launch task): the group's job run, found and checked as the
   repair does it (connection and job name from the DAG and the launch task's rendered fields, the run
   id from its XCom; ``runs/get`` and ``jobs/get`` must show a run of the group's job);
@@ -14,15 +18,14 @@ Each :data:`LOCATORS` entry recognises one kind of task:
   the job the task names (``job_id``, or ``job_name`` as ``jobs/get`` names it), or, for a one-time
   run, carry the name the task gives its runs.
 
-Only a ``databricks`` connection is used. What Databricks answers is cached per run for
-:data:`CACHE_SECONDS` (one read per run however many viewers), then masked with Airflow's masker,
-which knows the connection's secrets once it was read.
+Only a ``databricks`` connection is used. What Databricks answers is cached per run or statement for
+:data:`CACHE_SECONDS` (one read however many viewers), then masked with Airflow's masker, which knows
+the connection's secrets once it was read.
 
-Another kind of Databricks work (a SQL statement, whose operators push ``statement_id``) is an
-extension here: a locator added to :data:`LOCATORS` (before :func:`own_run`) that recognises its
-tasks and returns a :class:`TabTarget` of its own, whose ``page()`` reads (through a
-:class:`RunCache` of its own) and renders what the tab shows. The plugin's route, its
-authorization and its error pages stay as they are.
+Another kind of Databricks work is an extension here, as the SQL statement is: a locator added to
+:data:`LOCATORS` that recognises its tasks and returns a :class:`TabTarget` of its own, whose
+``page()`` reads (through a :class:`RunCache` of its own) and renders what the tab shows. The
+plugin's route, its authorization and its error pages stay as they are.
 """
 
 from __future__ import annotations
@@ -35,13 +38,46 @@ from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from airflow_dbx_async.client import JobsClient, Run, lenient_int
+from airflow_dbx_async.client import (
+    ConfigurationError,
+    JobsClient,
+    NotFound,
+    QueryInfo,
+    Run,
+    Statement,
+    judge_statement,
+    lenient_int,
+)
 from airflow_dbx_async.hooks import redact
-from airflow_dbx_async.links import XCOM_RUN_ID_KEY, repair_page_url, repair_plugin_enabled
+from airflow_dbx_async.links import (
+    XCOM_RUN_ID_KEY,
+    XCOM_STATEMENT_ID_KEY,
+    repair_page_url,
+    repair_plugin_enabled,
+)
 from airflow_dbx_async.operators import default_task_key
-from airflow_dbx_async.outcome import fetch_details, reported_tasks, task_lines, task_types
-from airflow_dbx_async.workflow._run_model import FailedReport, Kind, RunModel, build_run, kind_of, masked
-from airflow_dbx_async.workflow._run_view import render
+from airflow_dbx_async.outcome import (
+    StatementEvent,
+    fetch_details,
+    marked_sql_lines,
+    reported_tasks,
+    sql_position,
+    statement_report_lines,
+    task_lines,
+    task_types,
+)
+from airflow_dbx_async.workflow._run_model import (
+    FailedReport,
+    Kind,
+    RunModel,
+    StatementModel,
+    build_run,
+    build_statement,
+    kind_of,
+    masked,
+    masked_statement,
+)
+from airflow_dbx_async.workflow._run_view import render, render_statement
 from airflow_dbx_async.workflow._ui_repair import (
     GENERIC_FAILURE,
     RepairError,
@@ -60,15 +96,18 @@ __all__ = (
     "CACHE_SECONDS",
     "LOCATORS",
     "RUN_CACHE",
+    "STATEMENT_CACHE",
     "VIEW_FAILURE",
     "JobRunTarget",
     "RunCache",
+    "StatementTarget",
     "TabTarget",
     "TaskRef",
     "group_run",
     "locate",
     "own_run",
     "show",
+    "statement_of_task",
 )
 
 CACHE_SECONDS = 15.0
@@ -77,6 +116,8 @@ VIEW_FAILURE = "Could not show the Databricks run; see the API server log"
 """What the browser gets when the run cannot be read or is refused (the reason is logged)."""
 _CACHE_ENTRIES = 256
 _OWN_RUN_LINK_KEY = "_link_DatabricksJobRunLink"  # the XCom of a run-of-its-own's extra link
+# The SQL statement operator and sensor, by task type: this package's and the official provider's.
+_STATEMENT_TASK_TYPES = frozenset({"DatabricksSQLStatementsOperator", "DatabricksSQLStatementsSensor"})
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -200,6 +241,12 @@ def _expected(ref: TaskRef, rendered: dict[str, Any]) -> tuple[int, str, frozens
     return job_id, job_name if isinstance(job_name, str) else "", frozenset(n for n in names if n)
 
 
+def _setting(task: Any, rendered: dict[str, Any], name: str) -> str:
+    """A field of the task: rendered for this run, else as the serialized DAG holds it; ``""`` if none."""
+    value = rendered.get(name, getattr(task, name, None))
+    return value if isinstance(value, str) and "{{" not in value else ""
+
+
 def own_run(session: Session, ref: TaskRef, dag: Any) -> JobRunTarget | None:
     """A task that ran a run of its own: its ``run_id`` XCom, checked against what the task runs."""
     task = dag.task_dict[ref.task_id]
@@ -210,8 +257,8 @@ def own_run(session: Session, ref: TaskRef, dag: Any) -> JobRunTarget | None:
     if run_id <= 0:
         raise RepairError(409, "This task has not started a Databricks run (yet)")
     rendered = rendered_fields(*args, ref.map_index)
-    conn_id = rendered.get("databricks_conn_id", getattr(task, "databricks_conn_id", None))
-    if not isinstance(conn_id, str) or not conn_id or "{{" in conn_id:
+    conn_id = _setting(task, rendered, "databricks_conn_id")
+    if not conn_id:
         raise RepairError(409, "This task has not rendered its databricks_conn_id")
     job_id, job_name, names = _expected(ref, rendered)
 
@@ -237,7 +284,46 @@ def own_run(session: Session, ref: TaskRef, dag: Any) -> JobRunTarget | None:
     )
 
 
-LOCATORS: tuple[Locator, ...] = (group_run, own_run)
+@dataclass(frozen=True)
+class StatementTarget:
+    """A SQL statement a tab may show once the query history shows it ran on ``warehouse_id``.
+
+    :param statement_id: the task's ``statement_id`` XCom.
+    :param warehouse_id: the warehouse the task names (serialized DAG or rendered field).
+    """
+
+    conn_id: str
+    statement_id: str
+    warehouse_id: str
+    where: str
+
+    async def page(self, *, nonce: str, theme: str) -> str:
+        """The statement's page (read through :data:`STATEMENT_CACHE`)."""
+        key = ("statement", self.conn_id, self.statement_id, self.warehouse_id)
+        model = await STATEMENT_CACHE.get(key, lambda: _read_statement(self))
+        return render_statement(model, nonce=nonce, theme=theme, refresh_seconds=int(CACHE_SECONDS))
+
+
+def statement_of_task(session: Session, ref: TaskRef, dag: Any) -> StatementTarget | None:
+    """A SQL statement operator or sensor: its ``statement_id`` XCom, on the warehouse the task names."""
+    task = dag.task_dict[ref.task_id]
+    if getattr(task, "task_type", None) not in _STATEMENT_TASK_TYPES:
+        return None
+    args = (session, ref.dag_id, ref.dag_run_id, ref.task_id)
+    statement_id = xcom_value(*args, XCOM_STATEMENT_ID_KEY, ref.map_index)
+    if not isinstance(statement_id, str) or not statement_id:
+        raise RepairError(409, "This task has not started a SQL statement (yet)")
+    rendered = rendered_fields(*args, ref.map_index)
+    conn_id = _setting(task, rendered, "databricks_conn_id")
+    if not conn_id:
+        raise RepairError(409, "This task has not rendered its databricks_conn_id")
+    warehouse_id = _setting(task, rendered, "warehouse_id")
+    if not warehouse_id:
+        raise RepairError(409, "The DAG of this run does not record the task's SQL warehouse")
+    return StatementTarget(conn_id, statement_id, warehouse_id, str(ref))
+
+
+LOCATORS: tuple[Locator, ...] = (statement_of_task, group_run, own_run)
 """Tried in order; the first that recognises the task wins."""
 
 
@@ -305,6 +391,8 @@ class RunCache(Generic[_T]):
 
 RUN_CACHE: RunCache[RunModel] = RunCache(CACHE_SECONDS)
 """The API server's one cache of run models."""
+STATEMENT_CACHE: RunCache[StatementModel] = RunCache(CACHE_SECONDS)
+"""The API server's one cache of SQL statement models."""
 
 
 async def _reports(client: JobsClient, raw: dict[str, Any], run: Run) -> tuple[list[FailedReport], int]:
@@ -338,3 +426,46 @@ async def show(target: JobRunTarget, *, nonce: str = "", theme: str = "auto") ->
     model = await RUN_CACHE.get(target.key, lambda: _read(target))
     model = replace(model, focus_key=target.focus_key, repair_url=target.repair_url, names=target.names)
     return render(model, nonce=nonce, theme=theme, refresh_seconds=int(CACHE_SECONDS))
+
+
+def _statement_lines(
+    statement: Statement | None, query: QueryInfo, warehouse_id: str
+) -> tuple[list[str], list[str]]:
+    """The failure report as the task log writes it, once the statement failed; else its SQL's lines."""
+    sql = query.query_text if query.query_text.strip() else None
+    if statement is not None and judge_statement(statement.status).is_final:
+        event = StatementEvent.final(statement.statement_id, statement.status, warehouse_id=warehouse_id)
+        if event.status == "failed":
+            return statement_report_lines(event, sql), []
+    if sql is None:
+        return [], []
+    message = statement.status.error_message if statement is not None else query.error_message
+    return [], marked_sql_lines(sql, sql_position(message))
+
+
+async def _read_statement(target: StatementTarget) -> StatementModel:
+    """Check in the query history that the statement ran on the task's warehouse, then read it."""
+
+    def refuse(why: str, status: int = 502) -> RepairError:
+        _log.warning(
+            "Refused to show Databricks SQL statement %r for %s: %s", target.statement_id, target.where, why
+        )
+        return RepairError(status, GENERIC_FAILURE)
+
+    config = await connection_config(target.conn_id, refuse)  # registers its secrets with the masker
+    async with JobsClient(config) as client:
+        try:
+            query = await client.sql.get_query(target.statement_id)
+        except ConfigurationError:
+            raise refuse("its statement_id XCom is not a statement id", 403) from None
+        if query is None:
+            raise RepairError(409, "Databricks' query history does not list this task's SQL statement (yet)")
+        if query.warehouse_id != target.warehouse_id:
+            raise refuse(f"it ran on warehouse {query.warehouse_id!r}, not on {target.warehouse_id!r}", 403)
+        try:
+            statement: Statement | None = await client.sql.get_statement(target.statement_id)
+        except NotFound:  # Databricks forgets a statement 12 hours after it ended; its history stays
+            statement = None
+    report, sql = _statement_lines(statement, query, target.warehouse_id)
+    now_ms = int(time.time() * 1000)
+    return masked_statement(build_statement(statement, query, now_ms=now_ms, report=report, sql=sql), redact)

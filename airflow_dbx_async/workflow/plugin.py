@@ -14,10 +14,11 @@ the repair routes off (404) and empties the repair links. The repair itself is i
 
 The "Databricks" tab of every task instance (an ``external_views`` entry, destination
 ``task_instance``) opens ``GET .../run/{dag_id}/{dag_run_id}/{task_id}?map_index=N`` in a frame of the
-Airflow UI: the task's Databricks run as a timeline, with the failed tasks' reports
-(``workflow/_ui_run.py`` finds and reads the run, ``workflow/_run_view.py`` renders it). The caller
-must be allowed to read the DAG's task instances (``GET``); the page may be framed by this site only
-(``frame-ancestors 'self'``), and its style sheet and script carry the response's CSP nonce.
+Airflow UI: the task's Databricks run as a timeline, with the failed tasks' reports, or its SQL
+statement with its failure report (``workflow/_ui_run.py`` finds and reads them,
+``workflow/_run_view.py`` renders them). The caller must be allowed to read the DAG's task instances
+(``GET``); the page may be framed by this site only (``frame-ancestors 'self'``), and its style sheet
+and script carry the response's CSP nonce.
 """
 
 from __future__ import annotations

@@ -370,3 +370,36 @@ async def test_an_engine_error_names_the_failing_line_and_position(sql: Sql) -> 
     assert answer["status"]["sql_state"] == "42703"
     qualified = await sql.run("SELECT p.id, p.nme FROM people p")
     assert qualified["status"]["error"]["message"] == "no such column: p.nme (line 1, pos 13)"
+
+
+async def test_the_query_history_lists_statements_with_their_warehouse_for_30_days(sql: Sql) -> None:
+    """``GET /api/2.0/sql/history/queries``: what ran where, also once the statement itself is a 404."""
+    await _people(sql)
+    failed = await sql.run("SELECT id,\n       nme\nFROM people")
+    history = "/api/2.0/sql/history/queries"
+    params = {"filter_by.statement_ids": failed["statement_id"]}
+    status, answer = await sql.call("GET", history, params=params)
+    assert status == 200, answer
+    [info] = answer["res"]
+    assert answer["has_next_page"] is False
+    assert info["query_id"] == failed["statement_id"]
+    assert (info["status"], info["warehouse_id"]) == ("FAILED", DEFAULT_WAREHOUSE_ID)
+    assert info["query_text"] == "SELECT id,\n       nme\nFROM people"
+    assert info["error_message"] == "no such column: nme (line 2, pos 7)"
+    assert info["query_end_time_ms"] >= info["query_start_time_ms"] > 0
+    other = {"filter_by.statement_ids": failed["statement_id"], "filter_by.warehouse_ids": "elsewhere"}
+    assert (await sql.call("GET", history, params=other))[1]["res"] == []
+    status, page = await sql.call("GET", history, params={"max_results": "2"})
+    assert [i["status"] for i in page["res"]] == ["FAILED", "FINISHED"]  # newest first
+    assert page["has_next_page"] is True
+    rest = (await sql.call("GET", history, params={"page_token": page["next_page_token"]}))[1]["res"]
+    assert [i["status"] for i in rest] == ["FINISHED"]
+    assert (await sql.call("GET", history, params={"filter_by.user_ids": "1"}))[0] == 400
+
+    sql.clock.now += 13 * 3600  # the statement is forgotten, its history entry is not
+    assert (await sql.call("GET", f"{STATEMENTS}/{failed['statement_id']}"))[0] == 404
+    assert [i["query_id"] for i in (await sql.call("GET", history, params=params))[1]["res"]] == [
+        failed["statement_id"]
+    ]
+    sql.clock.now += 30 * 24 * 3600
+    assert (await sql.call("GET", history, params=params))[1]["res"] == []

@@ -36,7 +36,6 @@ import requests
 import trustme
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from airflow.providers.databricks.hooks import databricks_base as official_base
 
 from airflow_dbx_async.client import _tokens
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
@@ -412,10 +411,13 @@ async def serve_identities(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Asy
             monkeypatch.setenv("REQUESTS_CA_BUNDLE", workspace.ca_file)  # the official hook's requests
             for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
                 monkeypatch.delenv(name, raising=False)
-            instance_url = f"{imds.url}/metadata/instance"
-            monkeypatch.setattr(official_base, "AZURE_METADATA_SERVICE_INSTANCE_URL", instance_url)
-            monkeypatch.setattr(official_base, "K8S_TOKEN_SERVICE_URL", k8s.url)
-            monkeypatch.setattr(official_base, "K8S_CA_CERT_PATH", k8s.ca_file)
+            if importlib.util.find_spec("airflow.providers.databricks") is not None:  # not in the lowest leg
+                from airflow.providers.databricks.hooks import databricks_base as official_base
+
+                instance_url = f"{imds.url}/metadata/instance"
+                monkeypatch.setattr(official_base, "AZURE_METADATA_SERVICE_INSTANCE_URL", instance_url)
+                monkeypatch.setattr(official_base, "K8S_TOKEN_SERVICE_URL", k8s.url)
+                monkeypatch.setattr(official_base, "K8S_CA_CERT_PATH", k8s.ca_file)
             monkeypatch.setattr(_credentials, "K8S_API_URL", k8s.url)
             monkeypatch.setattr(_credentials, "K8S_CA_FILE", k8s.ca_file)
             yield Identities(workspace, imds, k8s, sts, folder, pod_token)

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     pass
 
 TOKEN_PATH = "POST /oidc/v1/token"
-TASK = {"task_key": "t", "notebook_task": {"notebook_path": "/x"}, "sim_duration_seconds": 0.3}
+# A run of a second, polled every 0.2 s: several polls, even on a busy machine.
+TASK = {"task_key": "t", "notebook_task": {"notebook_path": "/x"}, "sim_duration_seconds": 1.0}
 
 
 def _connect(monkeypatch: pytest.MonkeyPatch, url: str) -> None:

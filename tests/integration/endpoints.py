@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from airflow_dbx_async.client import (
     JobsClient,
+    QueryInfo,
     ResultChunk,
     Statement,
     StatementState,
@@ -45,6 +46,16 @@ _WAREHOUSE = {
     "state": "RUNNING",
     "num_clusters": 1,
     "health": {"status": "HEALTHY"},
+}
+_QUERY = {
+    "query_id": "s-1",
+    "status": "FAILED",
+    "endpoint_id": "wh-1",
+    "query_text": "SELECT itme",
+    "error_message": "no such column: itme",
+    "query_start_time_ms": 1000,
+    "execution_end_time_ms": 1400,
+    "query_end_time_ms": 1500,
 }
 _RUNNING = Warehouse("wh-1", "wh", WarehouseState.RUNNING, 1, "HEALTHY", "", "RUNNING")
 
@@ -209,6 +220,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         None,
         {"chunk_index": 1, "row_offset": 2, "row_count": 1, "data_array": [["3", None]]},
         ResultChunk(1, 2, 1, (("3", None),)),
+    ),
+    Endpoint(
+        lambda c: c.sql.get_query("s-1"),
+        "GET",
+        f"{_SQL}/history/queries",
+        {"filter_by.statement_ids": "s-1"},
+        None,
+        {"res": [_QUERY, {**_QUERY, "query_id": "s-2"}], "has_next_page": False},
+        QueryInfo("s-1", "FAILED", "wh-1", "SELECT itme", "no such column: itme", 1000, 1500),
     ),
     Endpoint(
         lambda c: c.sql.get_warehouse("wh-1"),

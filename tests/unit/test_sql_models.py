@@ -7,6 +7,7 @@ import pickle
 import pytest
 
 from airflow_dbx_async.client import (
+    QueryInfo,
     ResultChunk,
     Statement,
     StatementOutcome,
@@ -266,6 +267,31 @@ def test_warehouse_from_api(data, expected, line):
     warehouse = Warehouse.from_api(data)
     assert warehouse == expected
     assert warehouse.describe() == line
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            {
+                "query_id": "q1",
+                "status": "FAILED",
+                "warehouse_id": "w1",
+                "endpoint_id": "older",
+                "query_text": "SELECT x",
+                "error_message": "no such column: x",
+                "query_start_time_ms": 1000,
+                "query_end_time_ms": "1500",
+            },
+            QueryInfo("q1", "FAILED", "w1", "SELECT x", "no such column: x", 1000, 1500),
+        ),
+        ({"query_id": "q1", "endpoint_id": "w1", "status": "RUNNING"}, QueryInfo("q1", "RUNNING", "w1")),
+        ({"query_id": 7, "warehouse_id": ["w"], "query_start_time_ms": "soon"}, QueryInfo("")),
+        ("not an object", QueryInfo("")),
+    ],
+)
+def test_query_info_from_api(data, expected):
+    assert QueryInfo.from_api(data) == expected
 
 
 def test_models_are_frozen_and_pickle():

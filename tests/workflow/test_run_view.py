@@ -1,4 +1,4 @@
-"""The Databricks tab's renderer: ``runs/get`` answers of 1, 20 and 200 tasks, retries and repairs.
+"""The Databricks tab's renderer: ``runs/get`` answers of 1, 20 and 200 tasks, retries, repairs; statements.
 
 The renderer is a pure function (model in, HTML out), so these tests build ``runs/get`` answers by
 hand and read the page back: the timeline is parsed as XML (SVG must be well formed), the rest with
@@ -7,6 +7,7 @@ the standard HTML parser.
 
 from __future__ import annotations
 
+import html
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import replace
@@ -15,9 +16,18 @@ from typing import Any
 
 import pytest
 
-from airflow_dbx_async.client import RunState
-from airflow_dbx_async.workflow._run_model import FailedReport, Kind, RunModel, build_run, kind_of, masked
-from airflow_dbx_async.workflow._run_view import render, render_message
+from airflow_dbx_async.client import QueryInfo, RunState, Statement, StatementStatus
+from airflow_dbx_async.workflow._run_model import (
+    FailedReport,
+    Kind,
+    RunModel,
+    build_run,
+    build_statement,
+    kind_of,
+    masked,
+    masked_statement,
+)
+from airflow_dbx_async.workflow._run_view import render, render_message, render_statement
 
 T0 = 1_767_225_600_000  # 2026-01-01 00:00:00 UTC
 SVG = "{http://www.w3.org/2000/svg}"
@@ -348,3 +358,68 @@ def test_a_failed_tasks_lines_are_the_task_logs() -> None:
     shown = task_lines(details)
     assert in_log[-len(shown) :] == [f"[1/1] {shown[0]}", *shown[1:]]  # one report, two places
     assert "    | KeyError: 'day'" in shown
+
+
+def _pre(page: str) -> list[str]:
+    return html.unescape(page.split("<pre>", 1)[1].split("</pre>", 1)[0]).split("\n")
+
+
+def test_a_failed_statement_shows_the_task_logs_report_marked_escaped_and_masked() -> None:
+    from airflow_dbx_async.outcome import StatementEvent, statement_report_lines
+    from airflow_dbx_async.workflow._ui_run import _statement_lines
+
+    sql = "SELECT '<script>alert(1)</script>' AS x,\n       's3cret' AS token,\n       itme\nFROM t"
+    message = "no such column: itme (line 3, pos 7) near <b>s3cret</b>"
+    status = StatementStatus.from_api(
+        {"state": "FAILED", "error": {"error_code": "BAD_REQUEST", "message": message}, "sql_state": "42703"}
+    )
+    statement = Statement("01ef-abc", status)
+    query = QueryInfo("01ef-abc", "FAILED", "wh-1", sql, message, T0, T0 + 1500)
+    seen = (("PENDING", 1.0), ("FAILED", 2.5))
+    in_log = statement_report_lines(
+        StatementEvent.final("01ef-abc", status, warehouse_id="wh-1", history=seen), sql
+    )
+    report, plain = _statement_lines(statement, query, "wh-1")
+    # One report, two places; the tab shows no states seen: it reads Databricks, not the watch.
+    assert (report, plain) == ([line for line in in_log if not line.startswith("  states seen")], [])
+
+    model = build_statement(statement, query, now_ms=T0 + 60_000, report=report)
+    page = render_statement(masked_statement(model, lambda v: v.replace("s3cret", "***")))
+    assert "s3cret" not in page
+    assert "<script>alert" not in page
+    assert "<b>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    shown = _pre(page)
+    assert shown == [line.replace("s3cret", "***") for line in report]
+    flagged = next(i for i, line in enumerate(shown) if line.startswith("    | > 3 "))
+    assert shown[flagged].index("itme") == shown[flagged + 1].index("^")
+    assert '<span class="state k-failed">FAILED</span>' in page
+    assert "<dt>Error code</dt><dd>BAD_REQUEST</dd>" in page
+    assert "<dt>SQLSTATE</dt><dd>42703</dd>" in page
+    assert "<dt>Duration</dt><dd>1 s</dd>" in page
+    assert "http-equiv" not in page  # it ended: no reload
+    assert "no longer keeps" not in page
+
+
+def test_a_running_statement_reloads_and_a_forgotten_one_says_where_it_comes_from() -> None:
+    from airflow_dbx_async.workflow._ui_run import _statement_lines
+
+    query = QueryInfo("s-1", "RUNNING", "wh-1", "SELECT 1", "", T0)
+    running = Statement("s-1", StatementStatus.from_api({"state": "RUNNING"}))
+    report, sql = _statement_lines(running, query, "wh-1")
+    model = build_statement(running, query, now_ms=T0 + 2000, report=report, sql=sql)
+    assert (model.kind, model.report, model.sql) == (Kind.RUNNING, (), ("  1  SELECT 1",))
+    page = render_statement(model, refresh_seconds=15)
+    assert '<meta http-equiv="refresh" content="15">' in page
+    assert "2 s so far" in page
+    assert _pre(page) == ["  1  SELECT 1"]
+
+    gone = QueryInfo(
+        "s-2", "FAILED", "wh-1", "SELECT\n  nope", "no such column: nope (line 2, pos 2)", T0, T0 + 10
+    )
+    report, sql = _statement_lines(None, gone, "wh-1")
+    model = build_statement(None, gone, now_ms=T0 + 13 * 3_600_000, report=report, sql=sql)
+    assert (model.kind, model.forgotten, model.report) == (Kind.FAILED, True, ())
+    page = render_statement(model)
+    assert "Databricks no longer keeps this statement" in page
+    assert _pre(page) == ["  1  SELECT", "> 2    nope", "       ^"]
