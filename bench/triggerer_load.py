@@ -54,6 +54,7 @@ from bench._statements import (
     statement_ends,
     statement_trigger_factory,
     submit_statements,
+    watch_one_first,
 )
 
 if TYPE_CHECKING:
@@ -228,6 +229,7 @@ async def _child(args: argparse.Namespace) -> dict[str, Any]:
     began = time.monotonic()
     watched: list[Any]
     if shape.statements:
+        await watch_one_first(url, token, ssl_ctx, args.impl, CONN_ID)
         watched = await submit_statements(url, token, ssl_ctx, args.n, shape.duration)
     else:
         watched = await _submit_runs(url, token, ssl_ctx, args.n, shape.duration, shape.foreign_existing)
