@@ -23,17 +23,6 @@ from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
 from airflow_dbx_async.hooks import DatabricksAsyncHook
 from tests.helpers import load_dag_module, set_connection, wait_for
 
-DAG_ID = "repair_plugin_dag"
-CONN_ID = "dbx_repair_plugin"
-OTHER_CONN_ID = "dbx_repair_plugin_other"
-CLUSTER = {"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1}
-# The connection id is a template: the plugin reads the launch task's rendered value.
-DAG = f"""
-from airflow.sdk import DAG
-
-from airflow_dbx_async.task_operators import DatabricksNotebookOperator
-from airflow_dbx_async.workflow import DatabricksWorkflowTaskGroup
-
 # On Airflow 3.1 (the lowest leg) ``dag.test()`` leaves a socket pair and an event loop to the garbage
 # collector, which may run in the middle of a later ``dag.test()`` of this module, before the
 # collection after each test: only those two reports are ignored, the socket pair's by its family.
@@ -47,6 +36,17 @@ pytestmark = [
         ":pytest.PytestUnraisableExceptionWarning"
     ),
 ]
+
+DAG_ID = "repair_plugin_dag"
+CONN_ID = "dbx_repair_plugin"
+OTHER_CONN_ID = "dbx_repair_plugin_other"
+CLUSTER = {"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1}
+# The connection id is a template: the plugin reads the launch task's rendered value.
+DAG = f"""
+from airflow.sdk import DAG
+
+from airflow_dbx_async.task_operators import DatabricksNotebookOperator
+from airflow_dbx_async.workflow import DatabricksWorkflowTaskGroup
 
 CLUSTER = {CLUSTER!r}
 

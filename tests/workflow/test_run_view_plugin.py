@@ -25,6 +25,20 @@ from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
 from airflow_dbx_async.emulator._warehouse_store import DEFAULT_WAREHOUSE_ID
 from tests.helpers import load_dag_module, set_connection
 
+# On Airflow 3.1 (the lowest leg) ``dag.test()`` leaves a socket pair and an event loop to the garbage
+# collector, which may run in the middle of a later ``dag.test()`` of this module, before the
+# collection after each test: only those two reports are ignored, the socket pair's by its family.
+pytestmark = [
+    pytest.mark.filterwarnings(
+        r"ignore:Exception ignored in. <socket\.socket fd=\d+, family=1"
+        ":pytest.PytestUnraisableExceptionWarning"
+    ),
+    pytest.mark.filterwarnings(
+        r"ignore:Exception ignored in. <function BaseEventLoop\.__del__"
+        ":pytest.PytestUnraisableExceptionWarning"
+    ),
+]
+
 DAG_ID = "run_view_plugin_dag"
 CONN_ID = "dbx_run_view"
 CLUSTER = {"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1}
@@ -42,20 +56,6 @@ from airflow_dbx_async.operators import (
 )
 from airflow_dbx_async.sensors import DatabricksSQLStatementsSensor
 from airflow_dbx_async.workflow import DatabricksWorkflowTaskGroup
-
-# On Airflow 3.1 (the lowest leg) ``dag.test()`` leaves a socket pair and an event loop to the garbage
-# collector, which may run in the middle of a later ``dag.test()`` of this module, before the
-# collection after each test: only those two reports are ignored, the socket pair's by its family.
-pytestmark = [
-    pytest.mark.filterwarnings(
-        r"ignore:Exception ignored in. <socket\.socket fd=\d+, family=1"
-        ":pytest.PytestUnraisableExceptionWarning"
-    ),
-    pytest.mark.filterwarnings(
-        r"ignore:Exception ignored in. <function BaseEventLoop\.__del__"
-        ":pytest.PytestUnraisableExceptionWarning"
-    ),
-]
 
 CLUSTER = {CLUSTER!r}
 
