@@ -7,8 +7,8 @@
 #                         check (sdist, wheel, the wheel in a fresh virtualenv) has a line of its own
 #   lowest  .venv-lowest  Python 3.11 with the declared minimum Airflow, aiohttp and asgiref: the
 #                         aioresponses client tests (tests/lowest), unit, integration, Airflow-layer
-#   newest  .venv-newest  Python 3.13, the main leg's versions: the package's own code paths (client,
-#                         emulator, Airflow layer); not parity, reliability, plugin project, docs
+#   newest  .venv-newest  Python 3.13, the main leg's versions: client, emulator, hooks, operators and
+#                         triggers (where the interpreter matters); the rest runs in the main leg
 # A lock that no longer matches pyproject.toml stops the command at once, before any install.
 # Arguments go to the main leg's pytest (e.g. -m "not e2e"); LEGS="main lowest" runs some legs only.
 # Each leg prints one result line; the exit status is non-zero when any leg fails or runs no test.
@@ -63,7 +63,7 @@ record() {  # record LEG EXIT LOG SECONDS: write LOG's pytest closing line and v
 
 leg_of() {  # leg_of JOB: the leg whose virtualenv JOB runs in
     case $1 in
-        main | packaging | e2e-*) echo main ;;
+        main | main-suites | packaging | e2e-*) echo main ;;
         *) echo "$1" ;;
     esac
 }
@@ -71,6 +71,7 @@ leg_of() {  # leg_of JOB: the leg whose virtualenv JOB runs in
 label() {  # label JOB: how the results name JOB
     case $1 in
         packaging) echo "main (packaging)" ;;
+        main-suites) echo "main (parity, emulator, reliability)" ;;
         e2e-shared) echo "main (end-to-end, one shared Airflow)" ;;
         e2e-own) echo "main (end-to-end, Airflows of their own)" ;;
         *) echo "$1" ;;
@@ -192,6 +193,15 @@ if [ "$MAIN_READY" -eq 1 ] && [ $# -eq 0 ]; then
 elif [ -n "$CHROMIUM" ]; then
     wait "$CHROMIUM" || echo "==> installing chromium failed; see $LOGS/chromium-install.log"
 fi
+# The main leg's three largest suites run beside the rest from the start, so that its tests never
+# end on one busy core while the other idles.
+MAIN_SUITES=(tests/parity tests/emulator tests/reliability)
+if [ "$MAIN_READY" -eq 1 ] && [ $# -eq 0 ]; then
+    echo "==> main leg, parity, emulator and reliability tests (log: $LOGS/main-suites.log)"
+    run_pytest main-suites .venv "$LOGS/main-suites.log" "${MAIN_SUITES[@]}" -m "not e2e" &
+    BACKGROUND[main-suites]=$!
+    JOBS+=(main-suites)
+fi
 if [ "$MAIN_READY" -eq 1 ]; then
     # Mostly downloads and builds: it waits on the package index more than it uses the CPU.
     echo "==> packaging: sdist, wheel, twine check, the wheel in a fresh virtualenv (log: $LOGS/packaging.log)"
@@ -210,13 +220,12 @@ if wants lowest && [ -z "${STATUS[lowest]:-}" ]; then
 fi
 if wants newest && [ -z "${STATUS[newest]:-}" ]; then
     echo "==> newest leg: $(versions .venv-newest) (log: $LOGS/newest.log)"
-    # The same dependency versions as the main leg on a newer Python: the package's own code paths
-    # (client, emulator, Airflow layer); the parity, reliability, plugin-project and docs suites
-    # compare behaviour that does not change with the interpreter, and run in the main leg.
+    # The same dependency versions as the main leg on a newer Python: where the interpreter matters
+    # (asyncio, typing, the standard library): the client, the emulator, hooks, operators and triggers.
+    # Parity, reliability, outcome, workflow, plugin-project and docs tests run in the main leg.
     run_pytest newest .venv-newest "$LOGS/newest.log" -m "not e2e and not packaging" tests/unit \
-        tests/integration tests/emulator tests/hooks tests/operators tests/sensors tests/triggers tests/outcome \
-        tests/workflow tests/test_compat.py tests/test_exceptions.py tests/test_links.py tests/test_provider.py \
-        tests/test_public_api.py tests/test_layering.py &
+        tests/integration tests/emulator tests/hooks tests/operators tests/triggers tests/test_public_api.py \
+        tests/test_layering.py &
     BACKGROUND[newest]=$!
 fi
 if [ "$MAIN_READY" -eq 1 ]; then
@@ -226,7 +235,9 @@ if [ "$MAIN_READY" -eq 1 ]; then
     echo "==> mypy (strict)" && .venv/bin/mypy || STATIC_OK=0
     if [ $# -eq 0 ]; then
         echo "==> main leg, every other test (log: $LOGS/main.log)"
-        run_pytest main .venv "$LOGS/main.log" --ignore=tests/packaging -m "not e2e"
+        suites=()
+        for suite in "${MAIN_SUITES[@]}"; do suites+=("--ignore=$suite"); done
+        run_pytest main .venv "$LOGS/main.log" --ignore=tests/packaging "${suites[@]}" -m "not e2e"
     else
         echo "==> main leg: $(versions .venv) (log: $LOGS/main.log)"
         run_pytest main .venv "$LOGS/main.log" --ignore=tests/packaging "$@"
@@ -251,11 +262,11 @@ fi
 echo
 echo "==> results ($((SECONDS - START))s in all)"
 FAILED_LEGS=0
-for job in main packaging e2e-shared e2e-own lowest newest; do
+for job in main main-suites packaging e2e-shared e2e-own lowest newest; do
     wants "$(leg_of "$job")" || continue
     if [[ " ${JOBS[*]} " != *" $job "* ]] && [ -z "${STATUS[$job]:-}" ]; then
         # Not split off: the main leg ran with pytest arguments, or its virtualenv failed to install.
-        case $job in e2e-* | packaging) continue ;; esac
+        case $job in e2e-* | packaging | main-suites) continue ;; esac
     fi
     echo "$(label "$job"): ${STATUS[$job]:-FAIL (did not run)}: ${RESULT[$job]:-}"
     [ "${STATUS[$job]:-}" = PASS ] || FAILED_LEGS=$((FAILED_LEGS + 1))
