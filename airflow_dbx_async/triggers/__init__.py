@@ -119,7 +119,7 @@ def poll_delays(period: float, rng: random.Random | None = None) -> Iterator[flo
 
 
 class _DeadlinePassed(Exception):
-    """The task's deadline came while a check of the run still waited (on a hold, a retry, an answer)."""
+    """The task's deadline came while a check still waited (on a hold, a retry, an answer)."""
 
 
 class _GaveUp(Exception):
@@ -129,6 +129,26 @@ class _GaveUp(Exception):
         super().__init__(seconds, last)
         self.seconds = seconds
         self.last = last
+
+
+@contextlib.asynccontextmanager
+async def _until_deadline(has_deadline: bool, time_left: Callable[[], float]) -> AsyncIterator[None]:
+    """Bound one check by the deadline: requests are held no longer, and nothing waits past it.
+
+    Every trigger of this package bounds its checks this way; ``_DeadlinePassed`` says the deadline
+    (not a request's own timeout) ended the check.
+    """
+    if not has_deadline:
+        yield
+        return
+    with deadline_scope(time_left):
+        try:
+            async with asyncio.timeout(max(0.0, time_left())) as timer:
+                yield
+        except TimeoutError:
+            if not timer.expired():  # a request's own timeout, not the deadline's
+                raise
+            raise _DeadlinePassed from None
 
 
 TRIGGER_CLASSPATH = f"{__name__}.DatabricksRunTrigger"
@@ -314,20 +334,9 @@ class DatabricksRunTrigger(BaseTrigger):
         """Seconds until the deadline (negative once it passed); infinite without one."""
         return float("inf") if self.deadline is None else self.deadline - self._clock()
 
-    @contextlib.asynccontextmanager
-    async def _until_deadline(self) -> AsyncIterator[None]:
-        """Bound one check by the deadline: requests are held no longer, and nothing waits past it."""
-        if self.deadline is None:
-            yield
-            return
-        with deadline_scope(self.time_left):
-            try:
-                async with asyncio.timeout(max(0.0, self.time_left())) as timer:
-                    yield
-            except TimeoutError:
-                if not timer.expired():  # a request's own timeout, not the deadline's
-                    raise
-                raise _DeadlinePassed from None
+    def _until_deadline(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Bound one check by the deadline (see :func:`_until_deadline`)."""
+        return _until_deadline(self.deadline is not None, self.time_left)
 
     async def _watch(self, client: JobsClient, watch: RunWatch) -> RunEvent:
         delays = poll_delays(float(self.polling_period_seconds), self._rng)

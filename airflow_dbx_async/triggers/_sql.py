@@ -22,7 +22,6 @@ Both SQL triggers serialise a classpath under ``airflow_dbx_async.triggers``, wh
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -34,7 +33,6 @@ from airflow_dbx_async.client import (
     HoldPastDeadline,
     NotFound,
     borrow_workspace,
-    deadline_scope,
     is_retryable,
     judge_statement,
     through_hold,
@@ -48,9 +46,10 @@ from airflow_dbx_async.outcome import (
     saw,
     statement_short_message,
 )
-from airflow_dbx_async.triggers import steady_delays
+from airflow_dbx_async.triggers import _DeadlinePassed, _GaveUp, _until_deadline, steady_delays
 
 if TYPE_CHECKING:
+    import contextlib
     from collections.abc import AsyncIterator, Callable, Sequence
 
     from airflow_dbx_async.client import Borrowing, JobsClient, StatementStatus
@@ -63,19 +62,6 @@ PUBLIC_MODULE = "airflow_dbx_async.triggers"
 STATEMENT_TRIGGER_CLASSPATH = f"{PUBLIC_MODULE}.DatabricksSQLStatementTrigger"
 
 E = TypeVar("E", StatementEvent, WarehouseEvent)
-
-
-class _DeadlinePassed(Exception):
-    """The deadline came while a check still waited (on a hold, a retry, an answer)."""
-
-
-class _GaveUp(Exception):
-    """Transient errors went on for longer than the trigger tolerates; ``last`` is the latest."""
-
-    def __init__(self, seconds: float, last: Exception) -> None:
-        super().__init__(seconds, last)
-        self.seconds = seconds
-        self.last = last
 
 
 def _history(value: Sequence[Sequence[Any]]) -> History:
@@ -139,20 +125,9 @@ class SqlWatch(BaseTrigger, Generic[E]):
         """Seconds until the deadline (negative once it passed); infinite without one."""
         return float("inf") if self.deadline is None else self.deadline - self._clock()
 
-    @contextlib.asynccontextmanager
-    async def _until_deadline(self) -> AsyncIterator[None]:
-        """Bound one check by the deadline: requests are held no longer, and nothing waits past it."""
-        if self.deadline is None:
-            yield
-            return
-        with deadline_scope(self.time_left):
-            try:
-                async with asyncio.timeout(max(0.0, self.time_left())) as timer:
-                    yield
-            except TimeoutError:
-                if not timer.expired():  # a request's own timeout, not the deadline's
-                    raise
-                raise _DeadlinePassed from None
+    def _until_deadline(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Bound one check by the deadline (the run trigger's rule, shared)."""
+        return _until_deadline(self.deadline is not None, self.time_left)
 
     def _tolerate(self, exc: Exception, failing_since: float | None) -> float:
         """Return when transient errors began, or re-raise when ``exc`` should end the watch."""
