@@ -10,9 +10,7 @@ The emulator's request counters show what reached Databricks.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,11 +19,11 @@ import pytest
 from airflow_dbx_async.client import JobsClient, judge
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
 from airflow_dbx_async.hooks import DatabricksAsyncHook
-from tests.helpers import load_dag_module, set_connection, wait_for
+from tests.helpers import collector_held, load_dag_module, set_connection, wait_for
 
-# On Airflow 3.1 (the lowest leg) ``dag.test()`` leaves a socket pair and an event loop to the garbage
-# collector, which may run in the middle of a later ``dag.test()`` of this module, before the
-# collection after each test: only those two reports are ignored, the socket pair's by its family.
+# On Airflow 3.1 (the lowest leg) ``dag.test()`` leaves a socket pair and an event loop behind; each
+# test holds the garbage collector and collects once at its end (``collector_held``), and should one
+# of them be freed before that, only those two reports are ignored, the socket pair's by its family.
 pytestmark = [
     pytest.mark.filterwarnings(
         r"ignore:Exception ignored in. <socket\.socket fd=\d+, family=1"
@@ -92,7 +90,6 @@ def failed_run(dag_module: Any, servers: tuple[Any, Any], monkeypatch: pytest.Mo
     set_connection(monkeypatch, ours.url, conn_id=CONN_ID, password=ours.token)
     set_connection(monkeypatch, other.url, conn_id=OTHER_CONN_ID, password=other.token)
     dag_run = dag_module.dag.test()
-    _collect_third_party_leaks()
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert states == {"wf.launch": "success", "wf.first": "success", "wf.second": "failed"}
     ours.server.state.stats.requests.clear()
@@ -113,26 +110,13 @@ def client(dag_module: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     token = create_auth_manager().generate_jwt(SimpleAuthManagerUser(username="mallory", role="USER"))
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as test_client:
         yield test_client
-    _collect_third_party_leaks()
-
-
-def _collect_third_party_leaks() -> None:
-    """Collect here what Airflow 3.1's ``dag.test()`` leaves to the garbage collector.
-
-    On the lowest versions an event loop and its socket pair stay unclosed after ``dag.test()`` and the
-    plugin's test client; left to chance, the collector reports them as a ResourceWarning in whichever
-    later test it happens to run in. Only those two warnings are ignored, and only while collecting here.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "unclosed <socket.socket .*family=1", ResourceWarning)
-        warnings.filterwarnings("ignore", "unclosed event loop", ResourceWarning)
-        gc.collect()
 
 
 @pytest.fixture(autouse=True)
 def _collected() -> Iterator[None]:
-    yield
-    _collect_third_party_leaks()
+    """What ``dag.test()`` and the plugin's test client leave behind is collected at the test's end."""
+    with collector_held():
+        yield
 
 
 def _url(run_id: str, task_id: str = "wf.second") -> str:

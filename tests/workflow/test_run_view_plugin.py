@@ -8,14 +8,12 @@ manager. The emulator's request counters show what reached Databricks.
 
 from __future__ import annotations
 
-import gc
 import html
 import json
 import logging
 import re
 import time
 import urllib.request
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,11 +21,11 @@ import pytest
 
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
 from airflow_dbx_async.emulator._warehouse_store import DEFAULT_WAREHOUSE_ID
-from tests.helpers import load_dag_module, set_connection
+from tests.helpers import collector_held, load_dag_module, set_connection
 
-# On Airflow 3.1 (the lowest leg) ``dag.test()`` leaves a socket pair and an event loop to the garbage
-# collector, which may run in the middle of a later ``dag.test()`` of this module, before the
-# collection after each test: only those two reports are ignored, the socket pair's by its family.
+# On Airflow 3.1 (the lowest leg) ``dag.test()`` leaves a socket pair and an event loop behind; the
+# garbage collector is held while the DAG runs and in each test, and collects at their ends
+# (``collector_held``); should one of them be freed before that, only those two reports are ignored.
 pytestmark = [
     pytest.mark.filterwarnings(
         r"ignore:Exception ignored in. <socket\.socket fd=\d+, family=1"
@@ -110,14 +108,6 @@ RUNS_GET = "GET /api/2.2/jobs/runs/get"
 HISTORY = "GET /api/2.0/sql/history/queries"
 
 
-def _collect_third_party_leaks() -> None:
-    """What Airflow 3.1's ``dag.test()`` leaves to the garbage collector (see test_repair_plugin.py)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "unclosed <socket.socket .*family=1", ResourceWarning)
-        warnings.filterwarnings("ignore", "unclosed event loop", ResourceWarning)
-        gc.collect()
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[Any]:
     config = EmulatorConfig(simulate=True, cancel_grace_seconds=0, warehouses=(OTHER_WAREHOUSE,))
@@ -131,8 +121,8 @@ def dag_run(server: Any) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as monkeypatch:
         set_connection(monkeypatch, server.url, conn_id=CONN_ID, password=server.token)
         module = load_dag_module(DAG_ID, DAG)
-        run = module.dag.test()
-        _collect_third_party_leaks()
+        with collector_held():
+            run = module.dag.test()
         states = {ti.task_id: ti.state for ti in run.get_task_instances()}
         assert states == {
             "own": "failed",
@@ -177,13 +167,13 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     with TestClient(app, headers={"Authorization": f"Bearer {_token('VIEWER')}"}) as test_client:
         yield test_client
-    _collect_third_party_leaks()
 
 
 @pytest.fixture(autouse=True)
 def _collected() -> Iterator[None]:
-    yield
-    _collect_third_party_leaks()
+    """What the plugin's test client leaves behind is collected at the test's end."""
+    with collector_held():
+        yield
 
 
 def _url(run_id: str, task_id: str) -> str:
