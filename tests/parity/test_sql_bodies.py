@@ -2,7 +2,8 @@
 
 The constructions are those of the official provider's unit tests (7.23.0: ``test_databricks.py``'s
 SQL statements tests, ``test_warehouse.py`` and the sensor tests), executed against one emulator of
-this module's own (statements on SQLite; warehouse transitions of 0.08 s). Compared per case: the
+this module's own (statements on SQLite; warehouse transitions of 0.08 s, a transition a case starts
+in held over that case's first two warehouse requests, whatever the machine's load). Compared per case: the
 outcome (finished, deferred, or refused), every request in order, and the XCom keys. Requests are
 compared as the workspace reads them: a ``null`` field is one left out, statement ids are
 placeholders, a warehouse start or stop carries the state the warehouse was in when it arrived, and
@@ -223,6 +224,7 @@ class Emulated:
     handle: Any
     requests: list[tuple[str, str, Any]]
     given_statement: str = ""
+    held: list[int] = field(default_factory=lambda: [0])  # warehouse requests still to see the held state
 
 
 @pytest.fixture(scope="module")
@@ -230,6 +232,7 @@ def sql_workspace() -> Iterator[Emulated]:
     config = EmulatorConfig(warehouses=(SQL_WAREHOUSE,), warehouse_transition_seconds=0.08)
     server = EmulatorServer(config)
     requests: list[tuple[str, str, Any]] = []
+    held = [0]
 
     @web.middleware
     async def record(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
@@ -241,6 +244,10 @@ def sql_workspace() -> Iterator[Emulated]:
             response: web.StreamResponse = await handler(request)
             return response
         finally:
+            if held[0] and f"/sql/warehouses/{WAREHOUSE}" in request.path:
+                held[0] -= 1
+                if not held[0]:
+                    _release(server.state)
             if request.path.startswith("/api/"):
                 raw = await request.read()
                 body = json.loads(raw) if raw.strip() else met
@@ -258,7 +265,7 @@ def sql_workspace() -> Iterator[Emulated]:
     with urllib.request.urlopen(post, timeout=10) as answer:  # noqa: S310 - the local emulator
         given = json.loads(answer.read())["statement_id"]
     try:
-        yield Emulated(handle, requests, given)
+        yield Emulated(handle, requests, given, held)
     finally:
         handle.stop()
         if previous is None:
@@ -278,20 +285,43 @@ def quick_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(our_triggers, "steady_delays", lambda period, rng=None: itertools.repeat(0.01))
 
 
+HELD_REQUESTS = 2  # a first look, then a start, a stop or a second look: all see the transition
+_HOLD_MS = 3_600_000
+
+
 def _prepare(workspace: Emulated, state: str | None) -> None:
-    """Put the warehouse in ``state`` for the next side of a case."""
+    """Put the warehouse in ``state`` for the next side of a case.
+
+    A transition (``STOPPING``, ``STARTING``) is held until the side's first ``HELD_REQUESTS`` requests
+    for the warehouse have been answered, then ends 0.08 s later: which state a request meets does not
+    depend on how long the machine took between them.
+    """
     if state is None:
         return
     emulator = workspace.handle.server.state
+    workspace.held[0] = 0
     if state in ("STOPPING", "STARTING"):
         add_warehouse(emulator, {"id": WAREHOUSE}, status="RUNNING" if state == "STOPPING" else "STOPPED")
         warehouse = emulator.warehouses[WAREHOUSE]
+        now = emulator.now_ms()
         if state == "STOPPING":
             stop_warehouse(emulator, warehouse)
         else:
-            warehouse.timeline += [(emulator.now_ms(), "STARTING"), (emulator.now_ms() + 80, "RUNNING")]
+            warehouse.timeline += [(now, "STARTING"), (now + 80, "RUNNING")]
+        warehouse.timeline = [
+            (when + _HOLD_MS if when > now else when, name) for when, name in warehouse.timeline
+        ]
+        workspace.held[0] = HELD_REQUESTS
     else:
         add_warehouse(emulator, {"id": WAREHOUSE}, status=state)
+
+
+def _release(emulator: Any) -> None:
+    """End the held transition 0.08 s from now (later entries keep their spacing)."""
+    warehouse, now = emulator.warehouses[WAREHOUSE], emulator.now_ms()
+    future = [when for when, _ in warehouse.timeline if when > now]
+    shift = now + 80 - min(future) if future else 0
+    warehouse.timeline = [(when + shift if when > now else when, name) for when, name in warehouse.timeline]
 
 
 def _normalised(method: str, path: str, body: Any, given: str) -> tuple[str, str, Any]:
