@@ -117,7 +117,7 @@ EOF
 run_pytest() {  # run_pytest JOB VENV LOG ARGS...: pytest in VENV, output to LOG, one line when done
     local job=$1 venv=$2 log=$3 began=$SECONDS code
     shift 3
-    "$venv/bin/python" -m pytest -p no:cacheprovider "$@" >"$log" 2>&1
+    "$venv/bin/python" -m pytest -p no:cacheprovider --durations=10 "$@" >"$log" 2>&1
     code=$?
     record "$job" "$code" "$log" $((SECONDS - began))
     echo "==> $(label "$job") done: $(sed -n 1p "$LOGS/$job.result"): $(sed -n 2p "$LOGS/$job.result")"
