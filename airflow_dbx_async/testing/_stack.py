@@ -50,6 +50,10 @@ _BASE_SETTINGS = {
     "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "15",
     "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "30",
     "AIRFLOW__API__WORKERS": "1",
+    # A worker waits this long for the API server before it retries a call. A retried "success" that
+    # the server had already recorded is refused (409 invalid_state), and the Task SDK then fails the
+    # task that succeeded; a machine this busy can take longer to answer than the default 5 s.
+    "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
 }
 
 
