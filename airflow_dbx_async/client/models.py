@@ -11,6 +11,7 @@ or failed; the trigger, the operator's fast path and ``execute_complete`` all ca
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self
@@ -222,20 +223,25 @@ class Run:
         )
 
     def latest_attempts(self) -> tuple[TaskRun, ...]:
-        """The latest attempt of each task, in first-seen order (retries add task entries)."""
+        """The latest attempt of each task, in first-seen order (retries and repairs add task entries).
+
+        Latest is the one started last: a repair's re-run counts its ``attempt_number`` from 0 again,
+        after its task's retries. An attempt not started yet (``start_time`` 0) is the newest there is.
+        """
         latest: dict[str, TaskRun] = {}
         for task in self.tasks or ():
             seen = latest.get(task.task_key)
-            if seen is None or (task.attempt_number, task.start_time) >= (
-                seen.attempt_number,
-                seen.start_time,
-            ):
+            if seen is None or _recency(task) >= _recency(seen):
                 latest[task.task_key] = task
         return tuple(latest.values())
 
     def failed_tasks(self) -> tuple[TaskRun, ...]:
         """Latest attempts that ended badly: failed, timed out, cancelled or internal error."""
         return tuple(t for t in self.latest_attempts() if _task_failed(t.state))
+
+
+def _recency(task: TaskRun) -> tuple[float, int]:
+    return (task.start_time or math.inf, task.attempt_number)
 
 
 def _task_failed(state: RunState) -> bool:

@@ -77,6 +77,26 @@ def test_run_parses_ids_given_as_strings_and_latest_attempts():
     assert [t.task_key for t in run.failed_tasks()] == ["b"]
 
 
+def test_a_repaired_task_is_latest_after_its_retries():
+    """A repair's re-run starts again at attempt 0, after the retries of the run before it."""
+    failed = {"result_state": "FAILED"}
+    run = Run.from_api(
+        {
+            "run_id": 7,
+            "state": {"life_cycle_state": "TERMINATED", "result_state": "SUCCESS"},
+            "tasks": [
+                {"run_id": 1, "task_key": "a", "attempt_number": 0, "start_time": 1000, "state": failed},
+                {"run_id": 2, "task_key": "a", "attempt_number": 1, "start_time": 2000, "state": failed},
+                {"run_id": 3, "task_key": "a", "attempt_number": 0, "start_time": 3000, "state": {}},
+                {"run_id": 4, "task_key": "b", "attempt_number": 0, "start_time": 1000, "state": failed},
+                {"run_id": 5, "task_key": "b", "attempt_number": 0, "start_time": 0, "state": {}},
+            ],
+        }
+    )
+    assert [t.run_id for t in run.latest_attempts()] == [3, 5]  # b's repair has not started yet
+    assert run.failed_tasks() == ()
+
+
 def test_run_output_parses_notebook_result():
     output = RunOutput.from_api(5, {"notebook_output": {"result": "ok", "truncated": True}, "error": "boom"})
     assert (output.run_id, output.notebook_result, output.notebook_result_truncated) == (5, "ok", True)
