@@ -112,8 +112,8 @@ __all__ = (
 
 CACHE_SECONDS = 15.0
 """How long one answer of Databricks about a run is shown to every viewer before it is read again."""
-VIEW_FAILURE = "Could not show the Databricks run; see the API server log"
-"""What the browser gets when the run cannot be read or is refused (the reason is logged)."""
+VIEW_FAILURE = "Could not show what this task ran on Databricks; see the API server log"
+"""What the browser gets when the run or statement cannot be read or is refused (the reason is logged)."""
 _CACHE_ENTRIES = 256
 _OWN_RUN_LINK_KEY = "_link_DatabricksJobRunLink"  # the XCom of a run-of-its-own's extra link
 # The SQL statement operator and sensor, by task type: this package's and the official provider's.

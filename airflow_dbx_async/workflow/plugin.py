@@ -198,9 +198,9 @@ def _view_error(exc: Exception) -> tuple[int, str, str]:
         return exc.status_code, "Not allowed", str(exc.detail)
     if isinstance(exc, RepairError):
         text = VIEW_FAILURE if exc.message == GENERIC_FAILURE else exc.message
-        return exc.status, "No Databricks run to show", text
+        return exc.status, "Nothing from Databricks to show", text
     _log.error("The Databricks tab failed", exc_info=exc)
-    return 502, "No Databricks run to show", VIEW_FAILURE
+    return 502, "Nothing from Databricks to show", VIEW_FAILURE
 
 
 @app.get(_VIEW_ROUTE, response_class=HTMLResponse)

@@ -289,7 +289,7 @@ def test_a_rewritten_run_id_is_refused(
     finally:
         _rewrite_xcom(dag_run, "own", "run_id", own)
     assert page.status_code == 403
-    assert "Could not show the Databricks run; see the API server log" in page.text
+    assert "Could not show what this task ran on Databricks; see the API server log" in page.text
     assert "RuntimeError" not in page.text
     assert "not as the task names its runs" in caplog.text
 
@@ -386,7 +386,7 @@ def test_a_statement_of_another_warehouse_is_refused(
     finally:
         _rewrite_xcom(dag_run, "sql_ok", "statement_id", own)
     assert page.status_code == 403
-    assert "Could not show the Databricks run; see the API server log" in page.text
+    assert "Could not show what this task ran on Databricks; see the API server log" in page.text
     assert "elsewhere" not in page.text
     assert f"ran on warehouse '{OTHER_WAREHOUSE}'" in caplog.text
     assert not any(
