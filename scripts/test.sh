@@ -73,7 +73,8 @@ label() {  # label JOB: how the results name JOB
         packaging) echo "main (packaging)" ;;
         main-suites) echo "main (parity, emulator, reliability)" ;;
         e2e-shared) echo "main (end-to-end, one shared Airflow)" ;;
-        e2e-own) echo "main (end-to-end, Airflows of their own)" ;;
+        e2e-own1) echo "main (end-to-end, Airflows of their own: failover, demo)" ;;
+        e2e-own2) echo "main (end-to-end, Airflows of their own: drop-in, repair rights)" ;;
         *) echo "$1" ;;
     esac
 }
@@ -167,29 +168,33 @@ done
 echo "==> virtualenvs ready after $((SECONDS - START))s"
 
 # 2. Everything runs side by side. The end-to-end tests mostly wait on Airflow's and the emulator's
-#    processes, so they start first, in two groups: the tests that share one Airflow, and those that
-#    start Airflows of their own (E2E_OWN). The packaging check and the lowest and newest legs follow in
-#    the background, while the main leg lints, type-checks and runs its other tests in the foreground.
+#    processes, so they start first, in three groups: the tests that share one Airflow, and two of
+#    those that start Airflows of their own (E2E_OWN1, E2E_OWN2). The packaging check and the lowest
+#    and newest legs follow in the background, while the main leg lints, type-checks and runs its
+#    other tests in the foreground.
 #    With pytest arguments, the main leg's tests run as one job with those arguments instead.
-E2E_OWN=(tests/e2e/test_ha.py tests/e2e/test_demo.py tests/e2e/test_dropin.py tests/e2e/test_workflow_repair_auth.py)
+E2E_OWN1=(tests/e2e/test_ha.py tests/e2e/test_demo.py)
+E2E_OWN2=(tests/e2e/test_dropin.py tests/e2e/test_workflow_repair_auth.py)
 JOBS=()
 declare -A BACKGROUND
 MAIN_READY=0
 wants main && [ -z "${STATUS[main]:-}" ] && MAIN_READY=1
 if [ "$MAIN_READY" -eq 1 ] && [ $# -eq 0 ]; then
     echo "==> main leg: $(versions .venv)"
-    echo "==> main leg, end-to-end tests with Airflows of their own (log: $LOGS/e2e-own.log)"
-    run_pytest e2e-own .venv "$LOGS/e2e-own.log" "${E2E_OWN[@]}" &
-    BACKGROUND[e2e-own]=$!
+    echo "==> main leg, end-to-end tests with Airflows of their own (logs: $LOGS/e2e-own1.log, e2e-own2.log)"
+    run_pytest e2e-own1 .venv "$LOGS/e2e-own1.log" "${E2E_OWN1[@]}" &
+    BACKGROUND[e2e-own1]=$!
+    run_pytest e2e-own2 .venv "$LOGS/e2e-own2.log" "${E2E_OWN2[@]}" &
+    BACKGROUND[e2e-own2]=$!
     if [ -n "$CHROMIUM" ] && ! wait "$CHROMIUM"; then
         echo "==> installing chromium failed; see $LOGS/chromium-install.log"
     fi
     echo "==> main leg, end-to-end tests on one shared Airflow (log: $LOGS/e2e-shared.log)"
     ignores=()
-    for file in "${E2E_OWN[@]}"; do ignores+=("--ignore=$file"); done
+    for file in "${E2E_OWN1[@]}" "${E2E_OWN2[@]}"; do ignores+=("--ignore=$file"); done
     run_pytest e2e-shared .venv "$LOGS/e2e-shared.log" tests/e2e "${ignores[@]}" &
     BACKGROUND[e2e-shared]=$!
-    JOBS+=(e2e-shared e2e-own)
+    JOBS+=(e2e-shared e2e-own1 e2e-own2)
 elif [ -n "$CHROMIUM" ]; then
     wait "$CHROMIUM" || echo "==> installing chromium failed; see $LOGS/chromium-install.log"
 fi
@@ -262,7 +267,7 @@ fi
 echo
 echo "==> results ($((SECONDS - START))s in all)"
 FAILED_LEGS=0
-for job in main main-suites packaging e2e-shared e2e-own lowest newest; do
+for job in main main-suites packaging e2e-shared e2e-own1 e2e-own2 lowest newest; do
     wants "$(leg_of "$job")" || continue
     if [[ " ${JOBS[*]} " != *" $job "* ]] && [ -z "${STATUS[$job]:-}" ]; then
         # Not split off: the main leg ran with pytest arguments, or its virtualenv failed to install.
