@@ -1,8 +1,9 @@
 """Helpers shared by the tests: a task instance stand-in, a connection, waiting for a condition.
 
 One of each: :class:`FakeTI` (and its :class:`FakeStateStore`), :func:`set_connection`, :func:`wait_for`
-(and its async twin :func:`async_wait_for`), :func:`first_event`, :func:`messages`, and for ``dag.test()``
-runs :func:`load_dag_module` and :func:`collector_held`.
+(and its async twin :func:`async_wait_for`), :func:`first_event`, :func:`messages`,
+:func:`hold_runs_until_looked_at`, and for ``dag.test()`` runs :func:`load_dag_module` and
+:func:`collector_held`.
 """
 
 from __future__ import annotations
@@ -127,6 +128,32 @@ def load_dag_module(name: str, source: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+_RUN_STARTS = ("POST /api/2.2/jobs/runs/submit", "POST /api/2.2/jobs/run-now")
+_RUN_LOOKS = ("GET /api/2.2/jobs/runs/get", "GET /api/2.2/jobs/runs/list")  # a run, or a page of runs
+
+
+def hold_runs_until_looked_at(state: Any) -> None:
+    """The emulator's clock stands still from the first run started until the second read of runs.
+
+    A short simulated run is then still running when the operator first reads it, and the task defers
+    (or re-attaches), however long a busy machine takes between the start and that read; from the
+    second read on (the trigger's, or the worker's next poll) the clock runs again from where it stood.
+    """
+    real = state.clock
+    held: dict[str, float] = {}
+
+    def clock() -> float:
+        requests = state.stats.requests
+        if not any(requests.get(start) for start in _RUN_STARTS):
+            return float(real())
+        if sum(requests.get(look, 0) for look in _RUN_LOOKS) < 2:
+            return held.setdefault("at", real())
+        held.setdefault("lag", real() - held["at"])
+        return float(real()) - held["lag"]
+
+    state.clock = clock
 
 
 @contextlib.contextmanager

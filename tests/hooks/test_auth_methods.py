@@ -29,7 +29,7 @@ from airflow_dbx_async.client import _tokens
 from airflow_dbx_async.operators import DatabricksSubmitRunOperator
 from airflow_dbx_async.triggers import DatabricksRunTrigger
 from tests.fake_time import FakeTime
-from tests.helpers import first_event
+from tests.helpers import first_event, hold_runs_until_looked_at
 from tests.hooks.identity_stand_ins import (
     DATABRICKS,
     EXCHANGE,
@@ -101,32 +101,6 @@ ASKED_ONCE: dict[str, dict[str, Any]] = {
     "token_provider": {"imds": {}, "k8s": 0, "sts": 0, "exchange": 1},
     "aws": {"imds": {}, "k8s": 0, "sts": 1, "exchange": 1},
 }
-
-
-SUBMIT = "POST /api/2.2/jobs/runs/submit"
-LOOKS = ("GET /api/2.2/jobs/runs/get", "GET /api/2.2/jobs/runs/list")  # a read of the run, or of a page
-
-
-def hold_runs_until_looked_at(state: Any) -> None:
-    """The workspace's clock stands still from a run's submit until the operator has read it once.
-
-    So the operator finds its run still running, and defers, however long a busy machine takes between
-    the submit and that first read; from the second read (the trigger's, or the worker's next poll) on,
-    the clock runs again from where it stood.
-    """
-    real = state.clock
-    held: dict[str, float] = {}
-
-    def clock() -> float:
-        requests = state.stats.requests
-        if not requests.get(SUBMIT):
-            return float(real())
-        if sum(requests.get(look, 0) for look in LOOKS) < 2:
-            return held.setdefault("at", real())
-        held.setdefault("lag", real() - held["at"])
-        return float(real()) - held["lag"]
-
-    state.clock = clock
 
 
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferred", "in_worker"])

@@ -23,7 +23,7 @@ from airflow_dbx_async.operators import DatabricksRunNowOperator, DatabricksSubm
 from airflow_dbx_async.outcome._events import RunEvent
 from airflow_dbx_async.outcome._failure_report import short_message
 from airflow_dbx_async.triggers import DatabricksRunTrigger
-from tests.helpers import async_wait_for
+from tests.helpers import async_wait_for, hold_runs_until_looked_at
 from tests.reliability.conftest import CONN_ID, SECRET, reliability_ti, run_try, set_connection
 
 if TYPE_CHECKING:
@@ -408,6 +408,7 @@ async def test_retry_reattaches_to_its_still_running_run(
     emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     set_connection(monkeypatch, emulator.url)
+    hold_runs_until_looked_at(emulator.state)
     body = {"run_name": "t", "tasks": [{"task_key": "a", "notebook_task": NB, "sim_duration_seconds": 1}]}
     lost = _submit("t", json=body, idempotency_token="retry-token", wait_for_termination=False)
     assert (await run_try(lost)).errors == []  # the try whose worker died after submitting
@@ -734,6 +735,7 @@ async def test_token_read_from_a_secret_file_works(
     fields: dict[str, Any],
 ) -> None:
     set_connection(monkeypatch, emulator.url, **fields)
+    hold_runs_until_looked_at(emulator.state)
     result = await run_try(_submit("from_file"))
     assert result.errors == []
     assert [event["status"] for event in result.events] == ["success"]

@@ -25,6 +25,7 @@ from airflow_dbx_async.operators._idempotency import (
     make_token,
     reattach_decision,
 )
+from tests.helpers import hold_runs_until_looked_at
 from tests.reliability.conftest import CONN_ID, SECRET, run_try, set_connection
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ def _statuses(result: Any) -> list[str]:
 @pytest.mark.asyncio
 @DEFERRABLE
 async def test_retry_after_a_lost_worker_reattaches(emulator: EmulatorServer, deferrable: bool) -> None:
+    hold_runs_until_looked_at(emulator.state)
     long = {"sim_duration_seconds": "1"}
     lost = await run_try(_run_now(notebook_params=long, wait_for_termination=False))
     assert lost.errors == []
