@@ -361,6 +361,9 @@ def _run_child(
         BENCH_TOKEN=emulator.token,
         BENCH_CA=emulator.ca_file or "",
         SSL_CERT_FILE=emulator.ca_file or "",
+        # The lag measured is the polling's: our triggers' hold after their start (a guard against a
+        # scheduler race, docs/polling.md) is off, as no scheduler consumes these events.
+        AIRFLOW__DATABRICKS_ASYNC__EVENT_HOLD_SECONDS="0",
         **{f"AIRFLOW_CONN_{CONN_ID.upper()}": json.dumps(conn)},
     )
     try:

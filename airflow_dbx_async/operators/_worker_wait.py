@@ -14,15 +14,18 @@ from asgiref.sync import async_to_sync
 from airflow_dbx_async.outcome import RunEvent
 
 if TYPE_CHECKING:
-    from airflow.triggers.base import BaseTrigger
-
-    from airflow_dbx_async.triggers import DatabricksRunTrigger
+    from airflow_dbx_async.triggers import (
+        DatabricksRunTrigger,
+        DatabricksSQLStatementTrigger,
+        DatabricksWarehouseTrigger,
+    )
 
 __all__ = ("first_payload_in_worker", "wait_in_worker")
 
 
 def wait_in_worker(trigger: DatabricksRunTrigger) -> RunEvent:
     """Run ``trigger`` to its one event in this thread and return the event, decoded."""
+    trigger.event_hold = False  # no scheduler waits to resume this task: the event is used at once
 
     async def first_event() -> RunEvent:
         async for event in trigger.run():
@@ -32,8 +35,9 @@ def wait_in_worker(trigger: DatabricksRunTrigger) -> RunEvent:
     return async_to_sync(first_event)()
 
 
-def first_payload_in_worker(trigger: BaseTrigger) -> Any:
-    """Run any of the package's triggers to its one event in this thread; return the event's payload."""
+def first_payload_in_worker(trigger: DatabricksSQLStatementTrigger | DatabricksWarehouseTrigger) -> Any:
+    """Run a SQL statement or warehouse trigger to its one event in this thread; return its payload."""
+    trigger.event_hold = False  # no scheduler waits to resume this task: the event is used at once
 
     async def first() -> Any:
         async for event in trigger.run():

@@ -197,11 +197,16 @@ def databricks_emulator_server(
 def databricks_emulator(
     databricks_emulator_server: DatabricksEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> DatabricksEmulator:
-    """The session's emulator, reset, with the ``databricks`` and ``databricks_default`` connections set."""
+    """The session's emulator, reset, with the ``databricks`` and ``databricks_default`` connections set.
+
+    Triggers fire as soon as their run ends (``[databricks_async] event_hold_seconds`` is 0): ``dag.test()``
+    runs them in-process, with no scheduler whose executor events they could overtake.
+    """
     databricks_emulator_server.reset()
     conn = databricks_emulator_server.connection_json()
     for name in CONNECTION_ENV_VARS:
         monkeypatch.setenv(name, conn)
+    monkeypatch.setenv("AIRFLOW__DATABRICKS_ASYNC__EVENT_HOLD_SECONDS", "0")
     return databricks_emulator_server
 
 

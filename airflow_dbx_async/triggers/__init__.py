@@ -71,7 +71,10 @@ __all__ = (
     "DatabricksSQLStatementTrigger",
     "DatabricksTaskRunTrigger",
     "DatabricksWarehouseTrigger",
+    "DEFAULT_EVENT_HOLD_SECONDS",
     "PollCounter",
+    "event_hold_seconds",
+    "hold_event",
     "observe_run",
     "observe_task_run",
     "poll_counter",
@@ -151,6 +154,33 @@ async def _until_deadline(has_deadline: bool, time_left: Callable[[], float]) ->
             raise _DeadlinePassed from None
 
 
+DEFAULT_EVENT_HOLD_SECONDS = 10.0
+"""Default of ``[databricks_async] event_hold_seconds`` (see :func:`hold_event`)."""
+
+
+def event_hold_seconds() -> float:
+    """``[databricks_async] event_hold_seconds``: how long after it started a trigger holds its event."""
+    from airflow.configuration import conf
+
+    return max(
+        0.0, conf.getfloat("databricks_async", "event_hold_seconds", fallback=DEFAULT_EVENT_HOLD_SECONDS)
+    )
+
+
+async def hold_event(started: float, monotonic: Callable[[], float], time_left: Callable[[], float]) -> None:
+    """Wait until the trigger has run ``event_hold_seconds``, and never past the task's deadline.
+
+    Airflow 3.1 to 3.3 fail a resumed task whose trigger fired before the scheduler processed the exit
+    of the worker that deferred it: that exit's stale "success" then meets the task queued or running
+    again, a "state mismatch" (apache/airflow#67287, #72716). A Databricks run that ends seconds after
+    the deferral would meet it on a busy scheduler; runs longer than the hold are not delayed at all.
+    A task waiting in its worker (``deferrable=False``) has no such race and never holds.
+    """
+    remaining = min(event_hold_seconds() - (monotonic() - started), time_left())
+    if remaining > 0:
+        await asyncio.sleep(remaining)
+
+
 TRIGGER_CLASSPATH = f"{__name__}.DatabricksRunTrigger"
 TASK_RUN_TRIGGER_CLASSPATH = f"{__name__}.DatabricksTaskRunTrigger"
 
@@ -200,6 +230,8 @@ class DatabricksRunTrigger(BaseTrigger):
     # monotonic clock for the transient-error window.
     _clock: Callable[[], float] = time.time
     _monotonic: Callable[[], float] = time.monotonic
+    # Off for a trigger that a worker runs itself (deferrable=False): see hold_event.
+    event_hold: bool = True
     #: how one check of the run is made: the shared ``runs/list`` sweep, else ``runs/get``
     observe = staticmethod(observe_run)
 
@@ -275,6 +307,7 @@ class DatabricksRunTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Watch the run and yield exactly one event."""
+        started = self._monotonic()
         try:
             async with await self._borrow() as borrowed:
                 # Quick checks only when a shared sweep answers them; own runs/get at most once a period.
@@ -294,6 +327,8 @@ class DatabricksRunTrigger(BaseTrigger):
             # One line here; the full report goes to the task log once, from execute_complete, where
             # Airflow's secret masker knows the task's secrets.
             self.log.error("%s", redact(trigger_line(event)))
+        if self.event_hold:
+            await hold_event(started, self._monotonic, self.time_left)
         yield TriggerEvent(event.to_payload())  # type: ignore[no-untyped-call]
 
     def _error(self, reason: str) -> RunEvent:

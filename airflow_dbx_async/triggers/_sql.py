@@ -46,7 +46,7 @@ from airflow_dbx_async.outcome import (
     saw,
     statement_short_message,
 )
-from airflow_dbx_async.triggers import _DeadlinePassed, _GaveUp, _until_deadline, steady_delays
+from airflow_dbx_async.triggers import _DeadlinePassed, _GaveUp, _until_deadline, hold_event, steady_delays
 
 if TYPE_CHECKING:
     import contextlib
@@ -75,6 +75,8 @@ class SqlWatch(BaseTrigger, Generic[E]):
     # monotonic clock for the transient-error window.
     _clock: Callable[[], float] = time.time
     _monotonic: Callable[[], float] = time.monotonic
+    # Off for a trigger that a worker runs itself (deferrable=False): see hold_event.
+    event_hold: bool = True
 
     def __init__(
         self,
@@ -173,6 +175,7 @@ class SqlWatch(BaseTrigger, Generic[E]):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Watch until the end and yield exactly one event."""
+        started = self._monotonic()
         try:
             async with await self._borrow() as borrowed:
                 try:
@@ -186,6 +189,8 @@ class SqlWatch(BaseTrigger, Generic[E]):
             # One line here; the full report goes to the task log from the worker, where Airflow's
             # secret masker knows the task's secrets.
             self.log.error("%s", redact(self._one_line(event)))
+        if self.event_hold:
+            await hold_event(started, self._monotonic, self.time_left)
         yield TriggerEvent(event.to_payload())  # type: ignore[no-untyped-call]
 
     @property
