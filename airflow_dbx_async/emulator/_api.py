@@ -72,8 +72,7 @@ def renderer(request: web.Request) -> Renderer:
 
 
 async def _create(request: web.Request) -> web.Response:
-    body = await read_params(request)
-    check_job_settings(body)
+    body = check_job_settings(await read_params(request))
     _task_limit(request, body.get("tasks"))
     if _v22(request) and "queue" not in body:
         body["queue"] = {"enabled": True}  # queueing is on by default for jobs created with API 2.2
@@ -148,7 +147,7 @@ async def _reset_job(request: web.Request) -> web.Response:
     new_settings = params.get("new_settings")
     if new_settings is None:
         raise invalid("Missing required field: new_settings")
-    check_job_settings(new_settings, "new_settings")
+    new_settings = check_job_settings(new_settings, "new_settings")
     _task_limit(request, new_settings.get("tasks"))
     _state(request).reset_job(get_int(params, "job_id", required=True), new_settings)
     return json_response({})
@@ -156,10 +155,9 @@ async def _reset_job(request: web.Request) -> web.Response:
 
 async def _update_job(request: web.Request) -> web.Response:
     params = await read_params(request)
-    check_update(params)
-    _task_limit(request, (params.get("new_settings") or {}).get("tasks"))
+    new_settings = check_update(params)
+    _task_limit(request, new_settings.get("tasks"))
     remove = [str(f) for f in params.get("fields_to_remove") or ()]
-    new_settings = params.get("new_settings") or {}
     _state(request).update_job(get_int(params, "job_id", required=True), new_settings, remove)
     return json_response({})
 
@@ -172,8 +170,7 @@ async def _run_now(request: web.Request) -> web.Response:
 
 
 async def _submit(request: web.Request) -> web.Response:
-    params = await read_params(request)
-    check_submit(params)
+    params = check_submit(await read_params(request))
     _task_limit(request, params.get("tasks"))
     return json_response({"run_id": _state(request).submit(params)})
 

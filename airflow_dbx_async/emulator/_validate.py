@@ -72,13 +72,14 @@ _REQUIRED = {
 }
 
 
-def _number(value: Any, path: str) -> None:
+def _number(value: Any, path: str) -> Any:
     if isinstance(value, bool):
         raise malformed(path, "number", value)
     try:
         float(value)
     except (TypeError, ValueError):
         raise malformed(path, "number", value) from None
+    return value
 
 
 _TASK_BODIES: dict[str, Check] = {
@@ -172,9 +173,9 @@ def _check_library(library: Mapping[str, Any], path: str) -> None:
         raise invalid(f"Missing required field: {path}.{kind}.{needed}")
 
 
-def check_task(task: Mapping[str, Any], path: str) -> None:
-    """One task (a job task or a submit task)."""
-    _TASK(task, path)
+def check_task(task: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """One task (a job task or a submit task), returned as the service keeps it (see ``_schema``)."""
+    kept: dict[str, Any] = _TASK(task, path)
     if not task.get("task_key"):
         raise invalid(f"Missing required field: {path}.task_key")
     kinds = [k for k in TASK_TYPES if task.get(k) is not None]
@@ -203,6 +204,7 @@ def check_task(task: Mapping[str, Any], path: str) -> None:
         )
     for index, library in enumerate(task.get("libraries") or ()):
         _check_library(library, f"{path}.libraries[{index}]")
+    return kept
 
 
 def _check_tasks(body: Mapping[str, Any], prefix: str) -> None:
@@ -217,23 +219,24 @@ def _check_tasks(body: Mapping[str, Any], prefix: str) -> None:
             )
 
 
-def check_job_settings(settings: Any, path: str = "") -> None:
-    """JobSettings of jobs/create, or ``new_settings`` of jobs/reset (``path`` prefixes field names)."""
-    object_of(_JOB_FIELDS)(settings, path)
+def check_job_settings(settings: Any, path: str = "") -> dict[str, Any]:
+    """JobSettings of jobs/create, or ``new_settings`` of jobs/reset (``path`` prefixes field names).
+
+    Returns them as the service keeps them (numbers sent as strings become numbers, see ``_schema``).
+    """
+    kept: dict[str, Any] = object_of(_JOB_FIELDS)(settings, path)
     prefix = f"{path}." if path else ""
     _check_tasks(settings, prefix)
-    if (
-        settings.get("max_concurrent_runs") is not None
-        and not 0 <= int(settings["max_concurrent_runs"]) <= 1000
-    ):
+    if kept.get("max_concurrent_runs") is not None and not 0 <= kept["max_concurrent_runs"] <= 1000:
         raise invalid(f"{prefix}max_concurrent_runs must be between 0 and 1000.")
+    return kept
 
 
-def check_submit(body: Mapping[str, Any]) -> None:
-    """runs/submit: multi-task ``tasks`` or one legacy top-level task type."""
+def check_submit(body: Mapping[str, Any]) -> dict[str, Any]:
+    """runs/submit: multi-task ``tasks`` or one legacy top-level task type; the body as kept."""
     fields = {**_JOB_FIELDS, **{k: v for k, v in _TASK_FIELDS.items() if k != "task_key"}, "run_name": STR}
     fields["idempotency_token"] = STR
-    object_of(fields)(body, "")
+    kept: dict[str, Any] = object_of(fields)(body, "")
     if len(str(body.get("run_name", "")).encode()) > 4096:
         raise invalid("run_name must be at most 4096 bytes.")
     legacy = [k for k in TASK_TYPES if body.get(k) is not None]
@@ -248,6 +251,7 @@ def check_submit(body: Mapping[str, Any]) -> None:
             raise invalid(f"Exactly one task type must be set; found {' and '.join(kinds)}.")
         if kinds:
             check_task({**body, "task_key": "legacy"}, "request")
+    return kept
 
 
 def check_run_now(body: Mapping[str, Any]) -> None:
@@ -291,10 +295,15 @@ def check_repair(body: Mapping[str, Any]) -> None:
         raise invalid(f"rerun_tasks contains duplicate task keys: {', '.join(duplicates)}.")
 
 
-def check_update(body: Mapping[str, Any]) -> None:
-    """jobs/update: ``new_settings`` (partial JobSettings) and ``fields_to_remove``."""
+def check_update(body: Mapping[str, Any]) -> dict[str, Any]:
+    """jobs/update: ``new_settings`` (partial JobSettings) and ``fields_to_remove``.
+
+    Returns ``new_settings`` as the service keeps them (empty when none were sent).
+    """
     object_of({"job_id": INT, "new_settings": OBJ, "fields_to_remove": STR_LIST})(body, "")
-    if body.get("new_settings") is not None:
-        object_of(_JOB_FIELDS)(body["new_settings"], "new_settings")
-        for index, task in enumerate(body["new_settings"].get("tasks") or ()):
-            check_task(task, f"new_settings.tasks[{index}]")
+    if body.get("new_settings") is None:
+        return {}
+    kept: dict[str, Any] = object_of(_JOB_FIELDS)(body["new_settings"], "new_settings")
+    for index, task in enumerate(body["new_settings"].get("tasks") or ()):
+        check_task(task, f"new_settings.tasks[{index}]")
+    return kept

@@ -135,6 +135,25 @@ async def test_queue_on_by_default_for_jobs_created_with_2_2(make_api: MakeApi) 
     assert (await api.wait_run(second))["state"]["life_cycle_state"] == "SKIPPED"
 
 
+async def test_numbers_and_booleans_sent_as_text_are_kept_as_numbers_and_booleans(make_api: MakeApi) -> None:
+    """Protobuf's JSON mapping reads ``"3"`` for an int field and writes 3 (templated bodies send text)."""
+    _, api = await make_api(simulate=True)
+    task = _task("t", timeout_seconds="60", max_retries="2", retry_on_timeout="true")
+    job_id = await _job(api, task, max_concurrent_runs="3", timeout_seconds="600", queue={"enabled": "false"})
+    settings = (await api.get("jobs/get", job_id=job_id))["settings"]
+    assert (settings["max_concurrent_runs"], settings["timeout_seconds"], settings["queue"]) == (
+        3,
+        600,
+        {"enabled": False},
+    )
+    (kept,) = settings["tasks"]
+    assert (kept["timeout_seconds"], kept["max_retries"], kept["retry_on_timeout"]) == (60, 2, True)
+    await api.post("jobs/update", {"job_id": job_id, "new_settings": {"max_concurrent_runs": "5"}})
+    assert (await api.get("jobs/get", job_id=job_id))["settings"]["max_concurrent_runs"] == 5
+    await api.post("jobs/reset", {"job_id": job_id, "new_settings": {"name": "j", "timeout_seconds": "7"}})
+    assert (await api.get("jobs/get", job_id=job_id))["settings"]["timeout_seconds"] == 7
+
+
 async def test_only_with_upstream_and_downstream_modifiers(make_api: MakeApi) -> None:
     _, api = await make_api(simulate=True)
     tasks = [
