@@ -19,21 +19,9 @@ import pytest
 from airflow_dbx_async.client import JobsClient, judge
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
 from airflow_dbx_async.hooks import DatabricksAsyncHook
-from tests.helpers import collector_held, load_dag_module, set_connection, wait_for
+from tests.helpers import DAG_TEST_LEAK_WARNINGS, collector_held, load_dag_module, set_connection, wait_for
 
-# On Airflow 3.1 (the lowest leg) ``dag.test()`` leaves a socket pair and an event loop behind; each
-# test holds the garbage collector and collects once at its end (``collector_held``), and should one
-# of them be freed before that, only those two reports are ignored, the socket pair's by its family.
-pytestmark = [
-    pytest.mark.filterwarnings(
-        r"ignore:Exception ignored in. <socket\.socket fd=\d+, family=1"
-        ":pytest.PytestUnraisableExceptionWarning"
-    ),
-    pytest.mark.filterwarnings(
-        r"ignore:Exception ignored in. <function BaseEventLoop\.__del__"
-        ":pytest.PytestUnraisableExceptionWarning"
-    ),
-]
+pytestmark = DAG_TEST_LEAK_WARNINGS
 
 DAG_ID = "repair_plugin_dag"
 CONN_ID = "dbx_repair_plugin"

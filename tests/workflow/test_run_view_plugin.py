@@ -21,21 +21,9 @@ import pytest
 
 from airflow_dbx_async.emulator import EmulatorConfig, EmulatorServer
 from airflow_dbx_async.emulator._warehouse_store import DEFAULT_WAREHOUSE_ID
-from tests.helpers import collector_held, load_dag_module, set_connection
+from tests.helpers import DAG_TEST_LEAK_WARNINGS, collector_held, load_dag_module, set_connection
 
-# On Airflow 3.1 (the lowest leg) ``dag.test()`` leaves a socket pair and an event loop behind; the
-# garbage collector is held while the DAG runs and in each test, and collects at their ends
-# (``collector_held``); should one of them be freed before that, only those two reports are ignored.
-pytestmark = [
-    pytest.mark.filterwarnings(
-        r"ignore:Exception ignored in. <socket\.socket fd=\d+, family=1"
-        ":pytest.PytestUnraisableExceptionWarning"
-    ),
-    pytest.mark.filterwarnings(
-        r"ignore:Exception ignored in. <function BaseEventLoop\.__del__"
-        ":pytest.PytestUnraisableExceptionWarning"
-    ),
-]
+pytestmark = DAG_TEST_LEAK_WARNINGS
 
 DAG_ID = "run_view_plugin_dag"
 CONN_ID = "dbx_run_view"
