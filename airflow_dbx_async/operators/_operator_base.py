@@ -297,9 +297,6 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         self, run_id: int, run_page_url: str, started: float, repairs: int = 0, earlier: Sequence[str] = ()
     ) -> DatabricksRunTrigger:
         """The trigger watching ``run_id``; it carries the repairs made so far back in its event."""
-        deadline: float | None = None
-        if self.execution_timeout is not None:
-            deadline = started + self.execution_timeout.total_seconds()
         return DatabricksRunTrigger(
             run_id=run_id,
             databricks_conn_id=self.databricks_conn_id,
@@ -307,11 +304,15 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
             retry_limit=self.databricks_retry_limit,
             retry_delay=self.databricks_retry_delay,
             run_page_url=run_page_url,
-            deadline=deadline,
+            deadline=self._deadline(started),
             cancel_on_kill=self.cancel_on_kill,
             repairs=repairs,
             earlier_failures=earlier,
         )
+
+    def _deadline(self, started: float) -> float | None:
+        """Epoch seconds when the try started ``started`` must end: ``execution_timeout`` after it."""
+        return None if self.execution_timeout is None else started + self.execution_timeout.total_seconds()
 
     def _wait(
         self, context: Context, run_id: int, run_page_url: str, repairs: int = 0, earlier: Sequence[str] = ()
@@ -385,7 +386,11 @@ class DatabricksDeferrableOperatorBase(BaseOperator):
         """
         self._register_secrets()
         policy = self.repair_policy() if policy is None else policy
-        verdict = decide(event.stopped, event.state, policy=policy, repairs_done=event.repairs)
+        deadline = self._deadline(_try_started(context["ti"]))
+        passed = deadline is not None and time.time() >= deadline
+        verdict = decide(
+            event.stopped, event.state, policy=policy, repairs_done=event.repairs, deadline_passed=passed
+        )
         if verdict.action is Action.SUCCEED:
             self._succeeded(event, verdict.reason, context["ti"])
             return

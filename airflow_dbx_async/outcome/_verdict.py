@@ -97,14 +97,20 @@ def should_repair(enabled: bool, reasons: Collection[str], state_message: str) -
 
 
 def decide(
-    stopped: StopReason, state: RunState | None, *, policy: RepairPolicy = NO_REPAIR, repairs_done: int = 0
+    stopped: StopReason,
+    state: RunState | None,
+    *,
+    policy: RepairPolicy = NO_REPAIR,
+    repairs_done: int = 0,
+    deadline_passed: bool = False,
 ) -> Verdict:
     """Succeed, fail or repair, given why watching stopped and the run's last state.
 
     Only a run that ended is judged (by :func:`~airflow_dbx_async.client.judge`); one that was still
     going when watching stopped fails, and is never repaired: it was cancelled, or is left running.
-    A failed run is repaired while the policy allows it and fewer than ``policy.allowed`` repairs
-    were made.
+    A failed run is repaired while the policy allows it, fewer than ``policy.allowed`` repairs were
+    made, and the task's deadline has not passed (a run that failed just before it is not repaired
+    after it: the repair would be cancelled at once).
     """
     if stopped is not StopReason.FINAL:
         return Verdict(Action.FAIL, _STOPPED[stopped])
@@ -121,6 +127,8 @@ def decide(
         return Verdict(Action.FAIL, f"the run was already repaired {repairs_done} of {policy.allowed} times")
     if not should_repair(policy.enabled, policy.reasons, state.state_message):
         return Verdict(Action.FAIL, "no repair reason occurs in the state message")
+    if deadline_passed:
+        return Verdict(Action.FAIL, "the task's execution_timeout passed before the run could be repaired")
     return Verdict(Action.REPAIR, judgement.reason)
 
 

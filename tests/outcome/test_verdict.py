@@ -53,14 +53,19 @@ def _terminated(result: str, message: str = "Workload failed") -> RunState:
     )
 
 
+# The task's deadline already passed when the task resumes with a run that ended: it still succeeds or
+# fails on that run, but a failed run is not repaired (the repaired run would be cancelled at once).
+@pytest.mark.parametrize("deadline_passed", [False, True], ids=["in_time", "past_deadline"])
 @pytest.mark.parametrize(("repair_run", "done"), BUDGETS)
 @pytest.mark.parametrize(("stopped", "result", "expected"), TABLE)
 def test_the_verdict_table(
-    stopped: StopReason, result: str, expected: Action, repair_run: bool, done: int
+    stopped: StopReason, result: str, expected: Action, repair_run: bool, done: int, deadline_passed: bool
 ) -> None:
     policy = RepairPolicy(enabled=repair_run, allowed=1)
-    verdict = decide(stopped, _terminated(result), policy=policy, repairs_done=done)
-    if expected is REPAIR and not (repair_run and done < policy.allowed):
+    verdict = decide(
+        stopped, _terminated(result), policy=policy, repairs_done=done, deadline_passed=deadline_passed
+    )
+    if expected is REPAIR and not (repair_run and done < policy.allowed and not deadline_passed):
         expected = FAIL
     assert verdict.action is expected
     assert verdict.reason

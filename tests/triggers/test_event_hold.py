@@ -9,14 +9,16 @@ with no scheduler to race); these tests set it themselves.
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from airflow_dbx_async.operators import DatabricksSubmitRunOperator
+from airflow_dbx_async.operators import DatabricksRunNowOperator, DatabricksSubmitRunOperator
 from airflow_dbx_async.outcome import RunEvent
 from airflow_dbx_async.triggers import DEFAULT_EVENT_HOLD_SECONDS, DatabricksRunTrigger, event_hold_seconds
 from tests.helpers import CONN_ID, FakeTI, hold_runs_until_looked_at
+from tests.reliability.conftest import run_try
 from tests.triggers.test_sql_triggers import first, statement_trigger, submit
 
 if TYPE_CHECKING:
@@ -94,3 +96,29 @@ def test_a_worker_waiting_itself_never_holds(emulator: Emulated, monkeypatch: py
     began = time.monotonic()
     operator.execute({"ti": FakeTI(task_id="in_worker")})  # type: ignore[typeddict-item]
     assert time.monotonic() - began < 60
+
+
+@pytest.mark.asyncio
+async def test_a_run_that_failed_during_a_hold_up_to_the_deadline_is_not_repaired(
+    emulator: Emulated, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deadline + repair_run + the hold: the failed run's event comes at the deadline, and the task
+    resuming after it fails on that run instead of repairing one that would be cancelled at once."""
+    monkeypatch.setenv(HOLD, "600")
+    hold_runs_until_looked_at(emulator.handle.server.state)
+    failing = {**QUICK_TASK, "sim_duration_seconds": 0.2, "sim_error": "ValueError: boom"}
+    job_id = emulator.handle.server.state.create_job({"name": "fails", "tasks": [failing]})
+    operator = DatabricksRunNowOperator(
+        task_id="repairs",
+        databricks_conn_id=CONN_ID,
+        job_id=job_id,
+        polling_period_seconds=0.01,
+        repair_run=True,
+        execution_timeout=timedelta(seconds=2),
+    )
+    result = await run_try(operator)
+    assert result.trigger_kwargs is not None  # it deferred, and its trigger held the event
+    assert [event["status"] for event in result.events] == ["failed"]
+    assert [str(error) for error in result.errors] == [str(result.errors[0])]
+    assert "ValueError: boom" in str(result.errors[0])
+    assert not [r for r in emulator.requests if r[1].endswith("/jobs/runs/repair")]
