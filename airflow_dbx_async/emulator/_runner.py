@@ -267,9 +267,16 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
-    with contextlib.suppress(Exception):
+    try:
         # Reading to EOF as well as reaping lets the pipe transports close (no ResourceWarning later).
-        await asyncio.wait_for(proc.communicate(), 5)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(proc.communicate(), 5)
+    finally:
+        # Also when that wait ran out or was cancelled (a shutdown during a cancel): never leave the
+        # process's transport to the garbage collector. asyncio's Process has no public close().
+        transport = getattr(proc, "_transport", None)
+        if transport is not None:
+            transport.close()
 
 
 def _record(task: TaskRun, out: bytes, result_file: Path, returncode: int | None) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from airflow_dbx_async.emulator._runner import _kill
 from tests.emulator.conftest import DEMO, Api, export_model, notebook, printed
 
 if TYPE_CHECKING:
@@ -183,6 +186,25 @@ async def test_timeout_and_shutdown_kill_subprocesses(make_api: MakeApi, workspa
     pid = int(pid_file.read_text())
     await server.stop()
     await _wait_for(lambda: not _alive(pid))
+
+
+async def test_a_kill_cancelled_while_reaping_still_closes_the_process_transport() -> None:
+    """A second cancel (a shutdown during a run's cancel) must not leave the transport to the garbage
+    collector, which would report it as a ResourceWarning in whichever test runs next."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "import time; time.sleep(60)",
+        stdout=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    killing = asyncio.ensure_future(_kill(proc))
+    await asyncio.sleep(0)  # it has signalled the process and waits to reap it
+    killing.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await killing
+    assert proc._transport.is_closing()  # type: ignore[attr-defined]
+    await proc.wait()
 
 
 async def test_max_concurrency_queues_runs(make_api: MakeApi, workspace: Path) -> None:
